@@ -1,0 +1,38 @@
+# maydo — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE := 1
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: demo test bench
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+
+# Stamps: reinstall when pyproject.toml changes.
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.all: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[all]"
+	@$(PY) scripts/fix_torchaudio.py
+	@touch $@ $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(VENV)/bin/maydo demo
+
+test: $(VENV)/.all
+	$(VENV)/bin/ruff check pipelines workers tests bench
+	$(VENV)/bin/mypy pipelines workers
+	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.all
+	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done

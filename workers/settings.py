@@ -1,0 +1,154 @@
+"""Typed settings: ``configs/default.yaml`` < user file (``--config``) < ``MAYDO_*`` environment.
+
+YAML is parsed here and nowhere else. Validation errors name the key and what is allowed.
+Nested keys in the environment join with ``__``: ``MAYDO_LIMITS__MAX_IMAGE_PIXELS=1000000``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+ENV_PREFIX = "MAYDO_"
+CONFIG_ENV = "MAYDO_CONFIG"  # path of a user config file, same as --config
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded: names the key, the bad value and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StorageSettings(_Section):
+    backend: Literal["local"] = "local"
+    root: Path | None = None
+
+
+class JobsSettings(_Section):
+    db_path: Path | None = None
+
+
+class LimitsSettings(_Section):
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_script_chars: int = Field(2000, gt=0)
+    max_audience_rows: int = Field(100_000, gt=0)
+
+
+class RaySettings(_Section):
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+    num_gpus: float | None = Field(None, ge=0)
+
+
+class Settings(_Section):
+    data_dir: Path = Path("./maydo-data")
+    storage: StorageSettings = StorageSettings()
+    jobs: JobsSettings = JobsSettings()
+    limits: LimitsSettings = LimitsSettings()
+    ray: RaySettings = RaySettings()
+
+    @property
+    def assets_dir(self) -> Path:
+        """Root of the local asset store."""
+        return self.storage.root or self.data_dir / "assets"
+
+    @property
+    def job_db_path(self) -> Path:
+        """SQLite job database file."""
+        return self.jobs.db_path or self.data_dir / "jobs.sqlite3"
+
+    @property
+    def ray_address(self) -> str | None:
+        """Ray cluster address: settings first, then ``RAY_ADDRESS``; None = embedded local Ray."""
+        return self.ray.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings with precedence default.yaml < config_file < MAYDO_* env < overrides."""
+    env = os.environ if env is None else env
+    data = _read_yaml(DEFAULT_CONFIG)
+    user_file = config_file or env.get(CONFIG_ENV)
+    if user_file:
+        _deep_merge(data, _read_yaml(Path(user_file)))
+    _deep_merge(data, _env_overrides(env))
+    if overrides:
+        _deep_merge(data, dict(overrides))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from exc
+    if not settings.data_dir.is_absolute():
+        settings.data_dir = (Path.cwd() / settings.data_dir).resolve()
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SettingsError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
+    return loaded
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        # YAML scalar parsing gives ints, floats, bools and null from env strings.
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {key!r} (env {env_name}); check the spelling against configs/default.yaml")
+            continue
+        allowed = ""
+        ctx = err.get("ctx") or {}
+        if "expected" in ctx:
+            allowed = f"; allowed: {ctx['expected']}"
+        lines.append(f"setting {key!r} (env {env_name}) = {err.get('input')!r}: {err['msg']}{allowed}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

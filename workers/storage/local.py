@@ -1,0 +1,132 @@
+"""Local-filesystem content-addressed store.
+
+Layout: ``<root>/<id[:2]>/<id>`` holds the bytes, ``<id>.json`` next to it the metadata.
+Writes go to a temp file in the same directory, are fsynced, then ``os.replace``d into place, so
+a crash never leaves a partial asset under its final name; the data file is renamed before the
+metadata sidecar, and an asset exists only once its sidecar does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from workers.storage.base import AssetNotFound, AssetRef, check_asset_id
+
+_CHUNK = 1 << 20
+
+
+class LocalAssetStore:
+    """Content-addressed asset store on a local directory (safe for concurrent writers)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _data_path(self, asset_id: str) -> Path:
+        check_asset_id(asset_id)
+        return self.root / asset_id[:2] / asset_id
+
+    def _meta_path(self, asset_id: str) -> Path:
+        return self._data_path(asset_id).with_suffix(".json")
+
+    def put(self, data: bytes | str | Path, media_type: str, *, filename: str | None = None) -> AssetRef:
+        if not media_type or "/" not in media_type:
+            raise ValueError(f"media_type must look like 'type/subtype', got {media_type!r}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(data, bytes | bytearray | memoryview):
+                    digest.update(data)
+                    out.write(data)
+                    size = len(data)
+                else:
+                    with open(data, "rb") as src:
+                        while chunk := src.read(_CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            asset_id = digest.hexdigest()
+            if self.exists(asset_id):
+                return self.get(asset_id)
+            final = self._data_path(asset_id)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            ref = AssetRef(id=asset_id, size=size, media_type=media_type, created=time.time(), filename=filename)
+            self._write_meta(ref)
+            return self.get(asset_id)  # a concurrent writer may have won the metadata race: read back
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _write_meta(self, ref: AssetRef) -> None:
+        meta = self._meta_path(ref.id)
+        fd, tmp_name = tempfile.mkstemp(prefix=".meta-", dir=meta.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(ref.to_dict(), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            # Keep the first writer's metadata (creation time) if two puts raced.
+            if meta.exists():
+                return
+            os.replace(tmp_name, meta)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+
+    def get(self, asset_id: str) -> AssetRef:
+        meta = self._meta_path(asset_id)
+        try:
+            raw = json.loads(meta.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AssetNotFound(asset_id) from None
+        if not self._data_path(asset_id).is_file():
+            raise AssetNotFound(asset_id)
+        return AssetRef(**raw)
+
+    def open(self, asset_id: str) -> IO[bytes]:
+        self.get(asset_id)
+        return open(self._data_path(asset_id), "rb")
+
+    def path(self, asset_id: str) -> Path:
+        self.get(asset_id)
+        return self._data_path(asset_id)
+
+    def exists(self, asset_id: str) -> bool:
+        try:
+            self.get(asset_id)
+        except AssetNotFound:
+            return False
+        return True
+
+    def delete(self, asset_id: str) -> bool:
+        """Delete metadata first (the asset stops existing), then the bytes."""
+        existed = False
+        for p in (self._meta_path(asset_id), self._data_path(asset_id)):
+            try:
+                p.unlink()
+                existed = True
+            except FileNotFoundError:
+                pass
+        return existed
+
+    def export(self, asset_id: str, dest: str | Path) -> Path:
+        """Copy an asset to ``dest`` atomically (for human-facing output folders)."""
+        from pipelines._common.files import atomic_path
+
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(self.path(asset_id), tmp)
+        return Path(dest)
