@@ -51,12 +51,31 @@ class RaySettings(_Section):
     num_gpus: float | None = Field(None, ge=0)
 
 
+class WebhookSettings(_Section):
+    allow_private_targets: bool = False  # SSRF guard: refuse loopback/private/link-local targets
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, ge=0)
+
+
+class ApiSettings(_Section):
+    db_path: Path | None = None  # default: <data_dir>/api.sqlite3 (keys, asset owners, webhooks)
+    signing_secret_file: Path | None = None  # default: <data_dir>/api-signing.key, made on first use
+    rate_limit_per_minute: int = Field(600, ge=1)
+    default_url_ttl_s: int = Field(3600, ge=1)
+    max_url_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    metrics_public: bool = True  # /v1/metrics without a key (for Prometheus scrapers)
+    webhooks: WebhookSettings = WebhookSettings()
+
+
 class Settings(_Section):
     data_dir: Path = Path("./maydo-data")
     storage: StorageSettings = StorageSettings()
     jobs: JobsSettings = JobsSettings()
     limits: LimitsSettings = LimitsSettings()
     ray: RaySettings = RaySettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def assets_dir(self) -> Path:
