@@ -69,6 +69,43 @@ class ApiSettings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
 
 
+class PoolSettings(_Section):
+    """One actor pool (workers: see docs/workers.md). Fractional ``num_gpus`` packs actors per GPU."""
+
+    enabled: bool = True
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    size: int = Field(1, ge=1, le=256)  # actors in the pool
+    max_in_flight: int = Field(1, ge=1, le=64)  # concurrent jobs per actor
+    timeout_s: float = Field(600.0, gt=0)  # per attempt
+    max_attempts: int = Field(3, ge=1, le=20)
+    backoff_s: float = Field(1.0, ge=0)  # first retry delay; doubles per attempt
+    backoff_max_s: float = Field(60.0, ge=0)
+    model_dir: Path | None = None  # local model directory (diffusion); no hub downloads
+    revision: str = "1"  # bump to invalidate cached results (part of every job fingerprint)
+    options: dict[str, Any] = Field(default_factory=dict)  # engine options passed to the pipeline config
+
+
+def _default_pools() -> dict[str, PoolSettings]:
+    return {
+        "recolor": PoolSettings(num_cpus=1, timeout_s=300),
+        "recolor_diffusion": PoolSettings(num_cpus=1, num_gpus=1, timeout_s=900),
+        "voice": PoolSettings(num_cpus=1, timeout_s=300),
+        "video": PoolSettings(num_cpus=1, timeout_s=1800, max_attempts=2),
+        "noop": PoolSettings(enabled=False, num_cpus=0.1, max_in_flight=4, timeout_s=60, backoff_s=0.1),
+    }
+
+
+class DispatcherSettings(_Section):
+    """The workers dispatcher (durable queue -> actor pools)."""
+
+    test_kinds: bool = False  # accept the 'noop' job kind (tests, bench/queue.py)
+    lease_s: float = Field(15.0, gt=0)  # a dispatcher silent this long is presumed dead
+    poll_s: float = Field(0.05, gt=0)  # idle loop period
+    cancel_grace_s: float = Field(5.0, ge=0)  # then kill + restart the actor of a canceled job
+    ray_namespace: str = "maydo"
+
+
 class Settings(_Section):
     data_dir: Path = Path("./maydo-data")
     storage: StorageSettings = StorageSettings()
@@ -76,6 +113,8 @@ class Settings(_Section):
     limits: LimitsSettings = LimitsSettings()
     ray: RaySettings = RaySettings()
     api: ApiSettings = ApiSettings()
+    pools: dict[str, PoolSettings] = Field(default_factory=_default_pools)
+    dispatcher: DispatcherSettings = DispatcherSettings()
 
     @property
     def assets_dir(self) -> Path:
