@@ -217,7 +217,9 @@ def analyze(text: str | None) -> Sentiment:
         for n in range(min(_MAX_NGRAM, len(tokens) - i), 0, -1):
             key = tuple(tokens[i : i + n])
             entry = _TERM_INDEX.get(key)
-            if entry is None and use_folded:
+            # Folded lookup only for tokens typed without diacritics: "hồng" (pink) must not
+            # match "hỏng" (broken) through their shared folded form "hong".
+            if entry is None and use_folded and tokens[i : i + n] == folded[i : i + n]:
                 entry = _FOLDED_INDEX.get(tuple(folded[i : i + n]))
             if entry is not None:
                 match = (n, entry)

@@ -7,7 +7,7 @@ Five levels, each deterministic and explainable (the reasons go into the campaig
    resolver (``pipelines.voice.accents.resolve_accent``).
 2. **behaviour** — colourway of the chosen product: among the SKU's real colourways, the one
    nearest by CIEDE2000 to the customer's taste (favourite colours weight 1.0, colourways
-   purchased 0.8, colourways viewed 0.4-0.7 scaled by engagement; distance = ΔE00 / weight,
+   purchased 0.8, colourways viewed 0.3-0.6 scaled by engagement; distance = (ΔE00 + 1) / weight,
    nearest taste colour wins); offer from engagement.
 3. **context / intent** — aspect-ratio format from channel + device (restricted to the
    campaign's formats), template variant from the session intent.
@@ -19,6 +19,7 @@ Five levels, each deterministic and explainable (the reasons go into the campaig
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -238,9 +239,14 @@ def personalize(
 def _resolve_accent(location: str, language: str, registry: Any | None) -> tuple[str, str]:
     from pipelines.voice.accents import load_registry, resolve_accent
 
-    reg = registry if registry is not None else load_registry()
+    reg = registry if registry is not None else _default_registry(load_registry)
     choice = resolve_accent(location, reg, language=language)
     return str(choice.accent_id), str(choice.reason)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_registry(loader: Any) -> Any:
+    return loader()
 
 
 def taste_points(
@@ -286,7 +292,7 @@ def choose_colourway(profile: CustomerProfile, catalogue: Catalogue, product: Pr
         lab = parse_color(hexv).lab
         for label, _hex, tlab, weight in points:
             de = delta_e00(lab, tlab)
-            score = de / weight
+            score = (de + 1.0) / weight  # +1: exact matches still rank by signal strength
             per_way[name] = min(per_way.get(name, math.inf), de)
             if best is None or score < best[0] - 1e-9:
                 best = (score, name, de, label)
