@@ -54,7 +54,7 @@ def load_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(stream)
+            img: Image.Image = Image.open(stream)
             _check_size(img.size, max_pixels, field)
             if img.format not in ALLOWED_FORMATS:
                 raise PipelineInputError(
