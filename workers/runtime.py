@@ -116,9 +116,7 @@ class Runtime:
                     "params.recolor must be an object like {'to_colors': ['#c0392b']}", field="params.recolor"
                 )
             if "product_image" not in spec.inputs:
-                raise PipelineInputError(
-                    "params.recolor needs inputs.product_image", field="inputs.product_image"
-                )
+                raise PipelineInputError("params.recolor needs inputs.product_image", field="inputs.product_image")
             children["recolor"] = JobSpec(
                 kind=JobKind.RECOLOR.value,
                 params=dict(recolor),
@@ -198,9 +196,7 @@ class Runtime:
     def attempts(self, job_id: str) -> list[Any]:
         return self.store.attempts(job_id)
 
-    def wait(
-        self, job_ids: str | Sequence[str], timeout: float | None = None, poll_s: float = 0.05
-    ) -> list[JobRecord]:
+    def wait(self, job_ids: str | Sequence[str], timeout: float | None = None, poll_s: float = 0.05) -> list[JobRecord]:
         """Block until every job is finished or ``timeout`` seconds pass; returns the latest records
         (check ``.terminal``: on timeout some may still be active)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
@@ -265,9 +261,7 @@ class Runtime:
             return self._dispatcher
         settings = self.settings
         if address is not None:
-            settings = settings.model_copy(
-                update={"ray": settings.ray.model_copy(update={"address": address})}
-            )
+            settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": address})})
         self._dispatcher = Dispatcher(settings, self.store, pools=pools)
         self._dispatcher.start()
         return self._dispatcher

@@ -495,9 +495,7 @@ class SQLiteJobStore:
 
     def set_worker(self, job_id: str, fence: int, worker: str) -> None:
         with self._write() as db:
-            db.execute(
-                "UPDATE attempts SET worker = ? WHERE job_id = ? AND fence = ?", (worker, job_id, fence)
-            )
+            db.execute("UPDATE attempts SET worker = ? WHERE job_id = ? AND fence = ?", (worker, job_id, fence))
 
     def finish_success(
         self,
@@ -524,9 +522,7 @@ class SQLiteJobStore:
             self._event(db, job_id, "succeeded", 1.0, "")
             return True
 
-    def finish_failure(
-        self, job_id: str, fence: int, error: JobError, *, retry_at: float | None
-    ) -> JobRecord | None:
+    def finish_failure(self, job_id: str, fence: int, error: JobError, *, retry_at: float | None) -> JobRecord | None:
         """Record a failed attempt: ``retrying`` until ``retry_at`` if given and attempts remain, else
         ``failed`` (and dependents fail too). Returns the new record, or None if the attempt is stale."""
         now = time.time()
@@ -563,9 +559,7 @@ class SQLiteJobStore:
                 )
             else:
                 self._event(db, job_id, "failed", 1.0, f"{error.error_class}: {error.message}")
-                self._fail_dependents(
-                    db, job_id, f"dependency {job_id} failed: {error.error_class}: {error.message}"
-                )
+                self._fail_dependents(db, job_id, f"dependency {job_id} failed: {error.error_class}: {error.message}")
             return self._get(db, job_id)
 
     def finish_canceled(self, job_id: str, fence: int) -> bool:
@@ -583,9 +577,7 @@ class SQLiteJobStore:
             self._fail_dependents(db, job_id, f"dependency {job_id} was canceled", cancel=True)
             return True
 
-    def _fail_dependents(
-        self, db: sqlite3.Connection, job_id: str, reason: str, *, cancel: bool = False
-    ) -> None:
+    def _fail_dependents(self, db: sqlite3.Connection, job_id: str, reason: str, *, cancel: bool = False) -> None:
         now = time.time()
         rows = db.execute(
             f"""SELECT j.id FROM job_deps d JOIN jobs j ON j.id = d.job_id
@@ -723,16 +715,10 @@ class SQLiteJobStore:
             )
             .fetchall()
         )
-        return [
-            JobEvent(r["id"], r["job_id"], r["stage"], r["fraction"], r["message"], r["ts"]) for r in rows
-        ]
+        return [JobEvent(r["id"], r["job_id"], r["stage"], r["fraction"], r["message"], r["ts"]) for r in rows]
 
     def attempts(self, job_id: str) -> list[Attempt]:
-        rows = (
-            self._conn()
-            .execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,))
-            .fetchall()
-        )
+        rows = self._conn().execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,)).fetchall()
         return [
             Attempt(
                 r["job_id"],
@@ -770,9 +756,7 @@ class SQLiteJobStore:
         """Queued + retrying jobs per pool."""
         rows = (
             self._conn()
-            .execute(
-                "SELECT pool, COUNT(*) AS n FROM jobs WHERE status IN ('queued','retrying') GROUP BY pool"
-            )
+            .execute("SELECT pool, COUNT(*) AS n FROM jobs WHERE status IN ('queued','retrying') GROUP BY pool")
             .fetchall()
         )
         return {r["pool"]: r["n"] for r in rows}

@@ -1,0 +1,115 @@
+"""Recolor actors: exact (colour science, CPU) and diffusion (GPU, local model dir)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pipelines._common.errors import PipelineInputError
+from workers.actors.base import JobContext, PipelineActor
+
+
+def jsonable(value: Any) -> Any:
+    """Reports/dataclasses/numpy scalars -> plain JSON values (small metadata only)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_dict"):
+            return jsonable(value.to_dict())
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "item") and getattr(value, "size", 2) == 1:
+        return value.item()
+    if hasattr(value, "tolist") and getattr(value, "size", 0) <= 64:
+        return value.tolist()
+    return str(value)
+
+
+def make_params(cls: Any, params: dict[str, Any], *, skip: tuple[str, ...] = (), field: str = "params") -> Any:
+    """Build a pipeline ``*Params`` dataclass, turning unknown keys into a PipelineInputError."""
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in params.items() if k not in skip}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise PipelineInputError(
+            f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+            field=f"{field}.{unknown[0]}",
+        )
+    if "to_colors" in kwargs and isinstance(kwargs["to_colors"], list):
+        kwargs["to_colors"] = tuple(kwargs["to_colors"])
+    return cls(**kwargs)
+
+
+def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
+    from pipelines._common.images import load_image
+
+    if "image" not in ctx.inputs:
+        raise PipelineInputError("recolor needs inputs.image (an asset id)", field="inputs.image")
+    ctx.progress("load", 0.05)
+    image = load_image(ctx.inputs["image"])
+    params = make_params(params_cls, ctx.params, skip=("engine",))
+    ctx.progress("recolor", 0.2)
+    out = pipe(image, params)
+    ctx.progress("save", 0.9)
+    for i, img in enumerate(out.images):
+        path = ctx.workdir / f"recolor-{i}.png"
+        img.save(path, format="PNG")
+        ctx.outputs[f"image.{i}"] = path
+        if i == 0:
+            ctx.outputs["image"] = path
+    masks = getattr(out, "masks", None) or []
+    if masks:
+        from PIL import Image
+
+        mask = masks[0]
+        mask_img = mask if isinstance(mask, Image.Image) else Image.fromarray(_mask_u8(mask))
+        path = ctx.workdir / "mask.png"
+        mask_img.save(path, format="PNG")
+        ctx.outputs["mask"] = path
+    ctx.result["reports"] = jsonable(getattr(out, "reports", []))
+    ctx.result["targets"] = jsonable(getattr(out, "targets", []))
+
+
+def _mask_u8(mask: Any) -> Any:
+    import numpy as np
+
+    arr = np.asarray(mask)
+    if arr.dtype == bool or arr.max(initial=0) <= 1:
+        arr = arr.astype(np.float32) * 255
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+class RecolorActor(PipelineActor):
+    family = "recolor"
+
+    def load(self) -> None:
+        from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+
+        self.pipe = RecolorPipeline(**self.options)
+        self.params_cls = RecolorParams
+
+    def execute(self, ctx: JobContext) -> None:
+        _run_recolor(self.pipe, self.params_cls, ctx)
+
+
+class DiffusionRecolorActor(PipelineActor):
+    family = "recolor_diffusion"
+
+    def load(self) -> None:
+        model_dir = self.options.get("model_dir")
+        if not model_dir:
+            raise RuntimeError(
+                "no diffusion model directory: set pools.recolor_diffusion.model_dir "
+                "(env MAYDO_POOLS__RECOLOR_DIFFUSION__MODEL_DIR) to a local diffusers model"
+            )
+        from pipelines.recolor import pipeline_recolor_diffusion as mod
+
+        extra = {k: v for k, v in self.options.items() if k != "model_dir"}
+        self.pipe = mod.DiffusionRecolorPipeline.from_pretrained(model_dir, **extra)
+        self.params_cls = getattr(mod, "DiffusionRecolorParams", None) or mod.RecolorParams
+
+    def execute(self, ctx: JobContext) -> None:
+        _run_recolor(self.pipe, self.params_cls, ctx)

@@ -1,0 +1,46 @@
+"""Voice actor: one loaded ``VoicePipeline`` (engines, voices) serving many scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pipelines._common.errors import PipelineInputError
+from workers.actors.base import JobContext, PipelineActor
+from workers.actors.recolor import jsonable, make_params
+
+
+class VoiceActor(PipelineActor):
+    family = "voice"
+
+    def load(self) -> None:
+        from pipelines.voice import pipeline_voice as mod
+
+        config_cls = getattr(mod, "VoiceConfig", None)
+        if config_cls is None:
+            from pipelines.voice.config import VoiceConfig as config_cls  # type: ignore[no-redef]
+        known = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
+        config = config_cls(**{k: v for k, v in self.options.items() if k in known})
+        self.pipe = mod.VoicePipeline(config)
+        self.params_cls = mod.VoiceParams
+
+    def execute(self, ctx: JobContext) -> None:
+        text = ctx.params.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise PipelineInputError("voice needs params.text (the script)", field="params.text")
+        params = make_params(self.params_cls, ctx.params, skip=("text",))
+        ctx.progress("tts", 0.1)
+        out = self.pipe(text, params)
+        ctx.progress("save", 0.9)
+        path = ctx.workdir / "voice.wav"
+        out.save_wav(path)
+        ctx.outputs["audio"] = path
+        ctx.result.update(
+            {
+                "duration_s": jsonable(getattr(out, "duration_s", None) or getattr(out, "duration", None)),
+                "sentences": [jsonable(t) for t in getattr(out, "sentences", [])],
+                "words": [jsonable(t) for t in getattr(out, "words", [])],
+            }
+        )
+        for key in ("lufs", "loudness_lufs", "true_peak_dbtp", "engine", "voice"):
+            if hasattr(out, key):
+                ctx.result[key] = jsonable(getattr(out, key))
