@@ -1,0 +1,60 @@
+"""The FastAPI application: ``create_app(settings)``. Served by ``maydo serve`` (uvicorn)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from workers.api.context import ApiContext
+from workers.api.errors import install_error_handlers
+from workers.api.limits import BodySizeLimit
+from workers.settings import Settings
+
+DESCRIPTION = """
+maydo renders personalized ad content: exact-colour recolor, regional-accent voiceovers and
+video ads. Creative teams submit jobs and campaigns; ad platforms pull finished assets.
+
+Authenticate with `X-API-Key: mdk_...` (or `Authorization: Bearer mdk_...`); keys come from
+`maydo keys create --tenant T --role creator|platform|admin`. Every error is JSON:
+`{"error": {"code", "message", "field"}}`. See docs/api.md.
+"""
+
+
+def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool = True) -> FastAPI:
+    """Build the app. ``runtime``: a ``workers.runtime.Runtime`` to share (default: one per app)."""
+    from workers.api import routes_assets, routes_campaigns, routes_jobs, routes_meta
+    from workers.api.notifier import WebhookNotifier
+
+    ctx = ApiContext(settings, runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        notifier = WebhookNotifier(ctx) if webhooks else None
+        app.state.notifier = notifier
+        if notifier is not None:
+            notifier.start()
+        try:
+            yield
+        finally:
+            if notifier is not None:
+                notifier.stop()
+
+    app = FastAPI(
+        title="maydo API",
+        version="1",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.notifier = None
+    app.state.metrics_registry = routes_meta.metrics_registry(ctx)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_upload_bytes)
+    for module in (routes_meta, routes_assets, routes_jobs, routes_campaigns):
+        app.include_router(module.router)
+    return app

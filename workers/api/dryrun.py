@@ -1,0 +1,178 @@
+"""``dry_run=true``: validate a job request and estimate its output length without queueing it.
+
+Checks what can be checked cheaply in the API process: the runtime's own spec validation, that
+inputs exist in the tenant, image pixel counts, script length, the accent against the voice
+registry, and the template (loaded and validated by the video pipeline's own loader).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines._common.errors import PipelineInputError
+
+if TYPE_CHECKING:
+    from workers.api.context import ApiContext
+
+WORDS_PER_SECOND = 2.6  # typical TTS speaking rate; the real length comes from the render
+
+
+def _err(errors: list[dict[str, Any]], message: str, field: str | None, code: str = "invalid_input") -> None:
+    errors.append({"code": code, "message": message, "field": field})
+
+
+def estimate_speech_seconds(text: str) -> float:
+    words = len(text.split())
+    pauses = sum(text.count(p) for p in ".!?;:") * 0.3
+    return round(words / WORDS_PER_SECOND + pauses, 2)
+
+
+def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: list[dict[str, Any]],
+                 warnings: list[dict[str, Any]]) -> float | None:
+    text = params.get("text")
+    if not isinstance(text, str) or not text.strip():
+        _err(errors, "a voice job needs a non-empty 'text' (the script)", f"{prefix}text")
+        return None
+    limit = ctx.settings.limits.max_script_chars
+    if len(text) > limit:
+        _err(errors, f"script is {len(text)} characters; the limit is {limit} (limits.max_script_chars)",
+             f"{prefix}text")
+    accent = params.get("accent")
+    if accent is not None:
+        try:
+            from pipelines.voice.accents import load_registry
+
+            registry = load_registry()
+            known = _registry_ids(registry)
+            if known and str(accent) not in known:
+                from pipelines._common.errors import unknown_choice
+
+                e = unknown_choice("accent", str(accent), known, field=f"{prefix}accent")
+                _err(errors, e.message, e.field)
+        except ImportError:
+            warnings.append({"code": "unchecked", "message": "voice registry unavailable; accent not checked",
+                             "field": f"{prefix}accent"})
+    return estimate_speech_seconds(text)
+
+
+def _registry_ids(registry: Any) -> list[str]:
+    if isinstance(registry, dict):
+        return [str(k) for k in registry]
+    for attr in ("ids", "names", "keys"):
+        fn = getattr(registry, attr, None)
+        if callable(fn):
+            return [str(k) for k in fn()]
+    accents = getattr(registry, "accents", None)
+    if isinstance(accents, dict):
+        return [str(k) for k in accents]
+    return []
+
+
+def _check_image(ctx: ApiContext, asset_id: str, field: str, errors: list[dict[str, Any]]) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(ctx.assets.path(asset_id)) as im:
+            w, h = im.size
+    except Exception as exc:  # any decoder failure means "not an image we can read"
+        _err(errors, f"input is not a readable image ({type(exc).__name__})", field)
+        return
+    if w * h > ctx.settings.limits.max_image_pixels:
+        _err(errors, f"image is {w}x{h} = {w * h} pixels; the limit is {ctx.settings.limits.max_image_pixels}"
+             " (limits.max_image_pixels)", field)
+
+
+def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str, str], voice_s: float | None,
+                      errors: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> float | None:
+    try:
+        from pipelines.video import template as tmpl
+    except ImportError:
+        warnings.append({"code": "unchecked", "message": "video templates unavailable; not checked",
+                         "field": "params.template"})
+        return None
+    path: Path | None = None
+    if "template" in inputs:
+        path = ctx.assets.path(inputs["template"])
+    else:
+        name = params.get("template")
+        if not isinstance(name, str) or not name:
+            _err(errors, "an ad needs params.template (a template name) or inputs.template", "params.template")
+            return None
+        from pipelines._common.data import ASSETS_DIR
+
+        root = Path(ASSETS_DIR) / "templates"
+        candidates = [root / name / "template.yaml", root / f"{name}.yaml", root / name / f"{name}.yaml"]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            from pipelines._common.errors import unknown_choice
+
+            known = sorted({p.parent.name if p.name == "template.yaml" else p.stem
+                            for p in root.glob("**/*.yaml")}) if root.is_dir() else []
+            e = unknown_choice("template", name, known, field="params.template")
+            _err(errors, e.message, e.field)
+            return None
+    try:
+        template = tmpl.load_template(path)
+    except PipelineInputError as exc:
+        _err(errors, exc.message, exc.field or "params.template")
+        return None
+    plan = getattr(tmpl, "plan_durations", None)
+    if plan is not None:
+        try:
+            return round(float(sum(plan(template, voice_s))), 2)
+        except PipelineInputError as exc:
+            _err(errors, exc.message, exc.field or "params.template")
+            return None
+    fixed = [float(s.duration) for s in template.scenes if not isinstance(s.duration, str)]
+    return round(sum(fixed) + (voice_s or 0.0), 2)
+
+
+def dry_run_report(ctx: ApiContext, kind: str, body: Any, tenant: str) -> dict[str, Any]:
+    """Errors, warnings and the estimated output seconds for a job request; queues nothing."""
+    from workers.jobs.models import JobSpec
+
+    errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    seconds: float | None = None
+    params: dict[str, Any] = body.params
+    try:
+        JobSpec(kind=kind, params=params, inputs=body.inputs, lane=body.lane, priority=body.priority,
+                tenant=tenant).validated(allow_test_kinds=ctx.settings.dispatcher.test_kinds)
+    except PipelineInputError as exc:
+        _err(errors, exc.message, exc.field)
+    for name, asset_id in body.inputs.items():
+        if not ctx.assets.exists(asset_id):
+            _err(errors, f"input {name!r}: no such asset", f"inputs.{name}")
+    if kind == "recolor":
+        if "image" not in body.inputs:
+            _err(errors, "a recolor job needs inputs.image", "inputs.image")
+        elif ctx.assets.exists(body.inputs["image"]):
+            _check_image(ctx, body.inputs["image"], "inputs.image", errors)
+        targets = params.get("to_colors")
+        if not isinstance(targets, list) or not targets or not all(isinstance(c, str) for c in targets):
+            _err(errors, "params.to_colors must be a non-empty list of colours ('#c0392b' or a name)",
+                 "params.to_colors")
+        seconds = 0.0
+    elif kind == "voice":
+        seconds = _check_voice(ctx, params, "params.", errors, warnings)
+    elif kind == "render_ad":
+        voice_s = None
+        voice = params.get("voice")
+        if isinstance(voice, dict):
+            voice_s = _check_voice(ctx, voice, "params.voice.", errors, warnings)
+        elif voice is not None:
+            _err(errors, "params.voice must be an object with 'text'", "params.voice")
+        if "product_image" in body.inputs and ctx.assets.exists(body.inputs["product_image"]):
+            _check_image(ctx, body.inputs["product_image"], "inputs.product_image", errors)
+        if params.get("recolor") is not None and "product_image" not in body.inputs:
+            _err(errors, "params.recolor needs inputs.product_image", "inputs.product_image")
+        seconds = _template_seconds(ctx, params, body.inputs, voice_s, errors, warnings)
+    return {
+        "dry_run": True,
+        "valid": not errors,
+        "kind": "ad" if kind == "render_ad" else kind,
+        "errors": errors,
+        "warnings": warnings,
+        "estimated_output_seconds": seconds,
+    }

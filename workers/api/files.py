@@ -1,0 +1,105 @@
+"""Serving stored assets: strong ETags (the content hash), single ``Range`` requests, dispositions."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from workers.storage import AssetRef
+
+CHUNK = 1 << 20  # 1 MiB reads keep loopback throughput close to a plain file read
+_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end_exclusive)`` for one satisfiable byte range; None = serve the whole file.
+
+    Malformed or multi-range headers are ignored (RFC 9110 allows that); a well-formed range that
+    starts past the end raises ``RangeNotSatisfiable``.
+    """
+    if not header:
+        return None
+    m = _RANGE_RE.match(header)
+    if m is None:
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "" and last == "":
+        return None
+    if first == "":  # suffix: the last N bytes
+        n = int(last)
+        if n == 0:
+            raise RangeNotSatisfiable()
+        return max(0, size - n), size
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if last != "" and int(last) < start:
+        return None  # invalid range spec: ignore
+    if start >= size:
+        raise RangeNotSatisfiable()
+    return start, end + 1
+
+
+def etag_of(asset_id: str) -> str:
+    return f'"{asset_id}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return etag in tags
+
+
+def download_name(ref: AssetRef) -> str:
+    if ref.filename:
+        return Path(ref.filename).name
+    ext = mimetypes.guess_extension(ref.media_type) or ".bin"
+    return f"{ref.id[:16]}{ext}"
+
+
+def content_disposition(name: str, kind: str = "attachment") -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name)}"
+
+
+class AssetFileResponse(Response):
+    """Streams ``path[start:end]`` in 1 MiB chunks read off the event loop."""
+
+    def __init__(self, path: Path, start: int, end: int, status_code: int, headers: dict[str, str],
+                 media_type: str) -> None:
+        super().__init__(content=None, status_code=status_code, headers=headers, media_type=media_type)
+        self.path = path
+        self.start = start
+        self.end = end
+        self.headers["content-length"] = str(end - start)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method", "GET").upper() == "HEAD" or self.end <= self.start:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        fd = await anyio.to_thread.run_sync(os.open, self.path, os.O_RDONLY)
+        try:
+            pos = self.start
+            while pos < self.end:
+                n = min(CHUNK, self.end - pos)
+                chunk = await anyio.to_thread.run_sync(os.pread, fd, n, pos)
+                if not chunk:
+                    raise RuntimeError(f"asset file {self.path} is shorter than its metadata says")
+                pos += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": pos < self.end})
+        finally:
+            os.close(fd)

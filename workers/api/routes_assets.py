@@ -1,0 +1,187 @@
+"""``/v1/assets``: upload, download (ETag, Range, disposition) and signed, expiring URLs."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from workers.api.context import ApiContext, authenticate, can_see, ctx_of, require
+from workers.api.errors import ApiError, not_found
+from workers.api.files import (
+    AssetFileResponse,
+    RangeNotSatisfiable,
+    content_disposition,
+    download_name,
+    etag_matches,
+    etag_of,
+    parse_range,
+)
+from workers.api.signing import sign_asset, verify_asset_signature
+from workers.api.store import Principal
+from workers.storage import AssetNotFound, AssetRef
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+
+class AssetOut(BaseModel):
+    id: str
+    size: int
+    media_type: str
+    created: float
+    filename: str | None = None
+    url: str
+
+
+class SignedUrlOut(BaseModel):
+    url: str
+    expires: int
+    asset_id: str
+
+
+def asset_out(request: Request, ref: AssetRef) -> AssetOut:
+    return AssetOut(**ref.to_dict(), url=str(request.url_for("get_asset", asset_id=ref.id)))
+
+
+def visible_asset(ctx: ApiContext, principal: Principal, asset_id: str) -> AssetRef:
+    """The asset if it exists and the principal's tenant owns it; 404 otherwise (same answer)."""
+    try:
+        ref = ctx.assets.get(asset_id)
+    except AssetNotFound:
+        raise not_found("asset") from None
+    if not principal.is_admin and not ctx.store.owns_asset(asset_id, principal.tenant):
+        raise not_found("asset")
+    return ref
+
+
+def media_type_for(upload: StarletteUpload) -> str:
+    declared = (upload.content_type or "").split(";")[0].strip().lower()
+    if declared and "/" in declared and declared != "application/octet-stream":
+        return declared
+    guessed = mimetypes.guess_type(upload.filename or "")[0]
+    return guessed or "application/octet-stream"
+
+
+async def store_upload(ctx: ApiContext, tenant: str, upload: StarletteUpload, field: str) -> AssetRef:
+    """Read an uploaded part (bounded by the body-size middleware), store it, record the owner."""
+    limit = ctx.settings.limits.max_upload_bytes
+    data = await upload.read()
+    if len(data) > limit:
+        raise ApiError(413, f"upload {field!r} is {len(data)} bytes; the limit is {limit} bytes", field=field)
+    if not data:
+        raise ApiError(422, f"upload {field!r} is empty", field=field)
+    name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:200] or None
+    ref = ctx.assets.put(data, media_type_for(upload), filename=name)
+    ctx.store.add_asset_owner(ref.id, tenant)
+    return ref
+
+
+@router.post("", status_code=201, response_model=AssetOut, summary="Upload an asset (multipart field 'file')")
+async def upload_asset(
+    request: Request,
+    file: Annotated[UploadFile, File(description="the file to store")],
+    principal: Principal = Depends(require("creator")),
+) -> AssetOut:
+    ctx = ctx_of(request)
+    ref = await store_upload(ctx, principal.tenant, file, "file")
+    return asset_out(request, ref)
+
+
+def _serve(request: Request, ctx: ApiContext, ref: AssetRef, disposition: str) -> Response:
+    etag = etag_of(ref.id)
+    common = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=31536000, immutable",  # content-addressed: never changes
+        "Content-Disposition": content_disposition(download_name(ref), disposition),
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=common)
+    path = ctx.assets.path(ref.id)
+    size = path.stat().st_size
+    rng: tuple[int, int] | None = None
+    if_range = request.headers.get("if-range")
+    if if_range is None or if_range.strip() == etag:
+        try:
+            rng = parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable:
+            raise ApiError(416, f"range not satisfiable; the asset has {size} bytes", field="range",
+                           headers={"Content-Range": f"bytes */{size}"}) from None
+    if rng is None:
+        return AssetFileResponse(path, 0, size, 200, common, ref.media_type)
+    start, end = rng
+    headers = {**common, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+    return AssetFileResponse(path, start, end, 206, headers, ref.media_type)
+
+
+@router.get(
+    "/{asset_id}",
+    name="get_asset",
+    summary="Download an asset (API key, or expires+signature from /url)",
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial content"},
+               304: {"description": "not modified"}},
+)
+def get_asset(
+    request: Request,
+    asset_id: str,
+    expires: int | None = Query(None, description="signed URL: expiry (unix seconds)"),
+    signature: str | None = Query(None, max_length=128, description="signed URL: HMAC signature"),
+    disposition: str = Query("attachment", pattern="^(attachment|inline)$"),
+) -> Response:
+    ctx = ctx_of(request)
+    if signature is not None or expires is not None:
+        # A signed URL stands in for a key, for this one asset only.
+        if signature is None or expires is None or not verify_asset_signature(
+            ctx.secret, asset_id, expires, signature
+        ):
+            raise ApiError(403, "signed URL is invalid or has expired", field="signature")
+        try:
+            ref = ctx.assets.get(asset_id)
+        except AssetNotFound:
+            raise not_found("asset") from None
+        return _serve(request, ctx, ref, disposition)
+    principal = authenticate(request, request.headers.get("x-api-key"), _bearer_of(request))
+    ref = visible_asset(ctx, principal, asset_id)
+    return _serve(request, ctx, ref, disposition)
+
+
+def _bearer_of(request: Request):  # type: ignore[no-untyped-def]
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    auth = request.headers.get("authorization", "")
+    scheme, _, cred = auth.partition(" ")
+    if scheme.lower() == "bearer" and cred:
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=cred.strip())
+    return None
+
+
+@router.get("/{asset_id}/meta", response_model=AssetOut, summary="Asset metadata")
+def asset_meta(request: Request, asset_id: str,
+               principal: Principal = Depends(require("creator", "platform"))) -> AssetOut:
+    return asset_out(request, visible_asset(ctx_of(request), principal, asset_id))
+
+
+@router.get("/{asset_id}/url", response_model=SignedUrlOut, summary="A signed URL for this asset, no key needed")
+def signed_url(
+    request: Request,
+    asset_id: str,
+    ttl: int | None = Query(None, ge=1, description="lifetime in seconds (default api.default_url_ttl_s)"),
+    principal: Principal = Depends(require("creator", "platform")),
+) -> SignedUrlOut:
+    ctx = ctx_of(request)
+    ref = visible_asset(ctx, principal, asset_id)
+    max_ttl = ctx.settings.api.max_url_ttl_s
+    if ttl is not None and ttl > max_ttl:
+        raise ApiError(422, f"ttl must be between 1 and {max_ttl} seconds", field="ttl")
+    expires = int(time.time()) + (ttl or ctx.settings.api.default_url_ttl_s)
+    sig = sign_asset(ctx.secret, ref.id, expires)
+    base = str(request.url_for("get_asset", asset_id=ref.id))
+    return SignedUrlOut(url=f"{base}?expires={expires}&signature={sig}", expires=expires, asset_id=ref.id)
+
+
+__all__ = ["asset_out", "can_see", "router", "store_upload", "visible_asset"]

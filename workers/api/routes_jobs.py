@@ -1,0 +1,302 @@
+"""``/v1/jobs``: submit (JSON or multipart, idempotent, dry run), read, progress SSE, cancel.
+
+Thin over ``workers.runtime.Runtime``: the runtime owns the queue, validation of the spec and the
+job records; this module adds tenants, roles, uploads, webhooks and the HTTP shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from pipelines._common.errors import PipelineInputError
+from workers.api.context import ApiContext, can_see, ctx_of, require
+from workers.api.dryrun import dry_run_report
+from workers.api.errors import ApiError, not_found
+from workers.api.routes_assets import store_upload
+from workers.api.store import Principal
+from workers.api.webhooks import WebhookTargetError, check_target
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+KIND_ALIASES = {"ad": "render_ad", "render_ad": "render_ad", "recolor": "recolor", "voice": "voice", "noop": "noop"}
+_IDEMPOTENCY_MAX = 200
+
+
+class JobIn(BaseModel):
+    """A job request. ``inputs`` name -> asset id (from ``POST /v1/assets`` or a job's outputs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["recolor", "voice", "ad", "render_ad", "noop"] = Field(
+        description="recolor | voice | ad ('noop' only when the server enables test kinds)"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="per-kind parameters, see docs/workers.md")
+    inputs: dict[str, str] = Field(default_factory=dict, description="input name -> asset id")
+    lane: Literal["interactive", "batch"] = "interactive"
+    priority: int = Field(0, ge=-1000, le=1000)
+    webhook_url: str | None = Field(None, max_length=2048, description="called on terminal states and stored assets")
+    dry_run: bool = Field(False, description="validate and estimate only; nothing is queued")
+
+
+class DryRunOut(BaseModel):
+    dry_run: Literal[True] = True
+    valid: bool
+    errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    estimated_output_seconds: float | None
+    kind: str
+
+
+_MULTIPART_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "spec": {"type": "string", "description": "JobIn as a JSON string"},
+                        "image": {"type": "string", "format": "binary", "description": "any input, by name"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True) -> dict[str, Any]:
+    """The public JSON of a job (no traceback, no internal fencing), with the webhook log."""
+    if rec.outputs:
+        ctx.store.add_asset_owners(rec.outputs.values(), rec.tenant)
+    out = {
+        "id": rec.id,
+        "kind": "ad" if rec.kind == "render_ad" else rec.kind,
+        "status": str(rec.status.value if hasattr(rec.status, "value") else rec.status),
+        "lane": rec.lane,
+        "priority": rec.priority,
+        "tenant": rec.tenant,
+        "campaign_id": rec.campaign_id,
+        "idempotency_key": rec.idempotency_key,
+        "params": rec.params,
+        "inputs": rec.inputs,
+        "outputs": rec.outputs,
+        "output_urls": {name: f"/v1/assets/{aid}" for name, aid in rec.outputs.items()},
+        "result": rec.result,
+        "cache_hit": rec.cache_hit,
+        "depends_on": rec.depends_on,
+        "attempts": rec.attempts,
+        "max_attempts": rec.max_attempts,
+        "cancel_requested": rec.cancel_requested,
+        "error": None
+        if rec.error_class is None
+        else {"code": rec.error_class, "message": rec.error_message, "field": rec.error_field},
+        "created_at": rec.created_at,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "events_url": f"/v1/jobs/{rec.id}/events",
+    }
+    if include_deliveries:
+        hook = ctx.store.webhook(rec.id)
+        out["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(rec.id)}
+    return out
+
+
+def visible_job(ctx: ApiContext, principal: Principal, job_id: str) -> Any:
+    from workers.runtime import JobNotFound
+
+    if not job_id.startswith("j_") or len(job_id) > 64:
+        raise not_found("job")
+    try:
+        rec = ctx.runtime.get(job_id)
+    except JobNotFound:
+        raise not_found("job") from None
+    if not can_see(principal, rec.tenant):
+        raise not_found("job")
+    return rec
+
+
+async def parse_job_request(request: Request, ctx: ApiContext, principal: Principal) -> JobIn:
+    """JSON body, or multipart with a ``spec`` JSON field plus one file part per input name."""
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=16, max_fields=32)
+        raw_spec = form.get("spec")
+        if not isinstance(raw_spec, str):
+            raise ApiError(422, "multipart job requests need a 'spec' field holding the job JSON", field="spec")
+        try:
+            data = json.loads(raw_spec)
+        except json.JSONDecodeError as exc:
+            raise ApiError(422, f"'spec' is not valid JSON: {exc.msg}", field="spec") from None
+        if not isinstance(data, dict):
+            raise ApiError(422, "'spec' must be a JSON object", field="spec")
+        files = [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
+        inputs = dict(data.get("inputs") or {}) if isinstance(data.get("inputs"), dict) else data.get("inputs")
+        if files and not isinstance(inputs, dict):
+            raise ApiError(422, "'inputs' must be an object", field="inputs")
+        for name, upload in files:
+            key = name.removeprefix("inputs.")
+            ref = await store_upload(ctx, principal.tenant, upload, key)
+            assert isinstance(inputs, dict)
+            inputs[key] = ref.id
+        if files:
+            data["inputs"] = inputs
+    elif ctype.startswith("application/json") or not ctype:
+        body = await request.body()
+        try:
+            data = json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(422, "request body is not valid JSON", field="body") from None
+    else:
+        raise ApiError(415, "send application/json or multipart/form-data", field="content-type")
+    try:
+        return JobIn.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def _same_request(rec: Any, kind: str, body: JobIn) -> bool:
+    return bool(rec.kind == kind and rec.params == body.params and rec.inputs == body.inputs)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a job (recolor | voice | ad), or validate it with dry_run",
+    openapi_extra=_MULTIPART_DOC,
+    responses={200: {"description": "idempotent replay or dry run"}, 201: {"description": "queued"}},
+)
+async def submit_job(
+    request: Request,
+    dry_run: bool = Query(False, description="validate and estimate only"),
+    principal: Principal = Depends(require("creator")),
+) -> JSONResponse:
+    ctx = ctx_of(request)
+    body = await parse_job_request(request, ctx, principal)
+    kind = KIND_ALIASES[body.kind]
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= _IDEMPOTENCY_MAX:
+        raise ApiError(422, f"Idempotency-Key must be 1-{_IDEMPOTENCY_MAX} characters", field="Idempotency-Key")
+    for name, asset_id in body.inputs.items():
+        if not ctx.store.owns_asset(asset_id, principal.tenant) and not principal.is_admin:
+            # Someone else's (or no) asset: the same answer either way.
+            raise ApiError(422, f"input {name!r}: no asset {asset_id!r} in this tenant", field=f"inputs.{name}")
+    if body.webhook_url is not None:
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: check_target(body.webhook_url or "", allow_private=ctx.settings.api.webhooks.allow_private_targets)
+            )
+        except WebhookTargetError as exc:
+            raise ApiError(422, str(exc), field="webhook_url") from None
+    if dry_run or body.dry_run:
+        report = await anyio.to_thread.run_sync(lambda: dry_run_report(ctx, kind, body, principal.tenant))
+        return JSONResponse(report, status_code=200)
+
+    from workers.jobs.models import JobSpec
+
+    spec = JobSpec(
+        kind=kind,
+        params=body.params,
+        inputs=body.inputs,
+        lane=body.lane,
+        priority=body.priority,
+        tenant=principal.tenant,
+        idempotency_key=key,
+    )
+    t0 = time.time()
+    try:
+        rec = await anyio.to_thread.run_sync(ctx.runtime.submit, spec)
+    except PipelineInputError as exc:
+        raise ApiError(422, exc.message, field=exc.field) from None
+    replay = key is not None and rec.created_at < t0
+    if replay and not _same_request(rec, kind, body):
+        raise ApiError(409, "Idempotency-Key was already used with a different request", field="Idempotency-Key")
+    if body.webhook_url is not None and not replay:
+        ctx.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
+        notifier = getattr(request.app.state, "notifier", None)
+        if notifier is not None:
+            notifier.poke()
+    headers = {"Location": f"/v1/jobs/{rec.id}"}
+    if replay:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(job_view(ctx, rec), status_code=200 if replay else 201, headers=headers)
+
+
+@router.get("/{job_id}", summary="A job: status, outputs, errors, webhook deliveries")
+def get_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return job_view(ctx, visible_job(ctx, principal, job_id))
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a job (queued: at once; running: at the next stage)")
+def cancel_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    rec = visible_job(ctx, principal, job_id)
+    return job_view(ctx, ctx.runtime.cancel(rec.id))
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Server-Sent Events of progress; resumes from Last-Event-ID",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(
+    request: Request,
+    job_id: str,
+    after: int = Query(0, ge=0, le=2**62, description="event id cursor (Last-Event-ID wins)"),
+    principal: Principal = Depends(require("creator")),
+) -> StreamingResponse:
+    ctx = ctx_of(request)
+    rec = await anyio.to_thread.run_sync(visible_job, ctx, principal, job_id)
+    last = request.headers.get("last-event-id")
+    cursor = int(last) if last and last.isdigit() else after
+    poll_s = 0.1
+
+    def _events(after_id: int) -> list[Any]:
+        return list(ctx.runtime.events(rec.id, after=after_id))
+
+    async def stream() -> Any:
+        nonlocal cursor
+        yield "retry: 1000\n\n"
+        idle = 0.0
+        while True:
+            events = await anyio.to_thread.run_sync(_events, cursor)
+            for ev in events:
+                cursor = ev.id
+                yield _sse("progress", ev.to_dict(), ev.id)
+            current = await anyio.to_thread.run_sync(ctx.runtime.get, rec.id)
+            if current.terminal:
+                tail = await anyio.to_thread.run_sync(_events, cursor)
+                for ev in tail:
+                    cursor = ev.id
+                    yield _sse("progress", ev.to_dict(), ev.id)
+                yield _sse("end", job_view(ctx, current, include_deliveries=False))
+                return
+            if await request.is_disconnected():
+                return
+            idle = 0.0 if events else idle + poll_s
+            if idle >= 15.0:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -1,0 +1,279 @@
+"""The API's own SQLite tables: API keys, asset ownership per tenant, webhooks and their delivery log.
+
+Lives in ``<data_dir>/api.sqlite3`` (``api.db_path``), separate from the job database so the API
+never writes the runtime's tables. Keys are stored as a SHA-256 hash of their high-entropy secret;
+the plain key is returned once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Role = Literal["creator", "platform", "admin"]
+ROLES: tuple[str, ...] = ("creator", "platform", "admin")
+TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+KEY_PREFIX = "mdk"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT,
+    created REAL NOT NULL,
+    revoked REAL
+);
+CREATE TABLE IF NOT EXISTS asset_owners (
+    asset_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (asset_id, tenant)
+);
+CREATE TABLE IF NOT EXISTS campaign_owners (
+    campaign_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    object_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    created REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    ok INTEGER NOT NULL,
+    error TEXT,
+    ts REAL NOT NULL,
+    duration_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_object ON webhook_deliveries (object_id, id);
+CREATE TABLE IF NOT EXISTS webhook_sent (
+    object_id TEXT NOT NULL,
+    event_key TEXT NOT NULL,
+    PRIMARY KEY (object_id, event_key)
+);
+"""
+
+
+class KeyRequestError(ValueError):
+    """Bad key-creation input (unknown role, malformed tenant)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant and role of a verified API key."""
+
+    key_id: str
+    tenant: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key_id: str
+    key: str  # shown once; only its hash is stored
+    tenant: str
+    role: str
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of the key's random secret (256 bits of entropy, so no slow KDF is needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_key(key: str) -> tuple[str, str] | None:
+    """Split ``mdk_<key_id>_<secret>``; None when it is not shaped like a maydo key."""
+    parts = key.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+class ApiStore:
+    """Thread-safe access to the API tables (one connection per thread, WAL journal)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        yield conn
+
+    # --- keys -------------------------------------------------------------------------------
+    def create_key(self, tenant: str, role: str, name: str | None = None) -> CreatedKey:
+        """Create a key for ``tenant`` with ``role``; the returned plain key is never stored."""
+        if role not in ROLES:
+            raise KeyRequestError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+        if not TENANT_RE.match(tenant):
+            raise KeyRequestError(
+                f"invalid tenant {tenant!r}; use 1-64 letters, digits, '_', '.', '-' starting with a letter/digit"
+            )
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (key_id, secret_hash, tenant, role, name, created) VALUES (?,?,?,?,?,?)",
+                (key_id, hash_secret(secret), tenant, role, name, time.time()),
+            )
+        return CreatedKey(key_id=key_id, key=f"{KEY_PREFIX}_{key_id}_{secret}", tenant=tenant, role=role)
+
+    def verify_key(self, key: str) -> Principal | None:
+        """The principal for a presented key, or None (unknown, revoked or wrong secret)."""
+        parsed = parse_key(key)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT secret_hash, tenant, role, revoked FROM api_keys WHERE key_id = ?", (key_id,)
+            ).fetchone()
+        if row is None or row["revoked"] is not None:
+            return None
+        if not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
+            return None
+        return Principal(key_id=key_id, tenant=row["tenant"], role=row["role"])
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (time.time(), key_id)
+            )
+        return cur.rowcount > 0
+
+    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT key_id, tenant, role, name, created, revoked FROM api_keys"
+        args: tuple[Any, ...] = ()
+        if tenant:
+            sql += " WHERE tenant = ?"
+            args = (tenant,)
+        with self._conn() as conn:
+            return [dict(r) for r in conn.execute(sql + " ORDER BY created", args)]
+
+    # --- ownership --------------------------------------------------------------------------
+    def add_asset_owner(self, asset_id: str, tenant: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO asset_owners (asset_id, tenant, created) VALUES (?,?,?)",
+                (asset_id, tenant, time.time()),
+            )
+
+    def add_asset_owners(self, asset_ids: Iterable[str], tenant: str) -> None:
+        now = time.time()
+        rows = [(a, tenant, now) for a in asset_ids if a]
+        if rows:
+            with self._conn() as conn:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO asset_owners (asset_id, tenant, created) VALUES (?,?,?)", rows
+                )
+
+    def owns_asset(self, asset_id: str, tenant: str) -> bool:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM asset_owners WHERE asset_id = ? AND tenant = ?", (asset_id, tenant)
+            ).fetchone()
+        return row is not None
+
+    def add_campaign_owner(self, campaign_id: str, tenant: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO campaign_owners (campaign_id, tenant, created) VALUES (?,?,?)",
+                (campaign_id, tenant, time.time()),
+            )
+
+    def campaign_tenant(self, campaign_id: str) -> str | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT tenant FROM campaign_owners WHERE campaign_id = ?", (campaign_id,)
+            ).fetchone()
+        return None if row is None else str(row["tenant"])
+
+    # --- webhooks ---------------------------------------------------------------------------
+    def set_webhook(self, object_id: str, kind: str, tenant: str, url: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO webhooks (object_id, kind, tenant, url, created) VALUES (?,?,?,?,?)",
+                (object_id, kind, tenant, url, time.time()),
+            )
+
+    def webhook(self, object_id: str) -> dict[str, Any] | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT * FROM webhooks WHERE object_id = ?", (object_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def pending_webhooks(self) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            return [dict(r) for r in conn.execute("SELECT * FROM webhooks WHERE done = 0 ORDER BY created")]
+
+    def mark_webhook_done(self, object_id: str) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE webhooks SET done = 1 WHERE object_id = ?", (object_id,))
+
+    def claim_event(self, object_id: str, event_key: str) -> bool:
+        """Record that ``event_key`` is being delivered for ``object_id``; False if it already was."""
+        with self._conn() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO webhook_sent (object_id, event_key) VALUES (?,?)", (object_id, event_key)
+            )
+        return cur.rowcount > 0
+
+    def log_delivery(
+        self,
+        object_id: str,
+        event: str,
+        url: str,
+        attempt: int,
+        status_code: int | None,
+        ok: bool,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO webhook_deliveries (object_id, event, url, attempt, status_code, ok, error, ts,"
+                " duration_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+                (object_id, event, url, attempt, status_code, int(ok), error, time.time(), duration_ms),
+            )
+
+    def deliveries(self, object_id: str) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT event, url, attempt, status_code, ok, error, ts, duration_ms FROM webhook_deliveries"
+                " WHERE object_id = ? ORDER BY id",
+                (object_id,),
+            ).fetchall()
+        return [{**dict(r), "ok": bool(r["ok"])} for r in rows]

@@ -1,0 +1,89 @@
+"""``maydo serve`` (HTTP API + dispatcher) and ``maydo keys create|list|revoke``."""
+
+from __future__ import annotations
+
+import typer
+
+from workers.commands.common import console, fail, print_json, settings_from
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant the key acts for."),
+    role: str = typer.Option(..., "--role", "-r", help="creator | platform | admin"),
+    name: str | None = typer.Option(None, "--name", help="A label to recognise the key by."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Create an API key. The secret is printed once; only its hash is stored."""
+    from workers.api.store import ApiStore, KeyRequestError
+
+    settings = settings_from(ctx)
+    store = ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3")
+    try:
+        created = store.create_key(tenant, role, name)
+    except KeyRequestError as exc:
+        fail(str(exc), code=2)
+    if json_out:
+        print_json({"key_id": created.key_id, "key": created.key, "tenant": created.tenant, "role": created.role})
+        return
+    console.print(f"key id [bold]{created.key_id}[/] for tenant [bold]{tenant}[/], role [bold]{role}[/]")
+    console.print("Store this key now; it is not shown again:")
+    typer.echo(created.key)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
+    """List keys (ids, tenants, roles; never secrets)."""
+    from workers.api.store import ApiStore
+
+    settings = settings_from(ctx)
+    print_json(ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3").list_keys(tenant))
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="The key id (not the secret).")) -> None:
+    """Revoke a key (effective within seconds in running servers)."""
+    from workers.api.store import ApiStore
+
+    settings = settings_from(ctx)
+    if not ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3").revoke_key(key_id):
+        fail(f"no active key with id {key_id!r}", code=2)
+    console.print(f"revoked {key_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+    @app.command()
+    def serve(
+        ctx: typer.Context,
+        host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
+        port: int = typer.Option(8080, "--port", "-p"),
+        no_worker: bool = typer.Option(
+            False, "--no-worker", help="API only; jobs run on a `maydo worker` elsewhere on the same data dir."
+        ),
+        pools: str | None = typer.Option(None, "--pools", help="Comma-separated pools for the dispatcher."),
+        log_level: str = typer.Option("info", "--log-level"),
+    ) -> None:
+        """Serve the HTTP API (OpenAPI at /docs), with the job dispatcher unless --no-worker."""
+        import uvicorn
+
+        from workers.api import create_app
+        from workers.runtime import Runtime
+
+        settings = settings_from(ctx)
+        runtime = Runtime(settings)
+        if not no_worker:
+            try:
+                runtime.start([p.strip() for p in pools.split(",") if p.strip()] if pools else None)
+            except RuntimeError as exc:
+                fail(f"cannot start the dispatcher: {exc} (use --no-worker to serve the API alone)")
+        console.print(f"maydo API on http://{host}:{port} (docs: /docs); dispatcher: {'off' if no_worker else 'on'}")
+        try:
+            uvicorn.run(create_app(settings, runtime), host=host, port=port, log_level=log_level,
+                        access_log=False)
+        finally:
+            runtime.close()
