@@ -1,0 +1,561 @@
+"""The frame compositor: flatten static layers once, composite only what moves, dedupe frames.
+
+Per scene, every layer below the first animated one is flattened into an RGB background
+(cached by content hash, so customers sharing a scene reuse it). Layers above are pre-rendered
+sprites blended per frame within their own rectangles. Each frame gets a *state key* (every
+layer's opacity/offset/scale/content frame, the caption and transition state); when it equals
+the previous frame's key the previous yuv420p buffer is sent again, so a held shot costs only a
+pipe write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFilter
+
+from pipelines._common.images import load_image
+from pipelines.video.captions import Cue, caption_state
+from pipelines.video.colors import parse_color
+from pipelines.video.layout import layer_rect, px_scale, region_rect
+from pipelines.video.specs import canvas_size
+from pipelines.video.template import Animation, Scene, Template, TextLayer, resolve_asset
+from pipelines.video.text import render_text
+
+# ---------------------------------------------------------------- sprites
+
+
+@dataclass(frozen=True)
+class Sprite:
+    """Premultiplied float RGB + alpha at a canvas position; ``opaque`` skips the blend maths."""
+
+    rgb_p: np.ndarray  # (h, w, 3) float32, premultiplied, 0..255
+    alpha: np.ndarray  # (h, w, 1) float32, 0..1
+    x: int
+    y: int
+    rgba: np.ndarray  # original uint8 (h, w, 4), for scaling
+    opaque: bool
+
+    @classmethod
+    def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Sprite:
+        rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+        alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        rgb_p = rgba[:, :, :3].astype(np.float32) * alpha
+        return cls(rgb_p, alpha, x, y, rgba, bool(rgba[:, :, 3].min() == 255))
+
+    @property
+    def nbytes(self) -> int:
+        return self.rgb_p.nbytes + self.alpha.nbytes + self.rgba.nbytes
+
+
+def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: float = 1.0) -> None:
+    """Alpha-composite ``sp`` onto ``frame`` (uint8 RGB) in place, clipped to the frame."""
+    H, W = frame.shape[:2]
+    h, w = sp.alpha.shape[:2]
+    x0, y0 = sp.x + dx, sp.y + dy
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(W, x0 + w), min(H, y0 + h)
+    if cx1 <= cx0 or cy1 <= cy0 or opacity <= 0.0:
+        return
+    sx0, sy0 = cx0 - x0, cy0 - y0
+    sx1, sy1 = sx0 + (cx1 - cx0), sy0 + (cy1 - cy0)
+    dst = frame[cy0:cy1, cx0:cx1]
+    if sp.opaque and opacity >= 1.0:
+        dst[...] = sp.rgba[sy0:sy1, sx0:sx1, :3]
+        return
+    a = sp.alpha[sy0:sy1, sx0:sx1]
+    src = sp.rgb_p[sy0:sy1, sx0:sx1]
+    out = src * opacity + dst * (1.0 - a * opacity) if opacity < 1.0 else src + dst * (1.0 - a)
+    dst[...] = (out + 0.5).astype(np.uint8)
+
+
+def scaled(sp: Sprite, s: float) -> Sprite:
+    """A copy of ``sp`` scaled by ``s`` about its centre (for 'pop')."""
+    h, w = sp.rgba.shape[:2]
+    nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    rgba = cv2.resize(sp.rgba, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return Sprite.from_rgba(rgba, sp.x + (w - nw) // 2, sp.y + (h - nh) // 2)
+
+
+# ---------------------------------------------------------------- cache
+
+
+class RenderCache:
+    """LRU of scene backgrounds and layer sprites, bounded in bytes, keyed by content hash."""
+
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_make(self, key: str, make: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key][0]
+        self.misses += 1
+        value = make()
+        n = size(value)
+        self._items[key] = (value, n)
+        self._bytes += n
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            _, (_, old) = self._items.popitem(last=False)
+            self._bytes -= old
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_id(path: Path | None) -> str | None:
+    """Cheap identity of a media file for cache keys (path, size, mtime)."""
+    if path is None:
+        return None
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+# ---------------------------------------------------------------- media -> sprites
+
+
+def _fit_image(img: Image.Image, w: int, h: int, fit: str) -> tuple[np.ndarray, int, int]:
+    """Resize an image into a w x h box: RGBA array and its offset inside the box."""
+    iw, ih = img.size
+    if fit == "cover":
+        s = max(w / iw, h / ih)
+        nw, nh = max(w, int(math.ceil(iw * s))), max(h, int(math.ceil(ih * s)))
+        im = img.convert("RGBA").resize((nw, nh), Image.Resampling.LANCZOS)
+        left, top = (nw - w) // 2, (nh - h) // 2
+        return np.asarray(im.crop((left, top, left + w, top + h))), 0, 0
+    s = min(w / iw, h / ih)
+    nw, nh = max(1, int(round(iw * s))), max(1, int(round(ih * s)))
+    im = img.convert("RGBA").resize((nw, nh), Image.Resampling.LANCZOS)
+    return np.asarray(im), (w - nw) // 2, (h - nh) // 2
+
+
+def _drop_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:
+    """Soft shadow from an alpha channel, offset downwards, beneath the image; returns (rgba, pad)."""
+    h, w = rgba.shape[:2]
+    pad = int(40 * k) + 2
+    base = Image.new("RGBA", (w + 2 * pad, h + 2 * pad), (0, 0, 0, 0))
+    alpha = Image.fromarray(rgba[:, :, 3]).point(lambda v: int(v * 0.45))
+    sh = Image.new("RGBA", (w, h), (0, 0, 0, 255))
+    sh.putalpha(alpha)
+    base.paste(sh, (pad, pad + int(18 * k)))
+    base = base.filter(ImageFilter.GaussianBlur(max(1.0, 16 * k)))
+    base.alpha_composite(Image.fromarray(np.ascontiguousarray(rgba), "RGBA"), (pad, pad))
+    return np.asarray(base), pad
+
+
+def _ease_out(p: float) -> float:
+    return 1 - (1 - p) ** 3
+
+
+def _ease_back(p: float) -> float:
+    c1 = 1.70158
+    return 1 + (c1 + 1) * (p - 1) ** 3 + c1 * (p - 1) ** 2
+
+
+def _anim(anim: Animation, p: float, w: int, h: int) -> tuple[float, int, int, float]:
+    """(opacity, dx, dy, scale) of an animation at progress p in [0, 1] (1 = fully in)."""
+    p = min(1.0, max(0.0, p))
+    e = _ease_out(p)
+    travel_x, travel_y = int(0.25 * w), int(0.12 * h)
+    if anim.type == "fade":
+        return e, 0, 0, 1.0
+    if anim.type == "slide_up":
+        return min(1.0, e * 1.5), 0, int(round((1 - e) * travel_y)), 1.0
+    if anim.type == "slide_down":
+        return min(1.0, e * 1.5), 0, -int(round((1 - e) * travel_y)), 1.0
+    if anim.type == "slide_left":
+        return min(1.0, e * 1.5), int(round((1 - e) * travel_x)), 0, 1.0
+    if anim.type == "slide_right":
+        return min(1.0, e * 1.5), -int(round((1 - e) * travel_x)), 0, 1.0
+    # pop
+    return min(1.0, p * 3), 0, 0, round(max(0.05, 0.6 + 0.4 * _ease_back(p)), 3)
+
+
+@dataclass
+class LayerRT:
+    """A layer ready to draw on one canvas: sprite or per-frame content, and its timing."""
+
+    layer: Any
+    sprite: Sprite | None
+    start: float
+    end: float
+    canvas: tuple[int, int]
+    content: Callable[[int], Sprite] | None = None  # per-frame (Ken Burns, video)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def static(self) -> bool:
+        lay = self.layer
+        return self.content is None and lay.enter is None and lay.exit is None and self.start <= 0.0 and self.end >= 1e9
+
+    def state(self, t: float, frame: int) -> tuple[float, int, int, float, int] | None:
+        if t < self.start or t >= self.end:
+            return None
+        op, dx, dy, sc = self.layer.opacity, 0, 0, 1.0
+        W, H = self.canvas
+        if self.layer.enter is not None:
+            an = self.layer.enter
+            p = (t - self.start - an.delay) / an.duration
+            if p < 0:
+                return None
+            if p < 1:
+                o, x, y, s = _anim(an, p, W, H)
+                op, dx, dy, sc = op * o, dx + x, dy + y, sc * s
+        if self.layer.exit is not None and self.end < 1e9:
+            an = self.layer.exit
+            p = (self.end - an.delay - t) / an.duration
+            if p <= 0:
+                return None
+            if p < 1:
+                o, x, y, s = _anim(an, p, W, H)
+                op, dx, dy, sc = op * o, dx - x, dy - y, sc * s
+        if op <= 0.004:
+            return None
+        return (round(op, 3), dx, dy, sc, frame if self.content is not None else 0)
+
+    def draw(self, frame_rgb: np.ndarray, state: tuple[float, int, int, float, int]) -> None:
+        op, dx, dy, sc, fi = state
+        sp = self.content(fi) if self.content is not None else self.sprite
+        assert sp is not None
+        if sc != 1.0:
+            sp = scaled(sp, sc)
+        blend(frame_rgb, sp, dx, dy, op)
+
+
+# ---------------------------------------------------------------- scene planning
+
+
+@dataclass
+class RenderContext:
+    """Everything layer construction needs besides the layer itself."""
+
+    template: Template
+    fmt: str
+    scale: float
+    fps: int
+    product_image: Path | None
+    assets_root: Path | None
+    cache: RenderCache
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return canvas_size(self.fmt, self.scale)
+
+    @property
+    def k(self) -> float:
+        return px_scale(self.fmt, self.scale)
+
+
+def _media_path(ctx: RenderContext, layer: Any) -> Path | None:
+    if layer.type == "product" and ctx.product_image is not None:
+        return ctx.product_image
+    src = getattr(layer, "src", None)
+    if not src:
+        return None
+    path = resolve_asset(src, ctx.template, ctx.assets_root)
+    if path is None:
+        from pipelines._common.errors import PipelineInputError
+
+        raise PipelineInputError(f"media file not found: {src}", field="template")
+    return path
+
+
+def _layer_key(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -> str:
+    media = _media_path(ctx, layer) if layer.type != "shape" and layer.type != "text" else None
+    return _digest("layer", layer.model_dump(mode="json"), ctx.fmt, ctx.scale, rect, file_id(media))
+
+
+def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -> Sprite:
+    x, y, w, h = rect
+    k = ctx.k
+    if isinstance(layer, TextLayer):
+        ts = render_text(layer, w, h, scale=k)
+        return Sprite.from_rgba(ts.rgba, x + ts.dx, y + ts.dy)
+    if layer.type == "shape":
+        img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        from PIL import ImageDraw
+
+        d = ImageDraw.Draw(img)
+        color = parse_color(layer.color)
+        if layer.shape == "ellipse":
+            d.ellipse((0, 0, w - 1, h - 1), fill=color)
+        elif layer.radius > 0:
+            d.rounded_rectangle((0, 0, w - 1, h - 1), radius=layer.radius * k, fill=color)
+        else:
+            img = Image.new("RGBA", (w, h), color)
+        return Sprite.from_rgba(np.asarray(img), x, y)
+    path = _media_path(ctx, layer)
+    assert path is not None
+    img = load_image(path, keep_alpha=True, field=f"layer {layer.id or layer.type}")
+    rgba, ox, oy = _fit_image(img, w, h, layer.fit)
+    if layer.type == "product" and getattr(layer, "shadow", False) and rgba[:, :, 3].min() < 255:
+        rgba, pad = _drop_shadow(rgba, k)
+        ox, oy = ox - pad, oy - pad
+    return Sprite.from_rgba(rgba, x + ox, y + oy)
+
+
+def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], dur: float) -> Callable[[int], Sprite]:
+    """Per-frame zoom/pan: one cv2.warpAffine of a pre-scaled source into the box per frame."""
+    x, y, w, h = rect
+    kb = layer.ken_burns
+    path = _media_path(ctx, layer)
+    assert path is not None
+    zmax = max(kb.zoom_from, kb.zoom_to)
+    img = load_image(path, keep_alpha=True)
+    big, _, _ = _fit_image(img, int(math.ceil(w * zmax)), int(math.ceil(h * zmax)), "cover")
+    big = np.ascontiguousarray(big)
+    BH, BW = big.shape[:2]
+    n = max(1, int(round(dur * ctx.fps)))
+
+    def frame(i: int) -> Sprite:
+        p = min(1.0, i / max(1, n - 1))
+        z = kb.zoom_from + (kb.zoom_to - kb.zoom_from) * p
+        # The visible window in 'big' pixels is (w, h) * zmax / z; pan moves its centre.
+        vw, vh = w * zmax / z, h * zmax / z
+        cx = BW / 2 + kb.pan_x * p * (BW - vw) / 2
+        cy = BH / 2 + kb.pan_y * p * (BH - vh) / 2
+        s = z / zmax
+        m = np.array([[s, 0, -(cx - vw / 2) * s], [0, s, -(cy - vh / 2) * s]], dtype=np.float32)
+        out = cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return Sprite.from_rgba(out, x, y)
+
+    return frame
+
+
+def _video_content(
+    ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]
+) -> tuple[Callable[[int], Sprite], Callable[[], None]]:
+    from pipelines.video.ffmpeg import ClipReader
+
+    x, y, w, h = rect
+    path = _media_path(ctx, layer)
+    assert path is not None
+    reader = ClipReader(path, w, h, ctx.fps, start=layer.trim_start, end=layer.trim_end, loop=layer.loop, fit=layer.fit)
+    last: dict[int, Sprite] = {}
+
+    def frame(i: int) -> Sprite:
+        if i not in last:
+            rgb = reader.next()
+            rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+            last.clear()
+            last[i] = Sprite.from_rgba(rgba, x, y)
+        return last[i]
+
+    return frame, reader.close
+
+
+@dataclass
+class ScenePlan:
+    """A scene on one canvas: flattened background + the layers drawn per frame."""
+
+    scene: Scene
+    duration: float
+    background: np.ndarray  # (H, W, 3) uint8, never mutated
+    upper: list[LayerRT]
+
+    def close(self) -> None:
+        for lr in self.upper:
+            for c in lr.closers:
+                c()
+
+
+def _nbytes(obj: Any) -> int:
+    return int(obj.nbytes)
+
+
+def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
+    W, H = ctx.size
+    rts: list[LayerRT] = []
+    for layer in scene.layers:
+        rect = layer_rect(layer, ctx.fmt, ctx.scale)
+        if rect is None:
+            continue
+        end = layer.end if layer.end is not None and layer.end < duration else 1e9
+        lr = LayerRT(layer, None, layer.start, end, (W, H))
+        if getattr(layer, "ken_burns", None) is not None:
+            lr.content = _ken_burns(ctx, layer, rect, duration)
+        elif layer.type == "video":
+            lr.content, closer = _video_content(ctx, layer, rect)
+            lr.closers.append(closer)
+        else:
+            key = _layer_key(ctx, layer, rect)
+            lr.sprite = ctx.cache.get_or_make(key, partial(_make_sprite, ctx, layer, rect), _nbytes)
+        rts.append(lr)
+    n_static = 0
+    for lr in rts:
+        if not lr.static:
+            break
+        n_static += 1
+    bg_color = scene.background or ctx.template.background
+    bg_key = _digest(
+        "bg",
+        bg_color,
+        ctx.fmt,
+        ctx.scale,
+        [_layer_key(ctx, lr.layer, layer_rect(lr.layer, ctx.fmt, ctx.scale) or (0, 0, 0, 0)) for lr in rts[:n_static]],
+    )
+
+    def make_bg() -> np.ndarray:
+        r, g, b, _ = parse_color(bg_color)
+        frame = np.empty((H, W, 3), np.uint8)
+        frame[...] = (r, g, b)
+        for lr in rts[:n_static]:
+            assert lr.sprite is not None
+            blend(frame, lr.sprite, 0, 0, lr.layer.opacity)
+        frame.setflags(write=False)
+        return frame
+
+    bg = ctx.cache.get_or_make(bg_key, make_bg, _nbytes)
+    return ScenePlan(scene, duration, bg, rts[n_static:])
+
+
+# ---------------------------------------------------------------- frames
+
+
+@dataclass
+class FrameOut:
+    """One output frame: yuv420p buffer (possibly the same object as the previous frame's)."""
+
+    index: int
+    time: float
+    yuv: np.ndarray
+    rgb: np.ndarray | None  # only when a new frame was composed
+    repeated: bool
+
+
+def caption_layer(tpl: Template, text: str) -> TextLayer:
+    """A text layer styled by the template's caption spec."""
+    c = tpl.captions
+    return TextLayer(
+        type="text",
+        text=text,
+        box=c.box,
+        font_weight=c.font_weight,
+        size=c.size,
+        min_size=c.min_size,
+        color=c.color,
+        stroke=c.stroke,
+        background=c.background,
+        max_lines=c.max_lines,
+        valign="middle",
+    )
+
+
+def frames(
+    ctx: RenderContext,
+    durations: Sequence[float],
+    *,
+    cues: Sequence[Cue] = (),
+    caption_style: str = "none",
+    on_scene: Callable[[int, int], None] | None = None,
+) -> Iterator[FrameOut]:
+    """Yield every frame of the ad for one canvas, composing only when the state changes."""
+    tpl = ctx.template
+    W, H = ctx.size
+    fps = ctx.fps
+    cap_rect = region_rect("safe", ctx.fmt, ctx.scale)
+    cb = tpl.captions.box
+    cap_box = (
+        cap_rect[0] + int(cb.x * cap_rect[2]),
+        cap_rect[1] + int(cb.y * cap_rect[3]),
+        max(1, int(cb.w * cap_rect[2])),
+        max(1, int(cb.h * cap_rect[3])),
+    )
+    cap_sprites: dict[tuple[int, int], Sprite] = {}
+
+    def cap_sprite(state: tuple[int, int]) -> Sprite:
+        if state not in cap_sprites:
+            if len(cap_sprites) > 64:
+                cap_sprites.clear()
+            cue = cues[state[0]]
+            layer = caption_layer(tpl, cue.text)
+            ts = render_text(
+                layer,
+                cap_box[2],
+                cap_box[3],
+                scale=ctx.k,
+                highlight_word=state[1] if state[1] >= 0 else None,
+                highlight_color=tpl.captions.highlight_color,
+            )
+            cap_sprites[state] = Sprite.from_rgba(ts.rgba, cap_box[0] + ts.dx, cap_box[1] + ts.dy)
+        return cap_sprites[state]
+
+    starts = np.concatenate([[0.0], np.cumsum(durations)])
+    total_frames = int(round(starts[-1] * fps))
+    prev_key: Any = None
+    prev_yuv: np.ndarray | None = None
+    last_rgb: np.ndarray | None = None  # last composed frame (for transitions)
+    gi = 0
+    for si, (scene, dur) in enumerate(zip(tpl.scenes, durations, strict=True)):
+        first = int(round(starts[si] * fps))
+        last = int(round(starts[si + 1] * fps)) if si + 1 < len(durations) else total_frames
+        plan = plan_scene(ctx, scene, dur)
+        outgoing = last_rgb if (scene.transition is not None and last_rgb is not None) else None
+        if on_scene is not None:
+            on_scene(si, len(tpl.scenes))
+        try:
+            for fi in range(last - first):
+                t = fi / fps
+                T = gi / fps
+                states = tuple(lr.state(t, fi) for lr in plan.upper)
+                cap = caption_state(cues, T, caption_style) if caption_style != "none" and cues else None
+                trans_p: float | None = None
+                if outgoing is not None and scene.transition is not None and t < scene.transition.duration:
+                    trans_p = round(t / scene.transition.duration, 4)
+                key = (si, states, cap, trans_p)
+                if key == prev_key and prev_yuv is not None:
+                    yield FrameOut(gi, T, prev_yuv, None, True)
+                    gi += 1
+                    continue
+                frame = plan.background.copy()
+                for lr, st in zip(plan.upper, states, strict=True):
+                    if st is not None:
+                        lr.draw(frame, st)
+                if trans_p is not None and outgoing is not None and scene.transition is not None:
+                    frame = _transition(outgoing, frame, trans_p, scene.transition.type)
+                if cap is not None:
+                    blend(frame, cap_sprite(cap))
+                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+                prev_key, prev_yuv, last_rgb = key, yuv, frame
+                yield FrameOut(gi, T, yuv, frame, False)
+                gi += 1
+        finally:
+            plan.close()
+
+
+def _transition(prev: np.ndarray, cur: np.ndarray, p: float, kind: str) -> np.ndarray:
+    e = _ease_out(p) if kind != "crossfade" else p
+    H, W = cur.shape[:2]
+    if kind == "crossfade":
+        return cv2.addWeighted(prev, 1.0 - e, cur, e, 0.0)
+    out = np.empty_like(cur)
+    if kind == "slide_left":
+        off = int(round(e * W))
+        out[:, : W - off] = prev[:, off:]
+        out[:, W - off :] = cur[:, :off]
+    else:  # slide_up
+        off = int(round(e * H))
+        out[: H - off] = prev[off:]
+        out[H - off :] = cur[:off]
+    return out

@@ -1,0 +1,406 @@
+"""VideoAdPipeline: template + merge data (+ voiceover, product image, music) -> MP4s per format.
+
+check_inputs (validate everything, all errors at once) -> preprocess (merge fields, scene
+durations, audio mix, caption cues) -> render per format (numpy compositor streaming yuv420p
+into the bundled ffmpeg's libx264) -> postprocess (poster, sidecar captions, probe, spec checks).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines._common.errors import PipelineInputError, unknown_choice
+from pipelines._common.files import atomic_path, atomic_write_bytes
+from pipelines.video import audio_mix
+from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
+from pipelines.video.compositor import RenderCache, RenderContext, frames
+from pipelines.video.ffmpeg import X264_PRESETS, FrameEncoder, encoder_args, probe
+from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_render, get_spec
+from pipelines.video.template import (
+    Template,
+    load_template,
+    merge_template,
+    plan_durations,
+    resolve_asset,
+    validate_template,
+)
+
+PIPELINE_VERSION = "video-ad/1"
+CAPTION_STYLES = ("sentence", "words", "none")
+
+TimingLike = Any  # tuple (text, start, end) or an object with .text/.start/.end
+
+
+def _as_timing(item: TimingLike) -> tuple[str, float, float]:
+    if isinstance(item, tuple | list):
+        return (str(item[0]), float(item[1]), float(item[2]))
+    return (str(item.text), float(item.start), float(item.end))
+
+
+@dataclass(frozen=True)
+class Voiceover:
+    """A voiceover WAV and its sentence/word timings (seconds from the start of the WAV)."""
+
+    wav_path: Path
+    sentences: list[tuple[str, float, float]] = field(default_factory=list)
+    words: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_timings(
+        cls, wav_path: str | Path, sentences: Sequence[TimingLike], words: Sequence[TimingLike]
+    ) -> Voiceover:
+        """Accept (text, start, end) tuples or objects with .text/.start/.end (voice's Timing)."""
+        return cls(Path(wav_path), [_as_timing(s) for s in sentences], [_as_timing(w) for w in words])
+
+    @property
+    def duration(self) -> float:
+        import soundfile as sf
+
+        info = sf.info(str(self.wav_path))
+        return float(info.frames) / float(info.samplerate)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Load-time settings: cache budget (scene backgrounds/sprites), encoder threads, assets root."""
+
+    cache_bytes: int = 512 * 1024 * 1024
+    threads: int = 0
+    assets_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class VideoAdParams:
+    """Per-render inputs. ``scale``/``fps`` shrink renders for previews and tests."""
+
+    data: dict[str, Any]
+    out_dir: Path
+    formats: list[str] = field(default_factory=lambda: ["9:16"])
+    voiceover: Voiceover | None = None
+    product_image: str | Path | None = None
+    music: str | Path | None = None
+    captions: str | None = "sentence"
+    basename: str = "ad"
+    quality: str = "standard"
+    progress: Callable[[str, float], None] | None = None
+    scale: float = 1.0
+    fps: int | None = None
+    spec: str | None = None
+
+
+@dataclass(frozen=True)
+class Render:
+    format: str
+    video_path: Path
+    poster_path: Path
+    vtt_path: Path | None
+    srt_path: Path | None
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("video_path", "poster_path", "vtt_path", "srt_path"):
+            d[k] = str(d[k]) if d[k] is not None else None
+        return d
+
+
+@dataclass(frozen=True)
+class VideoAdOutput:
+    renders: list[Render]
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"renders": [r.to_dict() for r in self.renders], "validation": self.validation}
+
+
+def _fmt_tag(fmt: str) -> str:
+    return fmt.replace(":", "x")
+
+
+class VideoAdPipeline:
+    """Render personalized video ads; holds a content-keyed cache shared across calls."""
+
+    def __init__(self, config: VideoConfig | None = None) -> None:
+        self.config = config or VideoConfig()
+        self.cache = RenderCache(self.config.cache_bytes)
+
+    # -- check_inputs ------------------------------------------------------------------------
+    def check_inputs(self, template: Template, params: VideoAdParams) -> dict[str, Any]:
+        errors: list[str] = []
+        for fmt in params.formats:
+            if fmt not in FORMATS:
+                errors.append(unknown_choice("format", fmt, FORMATS).message)
+        if not params.formats:
+            errors.append(f"formats: give at least one of {', '.join(FORMATS)}")
+        if params.quality not in X264_PRESETS:
+            errors.append(unknown_choice("quality", params.quality, X264_PRESETS).message)
+        if (params.captions or "none") not in CAPTION_STYLES:
+            errors.append(unknown_choice("caption style", str(params.captions), CAPTION_STYLES).message)
+        if params.spec is not None and params.spec not in AD_SPECS:
+            errors.append(unknown_choice("ad spec", params.spec, AD_SPECS).message)
+        if not 0.05 <= params.scale <= 2.0:
+            errors.append(f"scale must be between 0.05 and 2.0, got {params.scale}")
+        if params.fps is not None and not 1 <= params.fps <= 60:
+            errors.append(f"fps must be between 1 and 60, got {params.fps}")
+        if not params.basename or "/" in params.basename or params.basename.startswith("."):
+            errors.append(f"basename {params.basename!r} must be a plain file name")
+        voice_dur: float | None = None
+        if params.voiceover is not None:
+            if not Path(params.voiceover.wav_path).is_file():
+                errors.append(f"voiceover WAV not found: {params.voiceover.wav_path}")
+            else:
+                try:
+                    voice_dur = params.voiceover.duration
+                except RuntimeError as exc:
+                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio: {exc}")
+        if params.music is not None and not Path(params.music).is_file():
+            errors.append(f"music file not found: {params.music}")
+        report = validate_template(
+            template,
+            params.data,
+            assets_root=self.config.assets_root,
+            formats=[f for f in params.formats if f in FORMATS],
+            voice_duration=voice_dur,
+            product_image=params.product_image,
+        )
+        report.errors[:0] = errors
+        if params.spec is not None and params.spec in AD_SPECS:
+            from pipelines.video.specs import check_duration
+
+            merged, _ = merge_template(template, params.data)
+            total = sum(plan_durations(merged, voice_dur))
+            report.errors += [f"{p} (spec {params.spec})" for p in check_duration(get_spec(params.spec), total)]
+        report.raise_for_errors("render request")
+        return {"voice_duration": voice_dur, "validation": report.to_dict()}
+
+    # -- __call__ ----------------------------------------------------------------------------
+    def __call__(self, template: Template | str | Path, params: VideoAdParams) -> VideoAdOutput:
+        tpl = template if isinstance(template, Template) else load_template(template)
+        checked = self.check_inputs(tpl, params)
+        voice_dur: float | None = checked["voice_duration"]
+        merged, mctx = merge_template(tpl, params.data)
+        if mctx.errors:  # validate_template already raised for these; defensive
+            raise PipelineInputError("\n".join(mctx.errors), field="data")
+        durations = plan_durations(merged, voice_dur)
+        total = sum(durations)
+        fps = params.fps or merged.fps
+        out_dir = Path(params.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        progress = params.progress or (lambda stage, frac: None)
+
+        # Audio (shared by every format).
+        mix = self._mix(merged, params, total)
+        voice = params.voiceover
+        offset = merged.audio.voice_offset
+        cues: list[Cue] = []
+        if voice is not None and voice.sentences:
+            cues = build_cues(voice.sentences, voice.words, offset=offset, end_limit=total)
+        style = params.captions or "none"
+        if merged.captions.style == "none" and params.captions == "sentence":
+            style = "none"  # template opts out unless the caller asks for a specific other style
+
+        renders: list[Render] = []
+        with atomic_path(out_dir / f".{params.basename}.mix.wav") as wav_tmp:
+            audio_mix.write_wav(wav_tmp, mix.audio)
+            for fi, fmt in enumerate(params.formats):
+                base = f"{params.basename}_{_fmt_tag(fmt)}"
+                vtt_path = srt_path = None
+                if cues:
+                    vtt_path = atomic_write_bytes(out_dir / f"{base}.vtt", to_webvtt(cues).encode("utf-8"))
+                    srt_path = atomic_write_bytes(out_dir / f"{base}.srt", to_srt(cues).encode("utf-8"))
+                ctx = RenderContext(
+                    merged,
+                    fmt,
+                    params.scale,
+                    fps,
+                    Path(params.product_image) if params.product_image else None,
+                    self.config.assets_root,
+                    self.cache,
+                )
+
+                def report(stage: str, frac: float, _fi: int = fi) -> None:
+                    progress(stage, (_fi + frac) / len(params.formats))
+
+                video_path, poster_path, timing = self._render_format(
+                    ctx,
+                    durations,
+                    cues,
+                    style,
+                    out_dir / f"{base}.mp4",
+                    out_dir / f"{base}.jpg",
+                    wav_tmp,
+                    params,
+                    report,
+                )
+                meta = self._metadata(merged, fmt, params, video_path, durations, mix.stats, timing)
+                renders.append(Render(fmt, video_path, poster_path, vtt_path, srt_path, meta))
+        progress("encode", 1.0)
+        return VideoAdOutput(renders, checked["validation"])
+
+    # -- steps -------------------------------------------------------------------------------
+    def _mix(self, tpl: Template, params: VideoAdParams, total: float) -> audio_mix.MixResult:
+        a = tpl.audio
+        voice = None
+        timings: list[tuple[float, float]] | None = None
+        if params.voiceover is not None:
+            voice = audio_mix.load_audio(Path(params.voiceover.wav_path))
+            timings = (
+                [(s, e) for _, s, e in params.voiceover.words]
+                or [(s, e) for _, s, e in params.voiceover.sentences]
+                or None
+            )
+        music = None
+        music_path: Path | None = Path(params.music) if params.music else None
+        if music_path is None and a.music is not None:
+            music_path = resolve_asset(a.music.src, tpl, self.config.assets_root)
+        if music_path is not None:
+            music = audio_mix.load_audio(music_path)
+        sfx = []
+        starts = dict(
+            zip(
+                [s.id for s in tpl.scenes],
+                _cumstarts(plan_durations(tpl, None if voice is None else len(voice) / audio_mix.SR)),
+                strict=False,
+            )
+        )
+        for item in a.sfx:
+            path = resolve_asset(item.src, tpl, self.config.assets_root)
+            if path is not None:
+                at = item.at + (starts.get(item.scene, 0.0) if item.scene else 0.0)
+                sfx.append((audio_mix.load_audio(path), at, item.volume_db))
+        m = a.music
+        return audio_mix.mix(
+            total,
+            voice=voice,
+            voice_offset=a.voice_offset,
+            voice_timings=timings,
+            voice_db=a.voice_db,
+            music=music,
+            music_db=m.volume_db if m else -16.0,
+            duck_db=m.duck_db if m else -12.0,
+            music_fade_in=m.fade_in if m else 0.5,
+            music_fade_out=m.fade_out if m else 1.5,
+            sfx=sfx,
+            target_lufs=a.target_lufs,
+            true_peak_ceiling=a.true_peak_db,
+        )
+
+    def _render_format(
+        self,
+        ctx: RenderContext,
+        durations: list[float],
+        cues: list[Cue],
+        style: str,
+        video_path: Path,
+        poster_path: Path,
+        wav: Path,
+        params: VideoAdParams,
+        report: Callable[[str, float], None],
+    ) -> tuple[Path, Path, dict[str, Any]]:
+        W, H = canvas_size(ctx.fmt, ctx.scale)
+        total = sum(durations)
+        poster_t = _poster_time(ctx.template, durations)
+        poster_rgb = None
+        t0 = time.perf_counter()
+        composed = repeated = 0
+        with atomic_path(video_path) as tmp:
+            cmd = encoder_args(
+                W, H, ctx.fps, tmp, audio=wav, quality=params.quality, duration=total, threads=self.config.threads
+            )
+            enc = FrameEncoder(cmd)
+            try:
+                for fr in frames(
+                    ctx,
+                    durations,
+                    cues=cues,
+                    caption_style=style,
+                    on_scene=lambda i, n: report("compose", i / n),
+                ):
+                    enc.write(fr.yuv)
+                    if fr.repeated:
+                        repeated += 1
+                    else:
+                        composed += 1
+                    if poster_rgb is None and fr.time + 1e-9 >= poster_t:
+                        poster_rgb = fr.rgb if fr.rgb is not None else None
+                        if poster_rgb is None:
+                            import cv2
+
+                            poster_rgb = cv2.cvtColor(fr.yuv, cv2.COLOR_YUV2RGB_I420)
+                report("encode", 0.95)
+                t1 = time.perf_counter()
+                enc.close()
+            except BaseException:
+                enc.abort()
+                raise
+            t2 = time.perf_counter()
+        from PIL import Image
+
+        buf = io.BytesIO()
+        assert poster_rgb is not None
+        Image.fromarray(poster_rgb).save(buf, format="JPEG", quality=90)
+        atomic_write_bytes(poster_path, buf.getvalue())
+        timing = {
+            "render_s": round(t2 - t0, 3),
+            "flush_s": round(t2 - t1, 3),
+            "frames": composed + repeated,
+            "composed_frames": composed,
+            "repeated_frames": repeated,
+            "poster_time": round(poster_t, 3),
+        }
+        return video_path, poster_path, timing
+
+    def _metadata(
+        self,
+        tpl: Template,
+        fmt: str,
+        params: VideoAdParams,
+        video_path: Path,
+        durations: list[float],
+        mix_stats: dict[str, Any],
+        timing: dict[str, Any],
+    ) -> dict[str, Any]:
+        meta = probe(video_path, loudness=True)
+        spec_names = [params.spec or tpl.spec] if (params.spec or tpl.spec) else []
+        checks = [check_render(get_spec(n), fmt, meta) for n in spec_names if n]
+        compatible = [n for n, s in AD_SPECS.items() if check_render(s, fmt, meta)["ok"]]
+        return {
+            "pipeline": PIPELINE_VERSION,
+            "template": tpl.name,
+            "template_version": tpl.version,
+            "format": fmt,
+            "planned_duration": round(sum(durations), 3),
+            "scene_durations": [round(d, 3) for d in durations],
+            **meta,
+            "mix": mix_stats,
+            "spec_checks": checks,
+            "compatible_specs": compatible,
+            "timing": timing,
+            "quality": params.quality,
+            "cache": {"hits": self.cache.hits, "misses": self.cache.misses},
+        }
+
+
+def _cumstarts(durations: list[float]) -> list[float]:
+    out, acc = [], 0.0
+    for d in durations:
+        out.append(acc)
+        acc += d
+    return out
+
+
+def _poster_time(tpl: Template, durations: list[float]) -> float:
+    """Poster frame: template's ``poster_at``, else when the first scene's entrances have finished."""
+    total = sum(durations)
+    if tpl.poster_at is not None:
+        return min(tpl.poster_at, max(0.0, total - 0.05))
+    settle = 0.5
+    for layer in tpl.scenes[0].layers:
+        if layer.enter is not None:
+            settle = max(settle, layer.start + layer.enter.delay + layer.enter.duration + 0.1)
+    return min(settle, durations[0] * 0.9)

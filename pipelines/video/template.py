@@ -1,0 +1,523 @@
+"""Video ad templates: the schema, loading, merge-field substitution and validation.
+
+The schema is a set of **pydantic** models rather than the dataclasses DESIGN.md asks for in
+pipelines/: a template is untrusted user input read from YAML/JSON, every unknown key must be
+reported (``extra="forbid"``), and the published JSON Schema (assets/templates/template.schema.json,
+see ``template_json_schema``) is generated from these same models so the docs can never drift.
+Lengths are pixels at a reference short side of 1080 and scale with the canvas; boxes are
+fractions (0-1) of the layer's region (the platform safe area by default, or the full canvas).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines._common.data import ASSETS_DIR, load_data_file
+from pipelines._common.errors import PipelineInputError
+from pipelines.video import merge
+from pipelines.video.specs import AD_SPECS, FORMATS, check_duration
+
+AUTO_SCENE_DEFAULT = 3.0  # seconds an ``auto`` scene lasts when there is no voiceover
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_color(value: str) -> str:
+    if "{{" in value:
+        return value
+    from pipelines.video.colors import parse_color
+
+    parse_color(value)  # raises ValueError with the allowed forms
+    return value
+
+
+Color = Annotated[
+    str,
+    AfterValidator(_check_color),
+    Field(description="#RGB, #RRGGBB, #RRGGBBAA or a CSS colour name; merge fields allowed"),
+]
+
+
+class Box(_Model):
+    """A rectangle as fractions of the layer's region (safe area or full canvas)."""
+
+    x: float = Field(0.0, ge=-1.0, le=2.0)
+    y: float = Field(0.0, ge=-1.0, le=2.0)
+    w: float = Field(1.0, gt=0.0, le=3.0)
+    h: float = Field(1.0, gt=0.0, le=3.0)
+
+
+class Animation(_Model):
+    """An enter or exit animation of a layer."""
+
+    type: Literal["fade", "slide_up", "slide_down", "slide_left", "slide_right", "pop"] = "fade"
+    duration: float = Field(0.4, gt=0.0, le=5.0)
+    delay: float = Field(0.0, ge=0.0, description="enter: seconds after the layer starts; exit: before it ends")
+
+
+class FormatOverride(_Model):
+    """Per-format layout change for one layer (e.g. a different box on 16:9)."""
+
+    box: Box | None = None
+    region: Literal["safe", "full"] | None = None
+    hidden: bool = False
+
+
+class _LayerBase(_Model):
+    id: str | None = None
+    box: Box = Box()
+    region: Literal["safe", "full"] = Field("safe", description="box is relative to the safe area or full canvas")
+    opacity: float = Field(1.0, ge=0.0, le=1.0)
+    start: float = Field(0.0, ge=0.0, description="seconds into the scene the layer appears")
+    end: float | None = Field(None, gt=0.0, description="seconds into the scene it disappears (default: scene end)")
+    enter: Animation | None = None
+    exit: Animation | None = None
+    formats: dict[str, FormatOverride] = Field(default_factory=dict)
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, v: dict[str, FormatOverride]) -> dict[str, FormatOverride]:
+        bad = [k for k in v if k not in FORMATS]
+        if bad:
+            raise ValueError(f"unknown format(s) {bad}; allowed: {', '.join(FORMATS)}")
+        return v
+
+
+class KenBurns(_Model):
+    """Slow zoom/pan over the layer's duration."""
+
+    zoom_from: float = Field(1.0, ge=1.0, le=3.0)
+    zoom_to: float = Field(1.15, ge=1.0, le=3.0)
+    pan_x: float = Field(0.0, ge=-1.0, le=1.0, description="fraction of the spare width to travel")
+    pan_y: float = Field(0.0, ge=-1.0, le=1.0)
+
+
+class ShapeLayer(_LayerBase):
+    type: Literal["shape"]
+    shape: Literal["rect", "ellipse"] = "rect"
+    color: Color = "#FFFFFF"
+    radius: float = Field(0.0, ge=0.0, description="corner radius (px at 1080)")
+
+
+class ImageLayer(_LayerBase):
+    type: Literal["image"]
+    src: str = Field(description="path relative to the template's folder or assets/, or a merge field")
+    fit: Literal["cover", "contain"] = "cover"
+    ken_burns: KenBurns | None = None
+
+
+class LogoLayer(_LayerBase):
+    type: Literal["logo"]
+    src: str
+    fit: Literal["cover", "contain"] = "contain"
+
+
+class ProductLayer(_LayerBase):
+    """The recolored product slot: filled by ``VideoAdParams.product_image`` (or ``src``)."""
+
+    type: Literal["product"]
+    src: str | None = Field(None, description="fallback image when the render gives no product image")
+    fit: Literal["cover", "contain"] = "contain"
+    shadow: bool = True
+    ken_burns: KenBurns | None = None
+
+
+class Stroke(_Model):
+    width: float = Field(4.0, ge=0.0)
+    color: Color = "#000000"
+
+
+class Shadow(_Model):
+    dx: float = 0.0
+    dy: float = 6.0
+    blur: float = Field(8.0, ge=0.0)
+    color: Color = "#000000A0"
+
+
+class TextBackground(_Model):
+    color: Color = "#000000B0"
+    padding: float = Field(24.0, ge=0.0)
+    radius: float = Field(16.0, ge=0.0)
+
+
+class TextLayer(_LayerBase):
+    type: Literal["text"]
+    text: str
+    font_weight: str = "Bold"
+    size: float = Field(80.0, gt=0.0, description="font size (px at 1080); shrinks to fit the box")
+    min_size: float = Field(28.0, gt=0.0, description="smallest size auto-fit may use before overflow is an error")
+    color: Color = "#FFFFFF"
+    stroke: Stroke | None = None
+    shadow: Shadow | None = None
+    background: TextBackground | None = None
+    align: Literal["left", "center", "right"] = "center"
+    valign: Literal["top", "middle", "bottom"] = "middle"
+    max_lines: int = Field(3, ge=1, le=20)
+    line_spacing: float = Field(1.15, ge=0.8, le=3.0)
+    uppercase: bool = False
+
+
+class VideoLayer(_LayerBase):
+    type: Literal["video"]
+    src: str
+    fit: Literal["cover", "contain"] = "cover"
+    trim_start: float = Field(0.0, ge=0.0)
+    trim_end: float | None = Field(None, gt=0.0)
+    loop: bool = True
+
+
+Layer = Annotated[
+    ShapeLayer | ImageLayer | LogoLayer | ProductLayer | TextLayer | VideoLayer,
+    Field(discriminator="type"),
+]
+
+
+class Transition(_Model):
+    """How this scene replaces the previous one (at its start; total duration unchanged)."""
+
+    type: Literal["crossfade", "slide_left", "slide_up"] = "crossfade"
+    duration: float = Field(0.4, gt=0.0, le=3.0)
+
+
+class Scene(_Model):
+    id: str
+    duration: float | Literal["auto"] = Field(
+        description="seconds, or 'auto' = share the voiceover's length with the other auto scenes"
+    )
+    background: Color | None = None
+    transition: Transition | None = None
+    layers: list[Layer] = Field(default_factory=list)
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and not 0.2 <= v <= 300:
+            raise ValueError("scene duration must be between 0.2 and 300 seconds, or 'auto'")
+        return v
+
+
+class MusicTrack(_Model):
+    src: str
+    volume_db: float = Field(-16.0, le=6.0, description="bed level relative to full scale before the mix")
+    duck_db: float = Field(-12.0, le=0.0, description="extra attenuation while the voice speaks")
+    fade_in: float = Field(0.5, ge=0.0)
+    fade_out: float = Field(1.5, ge=0.0)
+
+
+class SoundEffect(_Model):
+    src: str
+    at: float = Field(0.0, ge=0.0, description="seconds from the start of the scene (or the ad)")
+    scene: str | None = Field(None, description="scene id 'at' is relative to; default: the ad start")
+    volume_db: float = Field(-6.0, le=6.0)
+
+
+class AudioSpec(_Model):
+    music: MusicTrack | None = None
+    sfx: list[SoundEffect] = Field(default_factory=list)
+    voice_db: float = Field(0.0, le=12.0)
+    voice_offset: float = Field(0.3, ge=0.0, le=10.0, description="seconds of the ad before the voice starts")
+    target_lufs: float = Field(-16.0, ge=-40.0, le=-5.0)
+    true_peak_db: float = Field(-1.0, ge=-12.0, le=0.0)
+
+
+class CaptionSpec(_Model):
+    style: Literal["sentence", "words", "none"] = "sentence"
+    font_weight: str = "Bold"
+    size: float = Field(56.0, gt=0.0)
+    min_size: float = Field(30.0, gt=0.0)
+    color: Color = "#FFFFFF"
+    highlight_color: Color = "#FFD400"
+    box: Box = Box(x=0.0, y=0.78, w=1.0, h=0.22)
+    background: TextBackground | None = TextBackground(color="#000000A0", padding=18, radius=14)
+    stroke: Stroke | None = Stroke(width=3, color="#000000")
+    max_lines: int = 2
+
+
+class Locale(_Model):
+    lang: str = "vi"
+    currency: str = "VND"
+    date_format: str = "%d/%m/%Y"
+
+
+class FieldDoc(_Model):
+    description: str = ""
+    example: Any = None
+    required: bool = True
+
+
+class Template(_Model):
+    """A video ad template. Strings may contain merge fields until ``merge_template`` fills them."""
+
+    name: str
+    version: int = 1
+    description: str = ""
+    fps: int = Field(30, ge=1, le=60)
+    formats: list[str] = Field(default_factory=lambda: ["9:16"], description="formats this template supports")
+    spec: str | None = Field(None, description="ad-spec preset to check durations against (e.g. tiktok)")
+    background: Color = "#000000"
+    poster_at: float | None = Field(
+        None, ge=0.0, description="poster frame time (default: after the first scene's entrances)"
+    )
+    locale: Locale = Locale()
+    fields: dict[str, FieldDoc] = Field(default_factory=dict, description="documentation of merge fields used")
+    scenes: list[Scene] = Field(min_length=1)
+    audio: AudioSpec = AudioSpec()
+    captions: CaptionSpec = CaptionSpec()
+
+    # Not part of the schema: where relative media paths resolve from (set by load_template).
+    base_dir: Path | None = Field(None, exclude=True, json_schema_extra={"hidden": True})
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        bad = [f for f in v if f not in FORMATS]
+        if bad:
+            raise ValueError(f"unknown format(s) {bad}; allowed: {', '.join(FORMATS)}")
+        return v
+
+    @field_validator("spec")
+    @classmethod
+    def _spec(cls, v: str | None) -> str | None:
+        if v is not None and v not in AD_SPECS:
+            raise ValueError(f"unknown ad spec {v!r}; allowed: {', '.join(AD_SPECS)}")
+        return v
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_pydantic(exc: ValidationError, source: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the template schema; see docs/templates.md)"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown layer type; allowed: {', '.join(sorted(_LAYER_TYPES))}"
+        out.append(f"{source}: {loc}: {msg}")
+    return out
+
+
+_LAYER_TYPES = ("shape", "image", "logo", "product", "text", "video")
+
+
+def template_from_dict(raw: Any, *, base_dir: Path | None = None, source: str = "template") -> Template:
+    """Build a ``Template`` from parsed YAML/JSON; all schema errors at once in one PipelineInputError."""
+    if not isinstance(raw, dict):
+        raise PipelineInputError(f"{source}: top level must be a mapping, got {type(raw).__name__}", field="template")
+    try:
+        tpl = Template.model_validate(raw)
+    except ValidationError as exc:
+        errors = _format_pydantic(exc, source)
+        raise PipelineInputError(
+            f"{len(errors)} error(s) in {source}:\n" + "\n".join(f"- {e}" for e in errors), field="template"
+        ) from exc
+    return tpl.model_copy(update={"base_dir": base_dir}) if base_dir is not None else tpl
+
+
+def load_template(path: str | Path) -> Template:
+    """Load a YAML or JSON template; relative media paths resolve from its folder, then assets/."""
+    p = Path(path)
+    raw = load_data_file(p, field="template")
+    return template_from_dict(raw, base_dir=p.resolve().parent, source=p.name)
+
+
+def template_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the template format, generated from the models."""
+    schema = Template.model_json_schema(mode="validation")
+    schema["properties"].pop("base_dir", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://maydo.dev/schemas/video-template.json"
+    schema["title"] = "maydo video ad template"
+    return schema
+
+
+def write_json_schema(path: Path) -> Path:
+    """Write the JSON Schema file (used by ``make_media.py`` and kept in git)."""
+    from pipelines._common.files import atomic_write_bytes
+
+    text = json.dumps(template_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ---------------------------------------------------------------- merge
+
+
+def merge_template(
+    template: Template, data: Mapping[str, Any], *, ctx: merge.MergeContext | None = None
+) -> tuple[Template, merge.MergeContext]:
+    """Fill merge fields everywhere; returns the merged template and the context with errors."""
+    ctx = ctx or merge.MergeContext(currency=template.locale.currency, date_format=template.locale.date_format)
+    raw = template.model_dump(mode="json", exclude={"base_dir", "fields"})
+    merged_raw = merge.render_tree(raw, data, ctx)
+    merged_raw["fields"] = template.model_dump(mode="json")["fields"]
+    try:
+        merged = Template.model_validate(merged_raw)
+    except ValidationError as exc:
+        ctx.errors.extend(_format_pydantic(exc, "merged template"))
+        return template, ctx
+    return merged.model_copy(update={"base_dir": template.base_dir}), ctx
+
+
+def resolve_asset(src: str, template: Template, assets_root: Path | None = None) -> Path | None:
+    """Find a media file: absolute, relative to the template, to ``assets_root``, or to assets/."""
+    p = Path(src)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for root in (template.base_dir, assets_root, ASSETS_DIR):
+        if root is not None and (Path(root) / p).is_file():
+            return Path(root) / p
+    return None
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class ValidationReport:
+    """All problems found before a render: errors block it, warnings do not."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_for_errors(self, what: str = "template") -> None:
+        """Raise one PipelineInputError listing every error."""
+        if self.errors:
+            raise PipelineInputError(
+                f"{len(self.errors)} error(s) in {what}:\n" + "\n".join(f"- {e}" for e in self.errors),
+                field="template",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "errors": list(self.errors), "warnings": list(self.warnings)}
+
+
+def plan_durations(template: Template, voice_duration: float | None) -> list[float]:
+    """Seconds per scene: fixed ones as written; ``auto`` ones share the voiceover's length."""
+    fixed = [s.duration for s in template.scenes if s.duration != "auto"]
+    n_auto = sum(1 for s in template.scenes if s.duration == "auto")
+    fixed_total = float(sum(float(d) for d in fixed))  # type: ignore[arg-type]
+    auto_each = AUTO_SCENE_DEFAULT
+    if n_auto and voice_duration:
+        auto_each = max(1.0, (voice_duration + 0.6 - fixed_total) / n_auto)
+    return [auto_each if s.duration == "auto" else float(s.duration) for s in template.scenes]
+
+
+_MEDIA_KEYS = ("src",)
+
+
+def validate_template(
+    template: Template,
+    data: Mapping[str, Any],
+    *,
+    assets_root: Path | None = None,
+    formats: list[str] | None = None,
+    voice_duration: float | None = None,
+    product_image: str | Path | None = None,
+) -> ValidationReport:
+    """Check a template against merge data before any render; collects every error and warning.
+
+    Errors: merge fields with no value and no default, unknown filters, bad merged values,
+    missing media files, formats the template does not support, text that overflows its box even
+    at ``min_size``, durations outside the template's ad spec. Warnings: data given but unused,
+    fields documented but unused, texts that had to shrink, layers extending past the safe area.
+    """
+    from pipelines.video.text import fit_text
+
+    report = ValidationReport()
+    merged, ctx = merge_template(template, data)
+    report.errors.extend(ctx.errors)
+
+    wanted = formats or template.formats
+    for fmt in wanted:
+        if fmt not in FORMATS:
+            report.errors.append(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        elif fmt not in template.formats:
+            report.warnings.append(f"format {fmt} not listed in the template's formats {template.formats}")
+    good_formats = [f for f in wanted if f in FORMATS]
+
+    # Media files.
+    has_product = product_image is not None
+    if has_product and not Path(product_image).is_file():  # type: ignore[arg-type]
+        report.errors.append(f"product image not found: {product_image}")
+    for si, scene in enumerate(merged.scenes):
+        for li, layer in enumerate(scene.layers):
+            where = f"scenes[{si}] '{scene.id}' layer {layer.id or li} ({layer.type})"
+            src = getattr(layer, "src", None)
+            if layer.type == "product" and src is None and not has_product:
+                report.errors.append(f"{where}: product slot has no image: pass product_image or set 'src'")
+            missing = src and "{{" not in src and resolve_asset(src, merged, assets_root) is None
+            if missing and not (layer.type == "product" and has_product):
+                report.errors.append(f"{where}: media file not found: {src}")
+            if layer.end is not None and layer.end <= layer.start:
+                report.errors.append(f"{where}: end ({layer.end}) must be after start ({layer.start})")
+    if merged.audio.music and resolve_asset(merged.audio.music.src, merged, assets_root) is None:
+        report.errors.append(f"audio.music: media file not found: {merged.audio.music.src}")
+    scene_ids = {s.id for s in merged.scenes}
+    for i, sfx in enumerate(merged.audio.sfx):
+        if resolve_asset(sfx.src, merged, assets_root) is None:
+            report.errors.append(f"audio.sfx[{i}]: media file not found: {sfx.src}")
+        if sfx.scene is not None and sfx.scene not in scene_ids:
+            report.errors.append(f"audio.sfx[{i}]: unknown scene {sfx.scene!r}; scenes: {', '.join(scene_ids)}")
+    if len(scene_ids) != len(merged.scenes):
+        report.errors.append("scene ids must be unique")
+
+    # Durations.
+    durations = plan_durations(merged, voice_duration)
+    total = sum(durations)
+    if merged.spec:
+        for p in check_duration(AD_SPECS[merged.spec], total):
+            report.errors.append(f"{p} (template spec {merged.spec})")
+    if any(s.duration == "auto" for s in merged.scenes) and voice_duration is None:
+        report.warnings.append(
+            f"'auto' scenes last {AUTO_SCENE_DEFAULT:g}s each without a voiceover (total {total:.1f}s)"
+        )
+    for si, (scene, dur) in enumerate(zip(merged.scenes, durations, strict=True)):
+        if scene.transition and scene.transition.duration >= dur:
+            report.errors.append(f"scenes[{si}] '{scene.id}': transition longer than the scene ({dur:g}s)")
+        for li, layer in enumerate(scene.layers):
+            if layer.start >= dur:
+                report.warnings.append(f"scenes[{si}] '{scene.id}' layer {layer.id or li} starts after the scene ends")
+
+    # Text fit, per format (boxes differ per aspect ratio).
+    for fmt in good_formats:
+        from pipelines.video.layout import layer_rect
+
+        for si, scene in enumerate(merged.scenes):
+            for li, layer in enumerate(scene.layers):
+                if not isinstance(layer, TextLayer):
+                    continue
+                rect = layer_rect(layer, fmt, 1.0)
+                if rect is None:
+                    continue
+                fit = fit_text(layer, rect[2], rect[3], scale=1.0)
+                where = f"scenes[{si}] '{scene.id}' layer {layer.id or li} [{fmt}]"
+                if fit.overflow:
+                    report.errors.append(
+                        f"{where}: text {layer.text!r} overflows its box even at min_size {layer.min_size:g}px "
+                        f"(needs {fit.lines_needed} lines, max_lines {layer.max_lines}); shorten it or enlarge the box"
+                    )
+                elif fit.size < layer.size:
+                    report.warnings.append(f"{where}: text shrunk from {layer.size:g}px to {fit.size:g}px to fit")
+
+    # Fields given but never used; documented fields never used.
+    for path in sorted(merge.leaf_paths(data)):
+        if not any(path == u or path.startswith(u + ".") or u.startswith(path + ".") for u in ctx.used_paths):
+            report.warnings.append(f"data field '{path}' is not used by the template")
+    for name in template.fields:
+        if name not in ctx.used_paths:
+            report.warnings.append(f"documented field '{name}' is not used by any layer")
+    return report
