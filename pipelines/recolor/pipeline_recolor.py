@@ -1,0 +1,488 @@
+"""Exact-colour product recolor on CPU (maydo's default engine and colour authority).
+
+Steps per call: check_inputs (parse targets, load images) -> product mask (``masks.py``) ->
+main-colour region -> recolor per target -> quality report (``pipeline_output.py``).
+
+Main-colour region (``main_color_weights``): k-means in CIELAB (L* down-weighted so shading does
+not split a colour) on a subsample of the masked pixels; the dominant cluster (or the one nearest
+``from_color``) grows over clusters of the same hue (chromatic) or nearby L* (achromatic), i.e.
+the shading ramp of one material. Every other cluster — logos, labels, soles, specular white,
+and the background just outside the mask — repels: a pixel's weight is a linear ramp on
+(distance to nearest other centre - distance to nearest main centre), so boundaries are soft
+and logo interiors get exactly 0.
+
+Recolor (``apply_target_color``): in CIELAB, the region's mean L* moves to the target's and the
+local L* variation (shading, texture) is kept (gain only reduced, down to 0.8, when the target
+is near black/white and the shading would clip); a/b deviations from the region's mean are
+(minus their shading-correlated part) rotated to the target hue and never amplified, then put
+on the target's a/b, so the target chroma holds across the shading; chroma is limited
+to the sRGB gamut at the target hue. Output = original blended with the recolor by the weights,
+so pixels with weight 0 are bit-identical. Hard masks get an outward feather (``feather_px``).
+
+Several images of one SKU share one colour model (same region picked in every view) and each
+view's region is mapped to the same target, so the output colour is consistent across views.
+``main_color_weights`` and ``apply_target_color`` are reused by the diffusion engine's hue lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipelines._common.errors import PipelineInputError
+from pipelines._common.images import ImageSource, load_image
+from pipelines.recolor.colors import NamedColor, make_color, parse_color
+from pipelines.recolor.masks import MaskResult, product_mask
+from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
+
+PIPELINE_VERSION = "recolor-exact/1"
+L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not split a material
+RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
+ACHROMATIC_C = 12.0
+MIN_GAIN = 0.8
+
+MaskSpec = np.ndarray | Image.Image | str | Path
+
+
+@dataclass(frozen=True)
+class RecolorParams:
+    """Per-call parameters of the exact recolor engine.
+
+    ``to_colors``: one or more target specs (see ``colors.parse_color``); ``from_color``: the
+    source colour to replace on a multi-colour product (default: the dominant colour); ``mask``:
+    a product mask (or one per image); ``onnx_model``: local segmentation model; ``feather_px``:
+    outward feather of hard mask edges (0 = none); ``palettes``: brand palettes overriding
+    ``configs/palettes``; ``clusters``/``sample_size``/``seed``: colour-model controls.
+    """
+
+    to_colors: Sequence[str] | str
+    from_color: str | None = None
+    mask: MaskSpec | Sequence[MaskSpec | None] | None = None
+    onnx_model: str | Path | None = None
+    feather_px: float = 1.5
+    palettes: Mapping[str, Mapping[str, str]] | None = None
+    clusters: int = 6
+    sample_size: int = 20_000
+    seed: int = 0
+    compute_report: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def target_specs(self) -> list[str]:
+        specs = [self.to_colors] if isinstance(self.to_colors, str) else list(self.to_colors)
+        if not specs:
+            raise PipelineInputError("to_colors is empty; give at least one target colour", field="to_colors")
+        return specs
+
+
+# ----------------------------------------------------------------------------- colour model
+
+
+@dataclass(frozen=True)
+class ColorModel:
+    """Clusters of the product's colours: Lab centres, which belong to the main colour, sizes."""
+
+    lab_centers: np.ndarray  # K x 3 float32
+    is_main: np.ndarray  # K bool
+    counts: np.ndarray  # K int (0 for background-ring centres)
+
+    @property
+    def main_lab(self) -> tuple[float, float, float]:
+        w = self.counts[self.is_main].astype(np.float64) + 1e-9
+        c = (self.lab_centers[self.is_main] * w[:, None]).sum(axis=0) / w.sum()
+        return (float(c[0]), float(c[1]), float(c[2]))
+
+
+def _lab_f32(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB of uint8 sRGB (any shape ...x3) via OpenCV float32 (D65), same shape."""
+    flat = rgb.reshape(1, -1, 3).astype(np.float32) * np.float32(1 / 255)
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(rgb.shape).astype(np.float32)
+
+
+def _features(lab: np.ndarray) -> np.ndarray:
+    return (lab * np.array([L_WEIGHT, 1.0, 1.0], np.float32)).astype(np.float32)
+
+
+def _kmeans(lab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """k-means in the feature space; returns (Lab centres, counts) of non-empty clusters."""
+    k = max(1, min(k, len(lab)))
+    feats = _features(lab)
+    cv2.setRNGSeed(seed)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.05)
+    _, labels, centers = cv2.kmeans(feats, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    labels = labels.ravel()
+    counts = np.bincount(labels, minlength=k)
+    keep = counts > 0
+    lab_c = centers[keep] / np.array([L_WEIGHT, 1.0, 1.0], np.float32)
+    return lab_c.astype(np.float32), counts[keep]
+
+
+def _same_material(c1: np.ndarray, c2: np.ndarray) -> bool:
+    """Whether two Lab cluster centres look like one material under different shading."""
+    ch1, ch2 = float(np.hypot(c1[1], c1[2])), float(np.hypot(c2[1], c2[2]))
+    dl = abs(float(c1[0] - c2[0]))
+    if ch1 >= ACHROMATIC_C and ch2 >= ACHROMATIC_C:
+        dh = abs(np.degrees(np.arctan2(c1[2], c1[1]) - np.arctan2(c2[2], c2[1]))) % 360.0
+        return min(dh, 360.0 - dh) < 20.0 and dl < 50.0
+    if ch1 < ACHROMATIC_C and ch2 < ACHROMATIC_C:
+        return dl < 20.0
+    dab = float(np.hypot(c1[1] - c2[1], c1[2] - c2[2]))
+    return dab < 14.0 and dl < 25.0
+
+
+def _sample_indices(sel: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    idx = np.flatnonzero(sel)
+    if idx.size > n:
+        idx = np.sort(rng.choice(idx, n, replace=False))
+    return idx
+
+
+def _ring(mask: np.ndarray) -> np.ndarray:
+    """Background pixels just outside the mask (their colours repel the recolor)."""
+    inside = (mask >= 0.5).astype(np.uint8)
+    r = max(3, int(round(0.01 * max(mask.shape))) + 4)
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return (cv2.dilate(inside, ker) > 0) & (mask < 0.02)
+
+
+def fit_color_model(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    from_color: NamedColor | None = None,
+    *,
+    clusters: int = 6,
+    sample_size: int = 20_000,
+    seed: int = 0,
+) -> ColorModel:
+    """Fit one colour model over one or more views (uint8 HxWx3 + float32 HxW masks)."""
+    rng = np.random.default_rng(seed)
+    per_view = max(500, sample_size // max(1, len(images)))
+    ins, outs = [], []
+    for rgb, m in zip(images, masks, strict=True):
+        flat = rgb.reshape(-1, 3)
+        ins.append(flat[_sample_indices((m >= 0.5).ravel(), per_view, rng)])
+        outs.append(flat[_sample_indices(_ring(m).ravel(), max(200, per_view // 5), rng)])
+    lab_in = _lab_f32(np.concatenate(ins))
+    if len(lab_in) < 10:
+        raise PipelineInputError("the mask holds fewer than 10 product pixels", field="mask")
+    centers, counts = _kmeans(lab_in, clusters, seed)
+    feats = _features(centers)
+    if from_color is not None:
+        fc = _features(np.asarray([from_color.lab], np.float32))[0]
+        d = np.linalg.norm(feats - fc, axis=1)
+        seed_i = int(np.argmin(d))
+        if d[seed_i] > 30.0:
+            found = ", ".join(make_color(_lab_to_rgb8(c)).hex for c in centers[np.argsort(-counts)])
+            raise PipelineInputError(
+                f"from_color {from_color.name} ({from_color.hex}) is not on the product; its colours are: {found}",
+                field="from_color",
+            )
+    else:
+        seed_i = int(np.argmax(counts))
+    is_main = np.zeros(len(centers), bool)
+    is_main[seed_i] = True
+    grown = True
+    while grown:
+        grown = False
+        for j in np.flatnonzero(~is_main):
+            if any(_same_material(centers[j], centers[i]) for i in np.flatnonzero(is_main)):
+                is_main[j] = True
+                grown = True
+    lab_out = _lab_f32(np.concatenate(outs)) if sum(len(o) for o in outs) else np.zeros((0, 3), np.float32)
+    if len(lab_out) >= 3:
+        bg_c, _ = _kmeans(lab_out, 3, seed)
+        # A background centre that coincides with the main colour would carve holes in the region.
+        main_f = feats[is_main]
+        keep = [c for c in bg_c if np.min(np.linalg.norm(main_f - _features(c[None])[0], axis=1)) > 2 * RAMP]
+        if keep:
+            centers = np.concatenate([centers, np.asarray(keep, np.float32)])
+            counts = np.concatenate([counts, np.zeros(len(keep), counts.dtype)])
+            is_main = np.concatenate([is_main, np.zeros(len(keep), bool)])
+    return ColorModel(lab_centers=centers.astype(np.float32), is_main=is_main, counts=counts)
+
+
+def _lab_to_rgb8(lab: np.ndarray) -> tuple[int, int, int]:
+    rgb = cv2.cvtColor(np.asarray(lab, np.float32).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)[0, 0]
+    r, g, b = (int(v) for v in np.clip(rgb * 255.0 + 0.5, 0, 255))
+    return (r, g, b)
+
+
+def color_weights(rgb: np.ndarray, mask: np.ndarray, model: ColorModel) -> np.ndarray:
+    """Per-pixel recolor weights (float32 HxW): mask x soft membership of the main colour."""
+    h, w = mask.shape
+    out = np.zeros((h, w), np.float32)
+    idx = np.flatnonzero(mask.ravel() > 0.0)
+    if idx.size == 0:
+        return out
+    mv = mask.ravel()[idx]
+    if model.is_main.all():
+        out.ravel()[idx] = mv
+        return out
+    f = _features(_lab_f32(rgb.reshape(-1, 3)[idx]))
+    c = _features(model.lab_centers)
+    # Squared distances by one matrix product: |f|^2 - 2 f.c + |c|^2.
+    d2 = (f * f).sum(axis=1, keepdims=True) - 2.0 * (f @ c.T) + (c * c).sum(axis=1)[None, :]
+    np.maximum(d2, 0.0, out=d2)
+    d_in = np.sqrt(d2[:, model.is_main].min(axis=1))
+    other_in = ~model.is_main & (model.counts > 0)
+    bg = model.counts == 0
+    d_out = np.sqrt(d2[:, other_in].min(axis=1)) if other_in.any() else np.full_like(d_in, np.inf)
+    if bg.any():
+        # Background colours repel only outside the hard mask (the feather ring): inside it, a
+        # product pixel that happens to match the backdrop is still product.
+        d_bg = np.sqrt(d2[:, bg].min(axis=1))
+        d_out = np.where(mv < 0.5, np.minimum(d_out, d_bg), d_out)
+    member = np.clip(0.5 + (d_out - d_in) / (2.0 * RAMP), 0.0, 1.0)
+    out.ravel()[idx] = member * mv
+    return out
+
+
+def main_color_weights(rgb: np.ndarray, mask: np.ndarray, from_color: NamedColor | None = None) -> np.ndarray:
+    """Recolor weights (float32 HxW in [0, 1]) of the product's main colour inside ``mask``.
+
+    ``rgb`` uint8 HxWx3, ``mask`` float32 HxW (>= 0.5 counts as product for the colour model;
+    values are multiplied in, so a feathered mask gives feathered weights). ``from_color`` picks
+    which colour to take on a multi-colour product. Logos/labels/other colours and the background
+    get 0. Raises ``PipelineInputError`` when ``from_color`` is not on the product.
+    """
+    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
+    m = np.asarray(mask, np.float32)
+    model = fit_color_model([rgb], [m], from_color)
+    return color_weights(rgb, m, model)
+
+
+# ----------------------------------------------------------------------------- recolor maths
+
+
+_GAMUT_CACHE: dict[tuple[float, float], np.ndarray] = {}
+
+
+def _max_chroma_lut(a: float, b: float) -> np.ndarray:
+    """Largest in-gamut sRGB chroma at the hue of (a, b), for L* = 0..100 (101 entries)."""
+    key = (round(a, 2), round(b, 2))
+    lut = _GAMUT_CACHE.get(key)
+    if lut is not None:
+        return lut
+    hue = np.arctan2(b, a)
+    ls = np.linspace(0.0, 100.0, 101, dtype=np.float32)
+    lo = np.zeros_like(ls)
+    hi = np.full_like(ls, 200.0)
+    for _ in range(22):
+        mid = (lo + hi) / 2
+        lab = np.stack([ls, mid * np.cos(hue), mid * np.sin(hue)], axis=1).astype(np.float32)[None]
+        # OpenCV clips its Lab->RGB output, so test in-gamut by the round trip instead.
+        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+        back = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)[0]
+        ok = np.abs(back - lab[0]).max(axis=1) < 0.5
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    if len(_GAMUT_CACHE) > 256:
+        _GAMUT_CACHE.clear()
+    _GAMUT_CACHE[key] = lo
+    return lo
+
+
+def source_stats(rgb: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
+    """Weighted mean CIELAB of the region (weights >= 0.5) — the source colour being replaced."""
+    idx = np.flatnonzero(weights.ravel() >= 0.5)
+    if idx.size == 0:
+        idx = np.flatnonzero(weights.ravel() > 0)
+    if idx.size == 0:
+        raise PipelineInputError("no pixels of the main colour were found inside the mask", field="mask")
+    lab = _lab_f32(np.asarray(rgb)[..., :3].reshape(-1, 3)[idx])
+    w = weights.ravel()[idx][:, None]
+    m = (lab * w).sum(axis=0) / w.sum()
+    return (float(m[0]), float(m[1]), float(m[2]))
+
+
+def apply_target_color(
+    rgb: np.ndarray,
+    weights: np.ndarray,
+    target: NamedColor,
+    *,
+    source_lab_mean: tuple[float, float, float] | None = None,
+) -> np.ndarray:
+    """Recolor the weighted region of ``rgb`` (uint8 HxWx3) to ``target``; returns a new uint8 image.
+
+    Hue and chroma move onto the target, L* is remapped so the region's mean meets the target's
+    while local shading is kept; pixels with weight 0 are returned unchanged (bit-identical).
+    ``source_lab_mean`` fixes the source colour (e.g. shared across views); default: measured.
+    """
+    src = np.ascontiguousarray(np.asarray(rgb)[..., :3])
+    out = src.copy()
+    wflat = np.asarray(weights, np.float32).ravel()
+    idx = np.flatnonzero(wflat > 1e-3)
+    if idx.size == 0:
+        return out
+    px = src.reshape(-1, 3)[idx]
+    lab = _lab_f32(px)
+    wv = wflat[idx]
+    ls, as_, bs = source_lab_mean if source_lab_mean is not None else source_stats(src, np.asarray(weights))
+    lt, at, bt = (float(v) for v in target.lab)
+    core = wv >= 0.5
+    lcore = lab[core, 0] if core.any() else lab[:, 0]
+    p_lo, p_hi = (float(v) for v in np.percentile(lcore, [1.0, 99.0]))
+    spread_hi, spread_lo = max(p_hi - ls, 1e-3), max(ls - p_lo, 1e-3)
+    gain = float(np.clip(min(1.0, (99.0 - lt) / spread_hi, (lt - 1.0) / spread_lo), MIN_GAIN, 1.0))
+    centre = lt
+    if centre + gain * spread_hi > 99.5:
+        centre = 99.5 - gain * spread_hi
+    if centre - gain * spread_lo < 0.5:
+        centre = 0.5 + gain * spread_lo
+    new = np.empty_like(lab)
+    new[:, 0] = np.clip(centre + gain * (lab[:, 0] - ls), 0.0, 100.0)
+    cs = float(np.hypot(as_, bs))
+    ct = float(np.hypot(at, bt))
+    da = lab[:, 1] - as_
+    db = lab[:, 2] - bs
+    # Chroma that follows shading (darker -> duller) is the source's, not texture: remove the part
+    # of the a/b deviation that is linear in L*, so the target's chroma holds across the shading.
+    dl = lab[:, 0] - ls
+    if core.sum() > 16:
+        dlc = dl[core]
+        var = float((dlc * dlc).mean())
+        if var > 1e-3:
+            da = da - float((da[core] * dlc).mean() / var) * dl
+            db = db - float((db[core] * dlc).mean() / var) * dl
+    scale = min(1.0, (ct + 2.0) / (cs + 2.0))
+    if cs >= 6.0 and ct >= 6.0:
+        rot = np.arctan2(bt, at) - np.arctan2(bs, as_)
+        cr, sr = np.float32(np.cos(rot) * scale), np.float32(np.sin(rot) * scale)
+        new[:, 1] = at + cr * da - sr * db
+        new[:, 2] = bt + sr * da + cr * db
+    else:
+        new[:, 1] = at + scale * da
+        new[:, 2] = bt + scale * db
+    if ct >= 1.0:  # keep chroma inside the sRGB gamut at the target hue (hue kept, chroma reduced)
+        lut = _max_chroma_lut(at, bt)
+        cmax = np.interp(new[:, 0], np.arange(101, dtype=np.float32), lut).astype(np.float32) * 0.98
+        c = np.hypot(new[:, 1], new[:, 2])
+        f = np.where(c > cmax, cmax / np.maximum(c, 1e-6), 1.0).astype(np.float32)
+        new[:, 1] *= f
+        new[:, 2] *= f
+    rgb_new = cv2.cvtColor(new[None], cv2.COLOR_Lab2RGB)[0]
+    blended = px.astype(np.float32) + (np.clip(rgb_new, 0.0, 1.0) * 255.0 - px) * wv[:, None]
+    out.reshape(-1, 3)[idx] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def feather_mask(alpha: np.ndarray, feather_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Outward feather of a hard mask: returns (feathered alpha, ring of pixels it adds outside)."""
+    if feather_px <= 0:
+        return alpha, np.zeros(alpha.shape, bool)
+    hard = (alpha >= 0.5).astype(np.float32)
+    soft = cv2.GaussianBlur(hard, (0, 0), float(feather_px))
+    fa = np.maximum(hard, np.clip(2.0 * soft, 0.0, 1.0))
+    fa[fa < 0.02] = 0.0
+    return fa.astype(np.float32), (fa > 0) & (hard == 0)
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class _Prepared:
+    image: Image.Image
+    rgb: np.ndarray
+    mask: MaskResult
+    alpha: np.ndarray  # feathered (or soft) weights' mask
+    ring: np.ndarray
+    mask_ms: float
+
+
+class RecolorPipeline:
+    """Exact-colour recolor: ``RecolorPipeline()(image_or_images, RecolorParams(to_colors=...))``."""
+
+    version = PIPELINE_VERSION
+
+    def __init__(self, *, max_pixels: int | None = None) -> None:
+        self.max_pixels = max_pixels
+
+    def check_inputs(
+        self, images: ImageSource | Sequence[ImageSource], params: RecolorParams
+    ) -> tuple[list[Image.Image], list[NamedColor], NamedColor | None, list[MaskSpec | None]]:
+        targets = [parse_color(s, palettes=params.palettes) for s in params.target_specs()]
+        from_c = parse_color(params.from_color, palettes=params.palettes) if params.from_color else None
+        srcs: list[ImageSource] = list(images) if isinstance(images, (list, tuple)) else [images]  # type: ignore[arg-type]
+        if not srcs:
+            raise PipelineInputError("no images given", field="image")
+        kw = {"max_pixels": self.max_pixels} if self.max_pixels else {}
+        imgs = [load_image(s, field=f"image[{i}]" if len(srcs) > 1 else "image", **kw) for i, s in enumerate(srcs)]
+        if params.mask is None:
+            masks: list[MaskSpec | None] = [None] * len(imgs)
+        elif isinstance(params.mask, (list, tuple)):
+            masks = list(params.mask)
+            if len(masks) != len(imgs):
+                raise PipelineInputError(f"got {len(masks)} masks for {len(imgs)} images; give one per image",
+                                         field="mask")
+        else:
+            if len(imgs) > 1:
+                raise PipelineInputError("one mask given for several images; give a list, one per image",
+                                         field="mask")
+            masks = [params.mask]  # type: ignore[list-item]
+        if not 0.0 <= params.feather_px <= 50.0:
+            raise PipelineInputError(f"feather_px must be in 0..50, got {params.feather_px}", field="feather_px")
+        return imgs, targets, from_c, masks
+
+    def prepare(self, image: Image.Image, mask: MaskSpec | None, params: RecolorParams) -> _Prepared:
+        t0 = time.perf_counter()
+        mres = product_mask(image, mask=mask, onnx_model=params.onnx_model)
+        if mres.is_hard:
+            alpha, ring = feather_mask(mres.alpha, params.feather_px)
+        else:
+            alpha, ring = mres.alpha, np.zeros(mres.alpha.shape, bool)
+        rgb = np.ascontiguousarray(np.asarray(image)[..., :3])
+        return _Prepared(image, rgb, mres, alpha, ring, (time.perf_counter() - t0) * 1000.0)
+
+    def __call__(self, images: ImageSource | Sequence[ImageSource], params: RecolorParams) -> RecolorOutput:
+        imgs, targets, from_c, mask_specs = self.check_inputs(images, params)
+        preps = [self.prepare(img, m, params) for img, m in zip(imgs, mask_specs, strict=True)]
+        t0 = time.perf_counter()
+        model = fit_color_model([p.rgb for p in preps], [p.alpha for p in preps], from_c,
+                                clusters=params.clusters, sample_size=params.sample_size, seed=params.seed)
+        model_ms = (time.perf_counter() - t0) * 1000.0
+        out_imgs: list[Image.Image] = []
+        out_masks: list[np.ndarray] = []
+        reports: list[QualityReport] = []
+        out_targets: list[NamedColor] = []
+        timings: list[dict[str, float]] = []
+        for p in preps:
+            t1 = time.perf_counter()
+            weights = color_weights(p.rgb, p.alpha, model)
+            src_mean = source_stats(p.rgb, weights)
+            weights_ms = (time.perf_counter() - t1) * 1000.0
+            for tgt in targets:
+                t2 = time.perf_counter()
+                res = apply_target_color(p.rgb, weights, tgt, source_lab_mean=src_mean)
+                recolor_ms = (time.perf_counter() - t2) * 1000.0
+                if p.image.mode == "RGBA":
+                    pil = Image.fromarray(np.dstack([res, np.asarray(p.image.getchannel("A"))]), "RGBA")
+                else:
+                    pil = Image.fromarray(res, "RGB")
+                if params.compute_report:
+                    rep = quality_report(p.rgb, res, p.mask.alpha, weights, tgt, edge_ring=p.ring)
+                else:
+                    rep = QualityReport(float("nan"), float("nan"), float("nan"), 0, p.mask.coverage, 0.0,
+                                        target_hex=tgt.hex)
+                out_imgs.append(pil)
+                out_masks.append(weights)
+                reports.append(rep)
+                out_targets.append(tgt)
+                timings.append({"mask": round(p.mask_ms, 2), "model": round(model_ms, 2),
+                                "weights": round(weights_ms, 2), "recolor": round(recolor_ms, 2)})
+        return RecolorOutput(
+            images=out_imgs,
+            masks=out_masks,
+            reports=reports,
+            targets=out_targets,
+            n_images=len(preps),
+            n_targets=len(targets),
+            mask_sources=[p.mask.source for p in preps],
+            timings_ms=timings,
+        )
