@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from workers.commands import serve, system
+from workers.commands import jobs, serve, system
 
 app = typer.Typer(
     name="maydo",
@@ -28,7 +28,7 @@ def _root(
 
 
 # Each command module registers its commands; later issues add theirs to this tuple.
-for _module in (system, serve):
+for _module in (system, serve, jobs):
     _module.register(app)
 
 
