@@ -67,3 +67,4 @@ class VoiceParams:
     max_chars: int = 2000
     colloquial: bool = False
     speaker_wav: str | None = None
+    voice: str | None = None  # engine voice override, e.g. a coqui speaker name

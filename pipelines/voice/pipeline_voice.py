@@ -132,6 +132,8 @@ class VoicePipeline:
         if engine not in ENGINES:
             raise PipelineInputError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", field="engine")
         voice = self.voice_for(accent, engine)
+        if params.voice:
+            voice = EngineVoice(engine, params.voice, voice.licence, voice.commercial_use)
         if params.tone is not None and params.tone not in TONES:
             raise PipelineInputError(f"unknown tone {params.tone!r}; allowed: {', '.join(TONES)}", field="tone")
         for name, value in (("rate", params.rate), ("pitch", params.pitch)):

@@ -46,7 +46,7 @@ class Engine(Protocol):
 
 def proportional_words(text: str, start: float, end: float) -> list[Timing]:
     """Spread words over [start, end] by character count — for engines without alignments."""
-    words = text.split()
+    words = [w.strip(".,!?;:…\"'()“”‘’") or w for w in text.split()]
     if not words or end <= start:
         return []
     weights = np.array([len(w) + 1 for w in words], dtype=np.float64)
