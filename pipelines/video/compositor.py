@@ -35,33 +35,70 @@ from pipelines.video.text import render_text
 # ---------------------------------------------------------------- sprites
 
 
-@dataclass(frozen=True)
 class Sprite:
-    """Premultiplied float RGB + alpha at a canvas position; ``opaque`` skips the blend maths."""
+    """Pixels at a canvas position. RGB arrays are opaque; RGBA ones are cropped to their alpha's
+    bounding box and get premultiplied float planes lazily, only when a blend needs them."""
 
-    rgb_p: np.ndarray  # (h, w, 3) float32, premultiplied, 0..255
-    alpha: np.ndarray  # (h, w, 1) float32, 0..1
-    x: int
-    y: int
-    rgba: np.ndarray  # original uint8 (h, w, 4), for scaling
-    opaque: bool
+    __slots__ = ("px", "x", "y", "opaque", "_rgb_p", "_alpha")
+
+    def __init__(self, px: np.ndarray, x: int, y: int, *, crop: bool = True) -> None:
+        px = np.ascontiguousarray(px, dtype=np.uint8)
+        opaque = px.shape[2] == 3
+        if not opaque:
+            a = px[:, :, 3]
+            if crop:
+                rows, cols = np.flatnonzero(a.max(axis=1)), np.flatnonzero(a.max(axis=0))
+                if rows.size == 0:
+                    px, rows, cols = px[:1, :1] * 0, np.array([0]), np.array([0])
+                else:
+                    px = px[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+                x, y = x + int(cols[0]), y + int(rows[0])
+                a = px[:, :, 3]
+            opaque = bool(a.min() == 255)
+        self.px, self.x, self.y, self.opaque = px, x, y, opaque
+        self._rgb_p: np.ndarray | None = None
+        self._alpha: np.ndarray | None = None
 
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Sprite:
-        rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-        alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
-        rgb_p = rgba[:, :, :3].astype(np.float32) * alpha
-        return cls(rgb_p, alpha, x, y, rgba, bool(rgba[:, :, 3].min() == 255))
+        return cls(rgba, x, y)
+
+    @property
+    def alpha(self) -> np.ndarray:
+        if self._alpha is None:
+            if self.px.shape[2] == 4:
+                self._alpha = self.px[:, :, 3:4].astype(np.float32) / 255.0
+            else:
+                self._alpha = np.ones((*self.px.shape[:2], 1), np.float32)
+        return self._alpha
+
+    @property
+    def rgb_p(self) -> np.ndarray:
+        if self._rgb_p is None:
+            self._rgb_p = self.px[:, :, :3].astype(np.float32) * self.alpha
+        return self._rgb_p
+
+    @property
+    def rgba(self) -> np.ndarray:
+        if self.px.shape[2] == 4:
+            return self.px
+        return np.dstack([self.px, np.full(self.px.shape[:2], 255, np.uint8)])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.px.shape[0]), int(self.px.shape[1])
 
     @property
     def nbytes(self) -> int:
-        return self.rgb_p.nbytes + self.alpha.nbytes + self.rgba.nbytes
+        n = self.px.nbytes
+        # Premultiplied planes appear once the sprite is blended; count them up front.
+        return n if self.opaque else n + self.px.shape[0] * self.px.shape[1] * 16
 
 
 def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: float = 1.0) -> None:
     """Alpha-composite ``sp`` onto ``frame`` (uint8 RGB) in place, clipped to the frame."""
     H, W = frame.shape[:2]
-    h, w = sp.alpha.shape[:2]
+    h, w = sp.shape
     x0, y0 = sp.x + dx, sp.y + dy
     cx0, cy0 = max(0, x0), max(0, y0)
     cx1, cy1 = min(W, x0 + w), min(H, y0 + h)
@@ -70,8 +107,12 @@ def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: floa
     sx0, sy0 = cx0 - x0, cy0 - y0
     sx1, sy1 = sx0 + (cx1 - cx0), sy0 + (cy1 - cy0)
     dst = frame[cy0:cy1, cx0:cx1]
-    if sp.opaque and opacity >= 1.0:
-        dst[...] = sp.rgba[sy0:sy1, sx0:sx1, :3]
+    if sp.opaque:
+        src_u8 = sp.px[sy0:sy1, sx0:sx1, :3]
+        if opacity >= 1.0:
+            dst[...] = src_u8
+        else:
+            cv2.addWeighted(src_u8, opacity, dst, 1.0 - opacity, 0.0, dst=dst)
         return
     a = sp.alpha[sy0:sy1, sx0:sx1]
     src = sp.rgb_p[sy0:sy1, sx0:sx1]
@@ -81,10 +122,10 @@ def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: floa
 
 def scaled(sp: Sprite, s: float) -> Sprite:
     """A copy of ``sp`` scaled by ``s`` about its centre (for 'pop')."""
-    h, w = sp.rgba.shape[:2]
+    h, w = sp.shape
     nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
-    rgba = cv2.resize(sp.rgba, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return Sprite.from_rgba(rgba, sp.x + (w - nw) // 2, sp.y + (h - nh) // 2)
+    px = cv2.resize(sp.px, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return Sprite(px, sp.x + (w - nw) // 2, sp.y + (h - nh) // 2)
 
 
 # ---------------------------------------------------------------- cache
@@ -324,7 +365,7 @@ def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], 
     zmax = max(kb.zoom_from, kb.zoom_to)
     img = load_image(path, keep_alpha=True)
     big, _, _ = _fit_image(img, int(math.ceil(w * zmax)), int(math.ceil(h * zmax)), "cover")
-    big = np.ascontiguousarray(big)
+    big = np.ascontiguousarray(big if big[:, :, 3].min() < 255 else big[:, :, :3])
     BH, BW = big.shape[:2]
     n = max(1, int(round(dur * ctx.fps)))
 
@@ -338,7 +379,7 @@ def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], 
         s = z / zmax
         m = np.array([[s, 0, -(cx - vw / 2) * s], [0, s, -(cy - vh / 2) * s]], dtype=np.float32)
         out = cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return Sprite.from_rgba(out, x, y)
+        return Sprite(out, x, y, crop=False)
 
     return frame
 
@@ -356,10 +397,8 @@ def _video_content(
 
     def frame(i: int) -> Sprite:
         if i not in last:
-            rgb = reader.next()
-            rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
             last.clear()
-            last[i] = Sprite.from_rgba(rgba, x, y)
+            last[i] = Sprite(reader.next(), x, y)
         return last[i]
 
     return frame, reader.close

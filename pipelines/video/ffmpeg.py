@@ -83,7 +83,7 @@ class FrameEncoder:
                 item = self._q.get()
                 if item is None:
                     break
-                self.proc.stdin.write(item)
+                self.proc.stdin.write(memoryview(item))
         except (BrokenPipeError, OSError) as exc:
             self._err = exc
             while self._q.get() is not None:  # drain so the producer never blocks forever
