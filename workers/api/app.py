@@ -57,4 +57,5 @@ def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_upload_bytes)
     for module in (routes_meta, routes_assets, routes_jobs, routes_campaigns):
         app.include_router(module.router)
+    app.include_router(routes_jobs.webhook_router)
     return app

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from workers.api.signing import tenant_webhook_secret
 from workers.api.webhooks import WebhookSender
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class WebhookNotifier:
     def __init__(self, ctx: ApiContext, poll_s: float = 0.25) -> None:
         self.ctx = ctx
         self.poll_s = poll_s
-        self.sender = WebhookSender(ctx.settings.api.webhooks, ctx.secret, ctx.store)
+        self.sender = WebhookSender(ctx.settings.api.webhooks, ctx.store)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="maydo-webhook")
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -70,8 +71,9 @@ class WebhookNotifier:
             self._pool.submit(self._deliver_all, hook, todo)
 
     def _deliver_all(self, hook: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> None:
+        secret = tenant_webhook_secret(self.ctx.secret, hook["tenant"])
         for event, payload in events:
-            self.sender.deliver(hook["object_id"], hook["url"], event, payload)
+            self.sender.deliver(hook["object_id"], hook["url"], event, payload, secret)
 
     def _job(self, hook: dict[str, Any]) -> None:
         from workers.api.routes_jobs import job_view

@@ -23,10 +23,12 @@ from workers.api.context import ApiContext, can_see, ctx_of, require
 from workers.api.dryrun import dry_run_report
 from workers.api.errors import ApiError, not_found
 from workers.api.routes_assets import store_upload
+from workers.api.signing import tenant_webhook_secret
 from workers.api.store import Principal
 from workers.api.webhooks import WebhookTargetError, check_target
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+webhook_router = APIRouter()
 
 KIND_ALIASES = {"ad": "render_ad", "render_ad": "render_ad", "recolor": "recolor", "voice": "voice", "noop": "noop"}
 _IDEMPOTENCY_MAX = 200
@@ -143,7 +145,8 @@ async def parse_job_request(request: Request, ctx: ApiContext, principal: Princi
         if not isinstance(data, dict):
             raise ApiError(422, "'spec' must be a JSON object", field="spec")
         files = [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
-        inputs = dict(data.get("inputs") or {}) if isinstance(data.get("inputs"), dict) else data.get("inputs")
+        raw_inputs = data.get("inputs", {})
+        inputs = dict(raw_inputs) if isinstance(raw_inputs, dict) else raw_inputs
         if files and not isinstance(inputs, dict):
             raise ApiError(422, "'inputs' must be an object", field="inputs")
         for name, upload in files:
@@ -232,6 +235,15 @@ async def submit_job(
     if replay:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(job_view(ctx, rec), status_code=200 if replay else 201, headers=headers)
+
+
+@webhook_router.get("/v1/webhooks/secret", tags=["webhooks"],
+                    summary="This tenant's webhook signing secret (verify X-Maydo-Signature with it)")
+def webhook_secret(request: Request, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    secret = tenant_webhook_secret(ctx.secret, principal.tenant).decode("ascii")
+    return {"tenant": principal.tenant, "secret": secret, "signature_header": "X-Maydo-Signature",
+            "timestamp_header": "X-Maydo-Timestamp", "scheme": "sha256=HMAC_SHA256(secret, timestamp + '.' + body)"}
 
 
 @router.get("/{job_id}", summary="A job: status, outputs, errors, webhook deliveries")

@@ -49,6 +49,12 @@ def verify_asset_signature(secret: bytes, asset_id: str, expires: int, signature
     return hmac.compare_digest(sign_asset(secret, asset_id, expires), signature)
 
 
+def tenant_webhook_secret(secret: bytes, tenant: str) -> bytes:
+    """Per-tenant webhook secret, derived from the server secret (so nothing more is stored and a
+    receiver never learns the key that signs asset URLs)."""
+    return hmac.new(secret, f"webhook:{tenant}".encode(), hashlib.sha256).hexdigest().encode("ascii")
+
+
 def sign_webhook(secret: bytes, timestamp: str, body: bytes) -> str:
     """``X-Maydo-Signature`` value: ``sha256=`` HMAC-SHA256 over ``timestamp + "." + body``."""
     mac = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()

@@ -96,9 +96,8 @@ def check_target(url: str, *, allow_private: bool) -> Target:
 class WebhookSender:
     """Delivers one event with retries (exponential backoff) and logs every attempt."""
 
-    def __init__(self, settings: WebhookSettings, secret: bytes, store: ApiStore) -> None:
+    def __init__(self, settings: WebhookSettings, store: ApiStore) -> None:
         self.settings = settings
-        self.secret = secret
         self.store = store
         self.client = httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s), follow_redirects=False, trust_env=False
@@ -107,9 +106,9 @@ class WebhookSender:
     def close(self) -> None:
         self.client.close()
 
-    def deliver(self, object_id: str, url: str, event: str, payload: dict[str, Any],
+    def deliver(self, object_id: str, url: str, event: str, payload: dict[str, Any], secret: bytes,
                 sleep: Any = time.sleep) -> bool:
-        """POST ``payload`` to ``url`` until a 2xx or ``max_attempts``; True when delivered."""
+        """POST ``payload`` to ``url`` (signed with ``secret``) until a 2xx or ``max_attempts``."""
         body = json.dumps({"event": event, **payload}, separators=(",", ":"), default=str).encode()
         delay = self.settings.backoff_s
         for attempt in range(1, self.settings.max_attempts + 1):
@@ -125,7 +124,7 @@ class WebhookSender:
                     "Host": target.host_header,
                     "User-Agent": "maydo-webhooks/1",
                     TIMESTAMP_HEADER: ts,
-                    SIGNATURE_HEADER: sign_webhook(self.secret, ts, body),
+                    SIGNATURE_HEADER: sign_webhook(secret, ts, body),
                     EVENT_HEADER: event,
                 }
                 ext = {"sni_hostname": target.sni_host} if target.sni_host else None
