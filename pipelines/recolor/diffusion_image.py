@@ -39,7 +39,7 @@ def inpaint_mask(weights: np.ndarray, dilate: int) -> np.ndarray:
     hard = (weights > 0.02).astype(np.uint8)
     if dilate > 0:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
-        hard = cv2.dilate(hard, k)
+        return np.asarray(cv2.dilate(hard, k), dtype=np.float32)
     return hard.astype(np.float32)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789,.-'!&+/()"
 
@@ -93,7 +94,7 @@ def build_tiny_inpaint_model(
         "ddim": lambda: DDIMScheduler(steps_offset=1, clip_sample=False, set_alpha_to_one=False),
         "euler": lambda: EulerDiscreteScheduler(steps_offset=1),
     }
-    pipe = StableDiffusionInpaintPipeline(
+    pipe: Any = StableDiffusionInpaintPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
@@ -117,7 +118,7 @@ def build_tiny_controlnet(
     out = Path(out_dir)
     torch.manual_seed(seed)
     c0, c1 = block_out_channels
-    net = ControlNetModel(
+    net: Any = ControlNetModel(
         block_out_channels=(c0, c1),
         layers_per_block=1,
         in_channels=4,
@@ -127,5 +128,10 @@ def build_tiny_controlnet(
         attention_head_dim=(2, 4),
         norm_num_groups=min(32, c0),
     )
+    # A fresh ControlNet's output convs are zero-initialised (it starts as a no-op); give them small
+    # random weights so the control image really changes the result in tests.
+    with torch.no_grad():
+        for block in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
+            block.weight.normal_(0.0, 0.05)
     net.save_pretrained(str(out))
     return out

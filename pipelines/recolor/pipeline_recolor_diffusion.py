@@ -416,7 +416,7 @@ class DiffusionRecolorPipeline:
                 report = quality_report(prep.rgb, result, prep.weights, prep.weights, target)
             else:
                 report = quality_report(prep.rgb, result, prep.alpha, prep.weights, target)
-            if prep.has_alpha and params.mode == "texture":  # a new scene is opaque
+            if prep.alpha_u8 is not None and params.mode == "texture":  # a new scene is opaque
                 out_img = Image.fromarray(np.dstack([result, prep.alpha_u8]), "RGBA")
             else:
                 out_img = Image.fromarray(result, "RGB")
