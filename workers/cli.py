@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from workers.commands import jobs, render, serve, system
+from workers.commands import jobs, recolor, render, serve, system
 
 app = typer.Typer(
     name="maydo",
@@ -28,7 +28,7 @@ def _root(
 
 
 # Each command module registers its commands; later issues add theirs to this tuple.
-for _module in (system, serve, jobs, render):
+for _module in (system, serve, recolor, jobs, render):
     _module.register(app)
 
 

@@ -12,8 +12,8 @@ and the background just outside the mask — repels: a pixel's weight is a linea
 and logo interiors get exactly 0.
 
 Recolor (``apply_target_color``): in CIELAB, the region's mean L* moves to the target's and the
-local L* variation (shading, texture) is kept (gain only reduced, down to 0.8, when the target
-is near black/white and the shading would clip); a/b deviations from the region's mean are
+local L* variation (shading, texture) is kept (the gain of the side that would clip at black/white is
+reduced, down to 0.6, then the mean moves as little as needed); a/b deviations from the region's mean are
 (minus their shading-correlated part) rotated to the target hue and never amplified, then put
 on the target's a/b, so the target chroma holds across the shading; chroma is limited
 to the sRGB gamut at the target hue. Output = original blended with the recolor by the weights,
@@ -46,7 +46,7 @@ PIPELINE_VERSION = "recolor-exact/1"
 L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not split a material
 RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
 ACHROMATIC_C = 12.0
-MIN_GAIN = 0.8
+MIN_GAIN = 0.6
 
 MaskSpec = np.ndarray | Image.Image | str | Path
 
@@ -124,16 +124,24 @@ def _kmeans(lab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _same_material(c1: np.ndarray, c2: np.ndarray) -> bool:
-    """Whether two Lab cluster centres look like one material under different shading."""
+    """Whether two Lab cluster centres look like one material under different shading.
+
+    Shading scales a colour's CIELAB chroma roughly with (L* + 16) at a fixed hue, so two
+    chromatic centres match when hue and C*/(L*+16) agree; mixing with white or black (a logo's
+    anti-aliased edge) breaks that ratio, which stops the region from chaining into a logo.
+    An achromatic centre joins a chromatic one only as its darker end (deep shadow).
+    """
     ch1, ch2 = float(np.hypot(c1[1], c1[2])), float(np.hypot(c2[1], c2[2]))
     dl = abs(float(c1[0] - c2[0]))
     if ch1 >= ACHROMATIC_C and ch2 >= ACHROMATIC_C:
         dh = abs(np.degrees(np.arctan2(c1[2], c1[1]) - np.arctan2(c2[2], c2[1]))) % 360.0
-        return min(dh, 360.0 - dh) < 20.0 and dl < 50.0
+        r1, r2 = ch1 / (float(c1[0]) + 16.0), ch2 / (float(c2[0]) + 16.0)
+        return min(dh, 360.0 - dh) < 20.0 and max(r1, r2) / max(min(r1, r2), 1e-6) < 1.6 and dl < 50.0
     if ch1 < ACHROMATIC_C and ch2 < ACHROMATIC_C:
         return dl < 20.0
+    chrom, achro = (c1, c2) if ch1 >= ACHROMATIC_C else (c2, c1)
     dab = float(np.hypot(c1[1] - c2[1], c1[2] - c2[2]))
-    return dab < 14.0 and dl < 25.0
+    return dab < 14.0 and dl < 25.0 and float(achro[0]) <= float(chrom[0])
 
 
 def _sample_indices(sel: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -329,14 +337,18 @@ def apply_target_color(
     lcore = lab[core, 0] if core.any() else lab[:, 0]
     p_lo, p_hi = (float(v) for v in np.percentile(lcore, [1.0, 99.0]))
     spread_hi, spread_lo = max(p_hi - ls, 1e-3), max(ls - p_lo, 1e-3)
-    gain = float(np.clip(min(1.0, (99.0 - lt) / spread_hi, (lt - 1.0) / spread_lo), MIN_GAIN, 1.0))
+    # Separate gains above/below the mean (continuous at the mean): only the side that would clip
+    # at L*=0 or 100 is compressed, and never below MIN_GAIN; the centre moves only if still needed.
+    g_hi = float(np.clip((99.5 - lt) / spread_hi, MIN_GAIN, 1.0))
+    g_lo = float(np.clip((lt - 0.5) / spread_lo, MIN_GAIN, 1.0))
     centre = lt
-    if centre + gain * spread_hi > 99.5:
-        centre = 99.5 - gain * spread_hi
-    if centre - gain * spread_lo < 0.5:
-        centre = 0.5 + gain * spread_lo
+    if centre + g_hi * spread_hi > 99.5:
+        centre = 99.5 - g_hi * spread_hi
+    if centre - g_lo * spread_lo < 0.5:
+        centre = 0.5 + g_lo * spread_lo
     new = np.empty_like(lab)
-    new[:, 0] = np.clip(centre + gain * (lab[:, 0] - ls), 0.0, 100.0)
+    dl0 = lab[:, 0] - ls
+    new[:, 0] = np.clip(centre + np.where(dl0 > 0, g_hi, g_lo).astype(np.float32) * dl0, 0.0, 100.0)
     cs = float(np.hypot(as_, bs))
     ct = float(np.hypot(at, bt))
     da = lab[:, 1] - as_
