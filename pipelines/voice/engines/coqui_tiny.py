@@ -7,6 +7,7 @@ but with the right shape: duration follows the text, speakers are selectable by 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,7 +68,9 @@ def build_tiny_vits(
     config.audio.win_length = 1024
     config.audio.fft_size = 1024
     config.audio.num_mels = 80
-    model = Vits.init_from_config(config)
+    with warnings.catch_warnings():  # init_from_config also builds the speaker manager we need
+        warnings.simplefilter("ignore", UserWarning)
+        model = Vits.init_from_config(config)
     model_path, config_path = out / "model.pth", out / "config.json"
     torch.save({"model": model.state_dict(), "config": config.to_dict()}, model_path)
     config.save_json(str(config_path))
