@@ -1,0 +1,216 @@
+"""``maydo campaign validate|run|status|resume SPEC`` and ``maydo demo`` (the sample campaign)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from workers.commands.common import console, fail, print_json, settings_from
+
+DEMO_SPEC = Path(__file__).resolve().parents[2] / "assets" / "demo" / "campaign.yaml"
+
+campaign_app = typer.Typer(help="Personalized ad campaigns: audience x catalogue x template.", no_args_is_help=True)
+
+
+def _spec(path: Path, size: str | None = None) -> Any:
+    from workers.campaigns import CampaignSpecError, load_spec
+
+    overrides = {"size": size} if size else {}
+    try:
+        return load_spec(path, **overrides)
+    except CampaignSpecError as exc:
+        fail(str(exc), code=2)
+
+
+def _summary(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"campaign {result.campaign_id}", show_lines=False)
+    for col in ("row", "customer", "product · colourway", "accent", "tone", "format", "status", "ad / error"):
+        table.add_column(col, overflow="fold")
+    for ad in result.ads:
+        plan = ad.plan
+        prod = f"{plan.get('sku', '')} · {plan.get('colourway', '')}" if plan else ""
+        video = next((p for k, p in ad.files.items() if k.endswith(".video")), "")
+        style = {"done": "green", "failed": "red", "invalid": "red", "pending": "yellow"}.get(ad.status, "")
+        detail = video or (f"[{ad.error_field}] {ad.error}" if ad.error else "")
+        table.add_row(
+            str(ad.row),
+            f"{ad.first_name} ({ad.customer_id})" if ad.first_name else ad.customer_id,
+            prod,
+            str(plan.get("accent", "")),
+            str(plan.get("tone", "")),
+            ",".join(ad.formats),
+            f"[{style}]{ad.status}[/]" if style else ad.status,
+            detail,
+        )
+    console.print(table)
+    st = result.stats
+    stage = st.get("stage_s", {})
+    busy = sum(stage.values()) or 1.0
+    shares = ", ".join(f"{k} {v / busy:.0%}" for k, v in stage.items())
+    console.print(
+        f"rows {st.get('rows')} · planned {st.get('planned')} · invalid {st.get('invalid')} · "
+        f"resumed {st.get('resumed')} · submitted {st.get('submitted')} · unique recolors "
+        f"{st.get('unique_recolors')} · unique voices {st.get('unique_voices')} · wall {st.get('wall_s')} s"
+        + (f" · work share: {shares}" if stage else ""),
+        highlight=False,
+    )
+    if result.interrupted:
+        console.print("[yellow]interrupted[/]: `maydo campaign resume SPEC` renders only what is missing.")
+    console.print(f"gallery: [bold]{result.gallery}[/]", highlight=False)
+
+
+def _run(ctx: typer.Context, spec_path: Path, size: str | None, progress: bool, as_json: bool, resume: bool) -> None:
+    from pipelines._common.errors import PipelineInputError
+    from workers.campaigns import campaign_dir, run_campaign
+
+    settings = settings_from(ctx)
+    spec = _spec(spec_path, size)
+    if resume and not (campaign_dir(settings, spec.campaign_id) / "state.json").is_file():
+        fail(f"nothing to resume for campaign {spec.campaign_id!r}; start it with `maydo campaign run`", code=2)
+    try:
+        result = run_campaign(spec, settings, show_progress=progress and not as_json)
+    except PipelineInputError as exc:
+        fail(exc.message, code=2)
+    if as_json:
+        print_json(
+            {
+                "campaign_id": result.campaign_id,
+                "counts": result.counts(),
+                "stats": result.stats,
+                "gallery": str(result.gallery),
+                "interrupted": result.interrupted,
+            }
+        )
+    else:
+        _summary(result)
+    if result.interrupted:
+        raise typer.Exit(130)
+    if result.counts().get("failed"):
+        raise typer.Exit(1)
+
+
+@campaign_app.command("validate")
+def validate_cmd(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="campaign spec YAML"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Check the spec and plan every audience row; lists bad rows (row number, column, reason)."""
+    from rich.table import Table
+
+    from pipelines._common.errors import PipelineInputError
+    from workers.campaigns import validate_campaign
+
+    settings = settings_from(ctx)
+    cspec = _spec(spec)
+    try:
+        v = validate_campaign(cspec, settings)
+    except PipelineInputError as exc:
+        fail(exc.message, code=2)
+    if as_json:
+        print_json(
+            {
+                "campaign_id": cspec.campaign_id,
+                "rows": v.rows_total,
+                "valid": len(v.planned),
+                "errors": [e.__dict__ for e in v.errors],
+                "plans": [{"row": p.row, **p.plan.to_dict()} for p in v.planned],
+            }
+        )
+    else:
+        table = Table(title=f"{cspec.campaign_id}: {len(v.planned)}/{v.rows_total} rows valid")
+        for col in ("row", "customer", "product", "colourway", "accent", "tone", "variant", "format"):
+            table.add_column(col)
+        for p in v.planned:
+            pl = p.plan
+            table.add_row(
+                str(p.row),
+                f"{pl.first_name} ({pl.customer_id})",
+                pl.sku,
+                pl.colourway,
+                pl.accent,
+                pl.tone,
+                pl.template_variant,
+                pl.format,
+            )
+        console.print(table)
+        for e in v.errors:
+            console.print(
+                f"[red]row {e.row}[/] ({e.customer_id or '?'}) [bold]{e.field}[/]: {e.message}", highlight=False
+            )
+    if v.errors:
+        raise typer.Exit(1)
+
+
+@campaign_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="campaign spec YAML"),
+    size: str | None = typer.Option(None, help="override the spec's render size: tiny | small | full"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Render the campaign (skips ads already rendered; Ctrl-C stops cleanly, `resume` continues)."""
+    _run(ctx, spec, size, progress, as_json, resume=False)
+
+
+@campaign_app.command("resume")
+def resume_cmd(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="campaign spec YAML"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Continue an interrupted campaign: renders only the ads that are missing."""
+    _run(ctx, spec, None, progress, as_json, resume=True)
+
+
+@campaign_app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    spec: str = typer.Argument(..., help="campaign spec YAML or campaign id"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Exported ads, manifest counts and job states; exports ads that finished since the last look."""
+    from workers.campaigns import campaign_status
+
+    settings = settings_from(ctx)
+    cid = _spec(Path(spec)).campaign_id if Path(spec).is_file() else spec
+    try:
+        status = campaign_status(settings, cid)
+    except KeyError:
+        fail(f"no campaign {cid!r} under {settings.data_dir / 'campaigns'}", code=2)
+    if as_json:
+        print_json(status)
+        return
+    console.print(f"campaign [bold]{cid}[/] · ads {status['counts']} · jobs {status['jobs']}", highlight=False)
+    if status.get("interrupted"):
+        console.print("[yellow]interrupted[/]: run `maydo campaign resume SPEC`")
+    console.print(f"gallery: {status['gallery']}", highlight=False)
+
+
+def demo(
+    ctx: typer.Context,
+    size: str | None = typer.Option(None, help="render size: tiny | small (default) | full"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Render the sample campaign (assets/demo/campaign.yaml): local Ray, exact recolor, espeak, 9:16.
+
+    Ends with the gallery path and a summary table.
+    """
+    _run(ctx, DEMO_SPEC, size, progress, as_json=False, resume=False)
+
+
+campaign_app.command("demo")(demo)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(campaign_app, name="campaign")
+    # `maydo demo` is ours once the foundation's placeholder is gone; until then `maydo campaign demo`.
+    taken = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    if "demo" not in taken:
+        app.command("demo")(demo)
