@@ -8,7 +8,10 @@ the job runtime (jobs carry ``campaign_id``).
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +27,7 @@ from workers.api.store import Principal
 from workers.api.webhooks import WebhookTargetError, check_target
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _CAMPAIGN_DOC = {
@@ -115,20 +119,93 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
     return tenant
 
 
-def _start(ctx: ApiContext, spec_path: Any, audience_path: Any, tenant: str, dry_run: bool) -> dict[str, Any]:
-    """Hand the uploads to the campaign runner; returns at least ``{"id": ...}``."""
+def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
+    """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
+    under assets/), then run the campaign on a background thread; returns its id and plan stats."""
     try:
         from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         raise ApiError(503, "the campaign runner is not installed in this build", code="unavailable") from None
-    start = getattr(campaigns, "start_campaign", None)
-    if start is None:
-        raise ApiError(503, "the campaign runner does not offer start_campaign()", code="unavailable")
-    result = start(ctx.settings, spec_path, audience_path, tenant=tenant, runtime=ctx.runtime, dry_run=dry_run)
-    return dict(result) if isinstance(result, dict) else {"id": str(result)}
+    import yaml
+
+    from pipelines._common.data import ASSETS_DIR
+
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ApiError(422, f"spec is not valid YAML/JSON: {exc}", field="spec") from None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "spec must be a mapping of keys", field="spec")
+    root = Path(ASSETS_DIR).resolve()
+    overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
+    for key in ("catalogue", "copy"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        resolved = (root / str(value)).resolve()
+        if not resolved.is_relative_to(root) or not resolved.is_file():
+            raise ApiError(422, f"spec.{key} must name a file under the server's assets/ directory "
+                           f"(e.g. 'demo/{key if key == 'copy' else 'catalogue'}.yaml'), got {value!r}",
+                           field=f"spec.{key}")
+        overrides[key] = str(resolved)
+    try:
+        spec = campaigns.load_spec(spec_path, **overrides)
+    except campaigns.CampaignSpecError as exc:
+        raise ApiError(422, str(exc), field="spec") from None
+    owner = ctx.store.campaign_tenant(spec.campaign_id)
+    if owner is not None and owner != tenant:
+        raise ApiError(409, f"campaign id {spec.campaign_id!r} is taken; choose another campaign_id",
+                       field="spec.campaign_id")
+    validation = campaigns.validate_campaign(spec, campaign_settings(ctx))
+    report = {
+        "id": spec.campaign_id,
+        "rows": getattr(validation, "rows_total", None),
+        "planned": len(getattr(validation, "planned", [])),
+        "invalid_rows": [
+            {"row": e.row, "customer_id": e.customer_id, "field": e.field, "message": e.message}
+            for e in list(getattr(validation, "errors", []))[:100]
+        ],
+    }
+    if dry_run:
+        return {**report, "dry_run": True, "valid": bool(report["planned"])}
+    if not report["planned"]:
+        raise ApiError(422, "no audience row could be planned; see invalid_rows in a dry run", field="audience")
+    ctx.store.add_campaign_owner(spec.campaign_id, tenant)
+
+    def run() -> None:
+        try:
+            campaigns.run_campaign(spec, campaign_settings(ctx), runtime=ctx.runtime, show_progress=False)
+        except Exception:  # the jobs are durable; the failure is logged and the manifest falls back to jobs
+            log.exception("campaign %s failed", spec.campaign_id)
+
+    threading.Thread(target=run, name=f"campaign-{spec.campaign_id}", daemon=True).start()
+    return report
 
 
-@router.post("", status_code=201, summary="Start a campaign: spec + audience upload", openapi_extra=_CAMPAIGN_DOC)
+def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
+    """The runner picks the reader by suffix: give the uploaded audience its original one."""
+    suffix = Path(ref.filename or "audience.csv").suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise ApiError(422, f"audience file must be .csv, .jsonl, .ndjson or .parquet, got {suffix or 'no suffix'!r}",
+                       field="audience")
+    folder = ctx.settings.data_dir / "api-uploads" / tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{ref.id}{suffix}"
+    if not dest.exists():
+        import shutil
+
+        shutil.copyfile(ctx.assets.path(ref.id), dest)
+    return dest
+
+
+def campaign_settings(ctx: ApiContext) -> Any:
+    from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
+
+    fn = getattr(campaigns, "campaign_settings", None)
+    return fn(ctx.settings) if fn is not None else ctx.settings
+
+
+@router.post("", status_code=202, summary="Start a campaign: spec + audience upload", openapi_extra=_CAMPAIGN_DOC)
 async def create_campaign(request: Request, principal: Principal = Depends(require("creator"))) -> JSONResponse:
     ctx = ctx_of(request)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -154,8 +231,8 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     audience_ref = await store_upload(ctx, principal.tenant, audience, "audience")
     try:
         started = await anyio.to_thread.run_sync(
-            lambda: _start(ctx, ctx.assets.path(spec_ref.id), ctx.assets.path(audience_ref.id), principal.tenant,
-                           dry_run)
+            lambda: _start(ctx, ctx.assets.path(spec_ref.id), _audience_file(ctx, audience_ref, principal.tenant),
+                           principal.tenant, dry_run)
         )
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
@@ -167,7 +244,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
         ctx.store.set_webhook(campaign_id, "campaign", principal.tenant, webhook)
     body = {**json.loads(json.dumps(started, default=str)), "id": campaign_id,
             "status_url": f"/v1/campaigns/{campaign_id}", "manifest_url": f"/v1/campaigns/{campaign_id}/manifest"}
-    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/campaigns/{campaign_id}"})
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/campaigns/{campaign_id}"})
 
 
 @router.get("/{campaign_id}", summary="Campaign progress: job counts by state")
@@ -192,10 +269,10 @@ def get_manifest(request: Request, campaign_id: str,
     try:
         from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
 
-        fn = getattr(campaigns, "load_manifest", None)
-        if fn is not None:
-            manifest = fn(ctx.settings, campaign_id)
-    except (ImportError, KeyError, FileNotFoundError):
+        path = campaigns.campaign_dir(ctx.settings, campaign_id) / "manifest.json"
+        if path.is_file():
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ImportError, KeyError, FileNotFoundError, json.JSONDecodeError):
         manifest = None
     if manifest is None:
         rows = []
