@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TONES = ("energetic", "calm", "empathetic")
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0
@@ -51,6 +52,28 @@ class VoiceConfig:
     lead_silence_s: float = 0.1
     tail_silence_s: float = 0.2
     max_pause_s: float = 5.0
+
+    @classmethod
+    def from_options(cls, model_dir: str | Path | None = None, options: dict[str, Any] | None = None) -> VoiceConfig:
+        """Build from a worker pool's settings: ``model_dir`` = Coqui model dir, ``options`` =
+        any other field by name (paths as strings), e.g. ``{"piper_model": "/models/x.onnx"}``."""
+        opts = dict(options or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(opts) - known)
+        if unknown:
+            from pipelines._common.errors import PipelineInputError
+
+            raise PipelineInputError(
+                f"unknown voice options {', '.join(unknown)}; allowed: {', '.join(sorted(known))}", field="options"
+            )
+        for key in ("registry_path", "piper_model", "piper_config", "coqui_model_dir"):
+            if opts.get(key) is not None:
+                opts[key] = Path(opts[key])
+        if "speaker_wavs" in opts:
+            opts["speaker_wavs"] = {str(k): Path(v) for k, v in dict(opts["speaker_wavs"]).items()}
+        if model_dir is not None and opts.get("coqui_model_dir") is None:
+            opts["coqui_model_dir"] = Path(model_dir)
+        return cls(**opts)
 
 
 @dataclass(frozen=True)

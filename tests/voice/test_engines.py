@@ -58,3 +58,15 @@ def test_xtts_models_are_non_commercial(tmp_path: Path) -> None:
     pipe = VoicePipeline(VoiceConfig(coqui_model_dir=tmp_path))
     with pytest.raises(PipelineInputError, match="CPML"):
         pipe("Hello.", VoiceParams(accent="en-us", engine="coqui", commercial=True))
+
+
+def test_piper_joe_voice_is_not_cleared_for_commercial_jobs(pipe: VoicePipeline) -> None:
+    with pytest.raises(PipelineInputError, match="does not allow commercial use"):
+        pipe("Hello.", VoiceParams(accent="en-us", engine="piper", commercial=True))
+
+
+def test_config_from_pool_options(tiny_vits_dir: Path) -> None:
+    cfg = VoiceConfig.from_options(tiny_vits_dir, {"device": "cpu", "piper_model": "/x/y.onnx"})
+    assert cfg.coqui_model_dir == tiny_vits_dir and cfg.piper_model == Path("/x/y.onnx")
+    with pytest.raises(PipelineInputError, match="unknown voice options bogus"):
+        VoiceConfig.from_options(None, {"bogus": 1})
