@@ -9,13 +9,15 @@ writes results back. See docs/workers.md.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines._common.errors import PipelineInputError
 from workers.jobs.fingerprint import fingerprint as make_fingerprint
-from workers.jobs.models import JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
+from workers.jobs.models import Attempt, JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
 from workers.jobs.store import InvalidTransition, JobNotFound, SQLiteJobStore
 from workers.settings import PoolSettings, Settings
 
@@ -103,12 +105,19 @@ class Runtime:
     def _submit_ad(self, spec: JobSpec) -> JobRecord:
         params = spec.params
         children: dict[str, JobSpec] = {}
-        common = {
-            "lane": spec.lane,
-            "priority": spec.priority,
-            "tenant": spec.tenant,
-            "campaign_id": spec.campaign_id,
-        }
+
+        def child(kind: str, child_params: dict[str, Any], inputs: dict[str, str]) -> JobSpec:
+            # Children share the ad's lane, priority, tenant and campaign, but not its key or limits.
+            return replace(
+                spec,
+                kind=kind,
+                params=child_params,
+                inputs=inputs,
+                idempotency_key=None,
+                timeout_s=None,
+                max_attempts=None,
+            )
+
         recolor = params.get("recolor")
         if recolor is not None:
             if not isinstance(recolor, dict):
@@ -117,19 +126,14 @@ class Runtime:
                 )
             if "product_image" not in spec.inputs:
                 raise PipelineInputError("params.recolor needs inputs.product_image", field="inputs.product_image")
-            children["recolor"] = JobSpec(
-                kind=JobKind.RECOLOR.value,
-                params=dict(recolor),
-                inputs={"image": spec.inputs["product_image"]},
-                **common,
-            )
+            children["recolor"] = child(JobKind.RECOLOR.value, dict(recolor), {"image": spec.inputs["product_image"]})
         voice = params.get("voice")
         if voice is not None:
             if not isinstance(voice, dict) or not isinstance(voice.get("text"), str):
                 raise PipelineInputError(
                     "params.voice must be an object with 'text' (and 'accent', ...)", field="params.voice"
                 )
-            children["voice"] = JobSpec(kind=JobKind.VOICE.value, params=dict(voice), **common)
+            children["voice"] = child(JobKind.VOICE.value, dict(voice), {})
         child_fps = {name: self.fingerprint(c.validated()) for name, c in children.items()}
         fp = self.fingerprint(spec, extra={"children": child_fps})
         cached = self.store.find_by_fingerprint(fp)
@@ -166,7 +170,7 @@ class Runtime:
         parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[JobRecord]:
+    ) -> builtins.list[JobRecord]:
         """Jobs, newest first, filtered by any of the keywords."""
         return self.store.list_jobs(
             status=status,
@@ -188,15 +192,17 @@ class Runtime:
         """Re-queue a failed or canceled job (fresh attempt budget); ``InvalidTransition`` otherwise."""
         return self.store.retry(job_id)
 
-    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[JobEvent]:
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> builtins.list[JobEvent]:
         """Progress events with id > ``after`` (oldest first): poll with the last id seen as cursor."""
         self.store.get(job_id)
         return self.store.events(job_id, after=after, limit=limit)
 
-    def attempts(self, job_id: str) -> list[Any]:
+    def attempts(self, job_id: str) -> builtins.list[Attempt]:
         return self.store.attempts(job_id)
 
-    def wait(self, job_ids: str | Sequence[str], timeout: float | None = None, poll_s: float = 0.05) -> list[JobRecord]:
+    def wait(
+        self, job_ids: str | Sequence[str], timeout: float | None = None, poll_s: float = 0.05
+    ) -> builtins.list[JobRecord]:
         """Block until every job is finished or ``timeout`` seconds pass; returns the latest records
         (check ``.terminal``: on timeout some may still be active)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
@@ -243,7 +249,7 @@ class Runtime:
             "counts": self.store.counts(),
         }
 
-    def pool_health(self) -> list[PoolHealth]:
+    def pool_health(self) -> builtins.list[PoolHealth]:
         """Last health the dispatcher recorded per pool (``maydo doctor`` shows unhealthy ones)."""
         return self.store.pool_health()
 

@@ -109,7 +109,7 @@ class DiffusionRecolorActor(PipelineActor):
 
         extra = {k: v for k, v in self.options.items() if k != "model_dir"}
         self.pipe = mod.DiffusionRecolorPipeline.from_pretrained(model_dir, **extra)
-        self.params_cls = getattr(mod, "DiffusionRecolorParams", None) or mod.RecolorParams
+        self.params_cls = getattr(mod, "DiffusionRecolorParams", None) or getattr(mod, "RecolorParams")  # noqa: B009
 
     def execute(self, ctx: JobContext) -> None:
         _run_recolor(self.pipe, self.params_cls, ctx)

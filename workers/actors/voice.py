@@ -14,10 +14,8 @@ class VoiceActor(PipelineActor):
 
     def load(self) -> None:
         from pipelines.voice import pipeline_voice as mod
+        from pipelines.voice.config import VoiceConfig as config_cls
 
-        config_cls = getattr(mod, "VoiceConfig", None)
-        if config_cls is None:
-            from pipelines.voice.config import VoiceConfig as config_cls  # type: ignore[no-redef]
         known = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
         config = config_cls(**{k: v for k, v in self.options.items() if k in known})
         self.pipe = mod.VoicePipeline(config)

@@ -8,6 +8,7 @@ overwrite a newer one. The interface is small so a Postgres store can follow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -286,10 +287,8 @@ class SQLiteJobStore:
     def close(self) -> None:
         with self._conns_lock:
             for conn in self._conns:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:  # pragma: no cover - closing a connection from another thread
-                    pass
             self._conns.clear()
         self._local = threading.local()
 

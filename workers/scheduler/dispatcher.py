@@ -12,6 +12,7 @@ One thread loop, per tick:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -174,10 +175,8 @@ class Dispatcher:
             self._thread.join(timeout=10)
         for pool in self.pools.values():
             for slot in pool.slots:
-                try:
+                with contextlib.suppress(Exception):  # already dead / finished
                     ray.kill(slot.handle)
-                except Exception:  # already dead
-                    pass
         if self._sink is not None:
             try:
                 self._flush_events()
@@ -220,10 +219,8 @@ class Dispatcher:
         import ray
 
         slot.dead = True
-        try:
+        with contextlib.suppress(Exception):  # already dead / finished
             ray.kill(slot.handle)
-        except Exception:
-            pass
         if slot in pool.slots:
             pool.slots.remove(slot)
         now = time.monotonic()
@@ -245,10 +242,8 @@ class Dispatcher:
         pool.error = error
         for slot in list(pool.slots):
             if not slot.in_flight:
-                try:
+                with contextlib.suppress(Exception):  # already dead / finished
                     ray.kill(slot.handle)
-                except Exception:
-                    pass
                 pool.slots.remove(slot)
         self._write_health(pool)
 
@@ -394,11 +389,10 @@ class Dispatcher:
         job = inf.job
         self._flush_events()  # progress events before the final state
         if value.get("ok"):
-            if inf.stop_reason is not None:
-                # A cancel/timeout raced a finished attempt: cancel wins for cancel, result wins otherwise.
-                if inf.stop_reason == "cancel":
-                    self.store.finish_canceled(job.id, job.fence)
-                    return
+            if inf.stop_reason == "cancel":
+                # A cancel raced a finished attempt: the cancel wins (a finished timeout keeps its result).
+                self.store.finish_canceled(job.id, job.fence)
+                return
             self.store.finish_success(job.id, job.fence, value["outputs"], value["result"], worker=value.get("worker"))
             return
         if value.get("canceled"):
@@ -456,10 +450,8 @@ class Dispatcher:
                 inf.stop_reason = reason
                 inf.stop_at = now
                 inf.slot.handle.cancel.remote(job_id)
-                try:
+                with contextlib.suppress(Exception):  # already dead / finished
                     ray.cancel(inf.ref)
-                except Exception:  # already finished
-                    pass
             elif now - inf.stop_at > self.cfg.cancel_grace_s:
                 # Did not stop cooperatively: kill the actor (frees the GPU) and put a fresh one in.
                 self.in_flight.pop(inf.ref, None)
