@@ -8,6 +8,7 @@ into the bundled ffmpeg's libx264) -> postprocess (poster, sidecar captions, pro
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -205,7 +206,8 @@ class VideoAdPipeline:
             style = "none"  # template opts out unless the caller asks for a specific other style
 
         renders: list[Render] = []
-        with atomic_path(out_dir / f".{params.basename}.mix.wav") as wav_tmp:
+        with tempfile.TemporaryDirectory(prefix=".mix-", dir=out_dir) as tmp_dir:
+            wav_tmp = Path(tmp_dir) / "mix.wav"
             audio_mix.write_wav(wav_tmp, mix.audio)
             for fi, fmt in enumerate(params.formats):
                 base = f"{params.basename}_{_fmt_tag(fmt)}"
@@ -314,6 +316,7 @@ class VideoAdPipeline:
             )
             enc = FrameEncoder(cmd)
             try:
+                last_yuv = None
                 for fr in frames(
                     ctx,
                     durations,
@@ -322,6 +325,7 @@ class VideoAdPipeline:
                     on_scene=lambda i, n: report("compose", i / n),
                 ):
                     enc.write(fr.yuv)
+                    last_yuv = fr.yuv
                     if fr.repeated:
                         repeated += 1
                     else:
@@ -332,6 +336,10 @@ class VideoAdPipeline:
                             import cv2
 
                             poster_rgb = cv2.cvtColor(fr.yuv, cv2.COLOR_YUV2RGB_I420)
+                if poster_rgb is None and last_yuv is not None:
+                    import cv2
+
+                    poster_rgb = cv2.cvtColor(last_yuv, cv2.COLOR_YUV2RGB_I420)
                 report("encode", 0.95)
                 t1 = time.perf_counter()
                 enc.close()
