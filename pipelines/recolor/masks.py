@@ -50,7 +50,7 @@ class MaskResult:
         soft = np.count_nonzero((a > 0.02) & (a < 0.98))
         edge = max(1, int(np.count_nonzero(cv2.morphologyEx((a > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT,
                                                               np.ones((3, 3), np.uint8)))))
-        return soft < 0.25 * edge
+        return bool(soft < 0.25 * edge)
 
 
 def check_coverage(alpha: np.ndarray, source: str, *, min_coverage: float = MIN_COVERAGE,

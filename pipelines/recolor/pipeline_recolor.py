@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
-from pipelines._common.images import ImageSource, load_image
+from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from pipelines.recolor.colors import NamedColor, make_color, parse_color
 from pipelines.recolor.masks import MaskResult, product_mask
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
@@ -115,7 +115,7 @@ def _kmeans(lab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     feats = _features(lab)
     cv2.setRNGSeed(seed)
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.05)
-    _, labels, centers = cv2.kmeans(feats, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    _, labels, centers = cv2.kmeans(feats, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     labels = labels.ravel()
     counts = np.bincount(labels, minlength=k)
     keep = counts > 0
@@ -431,11 +431,12 @@ class RecolorPipeline:
     ) -> tuple[list[Image.Image], list[NamedColor], NamedColor | None, list[MaskSpec | None]]:
         targets = [parse_color(s, palettes=params.palettes) for s in params.target_specs()]
         from_c = parse_color(params.from_color, palettes=params.palettes) if params.from_color else None
-        srcs: list[ImageSource] = list(images) if isinstance(images, (list, tuple)) else [images]  # type: ignore[arg-type]
+        srcs: list[ImageSource] = list(images) if isinstance(images, (list, tuple)) else [images]  # type: ignore[list-item]
         if not srcs:
             raise PipelineInputError("no images given", field="image")
-        kw = {"max_pixels": self.max_pixels} if self.max_pixels else {}
-        imgs = [load_image(s, field=f"image[{i}]" if len(srcs) > 1 else "image", **kw) for i, s in enumerate(srcs)]
+        limit = self.max_pixels or DEFAULT_MAX_PIXELS
+        imgs = [load_image(s, max_pixels=limit, field=f"image[{i}]" if len(srcs) > 1 else "image")
+                for i, s in enumerate(srcs)]
         if params.mask is None:
             masks: list[MaskSpec | None] = [None] * len(imgs)
         elif isinstance(params.mask, (list, tuple)):

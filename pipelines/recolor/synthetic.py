@@ -81,7 +81,7 @@ def _background(size: int, kind: str, rng: np.random.Generator) -> np.ndarray:
         s = np.linspace(0.0, 1.0, size, dtype=np.float32)[None, :, None]
         top = np.array([236.0, 238.0, 244.0], np.float32)
         bottom = np.array([176.0, 184.0, 198.0], np.float32)
-        bg = top * (1 - t) + bottom * t + 8.0 * (s - 0.5)
+        bg = (top * (1 - t) + bottom * t + 8.0 * (s - 0.5)).astype(np.float32)
     else:
         raise ValueError(f"background must be one of {BACKGROUNDS}")
     bg = bg + rng.normal(0.0, 1.2, (size, size, 1)).astype(np.float32)
@@ -91,8 +91,8 @@ def _background(size: int, kind: str, rng: np.random.Generator) -> np.ndarray:
 def _texture(size: int, rng: np.random.Generator, amount: float) -> np.ndarray:
     """Multiplicative texture: fine grain plus a soft blotchy component."""
     fine = rng.normal(0.0, 1.0, (size, size)).astype(np.float32)
-    coarse = cv2.GaussianBlur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), max(1.0, size / 64))
-    coarse /= coarse.std() + 1e-6
+    blurred = cv2.GaussianBlur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), max(1.0, size / 64))
+    coarse = np.asarray(blurred, np.float32) / np.float32(float(np.std(blurred)) + 1e-6)
     return (1.0 + amount * (0.7 * fine + 0.5 * coarse)).astype(np.float32)
 
 
@@ -170,7 +170,7 @@ def render_product(
         if logo_color is not None:
             logo_cov = _ellipse_cov(n, (c + 0.09 * s, c - 0.14 * s), (0.06 * s, 0.06 * s))
     shade = shade.astype(np.float32) * _texture(n, rng, noise)
-    albedo = np.empty((n, n, 3), np.float32)
+    albedo: np.ndarray = np.empty((n, n, 3), np.float32)
     albedo[:] = _to_linear(np.array(color))
     if second_color is not None:
         sec = _to_linear(np.array(second_color))
