@@ -7,6 +7,7 @@ registry, and the template (loaded and validated by the video pipeline's own loa
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +42,7 @@ def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: l
     accent = params.get("accent")
     if accent is not None:
         try:
-            from pipelines.voice.accents import load_registry
-
-            registry = load_registry()
-            known = _registry_ids(registry)
+            known = list(_known_accents())
             if known and str(accent) not in known:
                 from pipelines._common.errors import unknown_choice
 
@@ -54,6 +52,14 @@ def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: l
             warnings.append({"code": "unchecked", "message": "voice registry unavailable; accent not checked",
                              "field": f"{prefix}accent"})
     return estimate_speech_seconds(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _known_accents() -> tuple[str, ...]:
+    """Accent ids of the voice registry (a data file that does not change while serving)."""
+    from pipelines.voice.accents import load_registry
+
+    return tuple(_registry_ids(load_registry()))
 
 
 def _registry_ids(registry: Any) -> list[str]:
