@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from pipelines._common.errors import PipelineInputError
 from workers.actors.base import JobContext, PipelineActor
 from workers.actors.recolor import jsonable, make_params
@@ -14,10 +12,10 @@ class VoiceActor(PipelineActor):
 
     def load(self) -> None:
         from pipelines.voice import pipeline_voice as mod
-        from pipelines.voice.config import VoiceConfig as config_cls
+        from pipelines.voice.config import VoiceConfig
 
-        known = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
-        config = config_cls(**{k: v for k, v in self.options.items() if k in known})
+        options = dict(self.options)
+        config = VoiceConfig.from_options(options.pop("model_dir", None), options)
         self.pipe = mod.VoicePipeline(config)
         self.params_cls = mod.VoiceParams
 
