@@ -394,11 +394,19 @@ def _video_content(
     assert path is not None
     reader = ClipReader(path, w, h, ctx.fps, start=layer.trim_start, end=layer.trim_end, loop=layer.loop, fit=layer.fit)
     last: dict[int, Sprite] = {}
+    pos = [-1]
 
     def frame(i: int) -> Sprite:
+        # Frames are asked for in increasing order; skipped ones (cached segments) are read past.
         if i not in last:
+            rgb = None
+            while pos[0] < i:
+                rgb = reader.next()
+                pos[0] += 1
+            if rgb is None:
+                rgb = reader.next()
             last.clear()
-            last[i] = Sprite(reader.next(), x, y)
+            last[i] = Sprite(rgb, x, y)
         return last[i]
 
     return frame, reader.close
@@ -501,6 +509,88 @@ def caption_layer(tpl: Template, text: str) -> TextLayer:
     )
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A run of frames whose pixels depend on one scene only ('body') or on a scene and the
+    previous scene's last frame ('trans'); the unit of encode reuse across customers."""
+
+    scene: int
+    kind: str  # "trans" or "body"
+    first: int  # local frame index in the scene (inclusive)
+    last: int  # exclusive
+    global_first: int
+    key: str
+
+
+def _scene_frames(durations: Sequence[float], fps: int) -> list[tuple[int, int]]:
+    starts = np.concatenate([[0.0], np.cumsum(durations)])
+    return [(int(round(starts[i] * fps)), int(round(starts[i + 1] * fps))) for i in range(len(durations))]
+
+
+def _scene_identity(ctx: RenderContext, si: int, dur: float) -> Any:
+    scene = ctx.template.scenes[si]
+    media = []
+    for layer in scene.layers:
+        if layer.type in ("image", "logo", "product", "video"):
+            media.append(file_id(_media_path(ctx, layer)))
+    return [scene.model_dump(mode="json"), round(dur, 6), media, scene.background or ctx.template.background]
+
+
+def plan_segments(
+    ctx: RenderContext,
+    durations: Sequence[float],
+    *,
+    cues: Sequence[Cue] = (),
+    caption_style: str = "none",
+    extra: Any = None,
+) -> list[Segment]:
+    """Split the timeline into segments with content keys (same key = same pixels)."""
+    fps = ctx.fps
+    bounds = _scene_frames(durations, fps)
+    cap_spec = ctx.template.captions.model_dump(mode="json") if caption_style != "none" else None
+    segs: list[Segment] = []
+    for si, scene in enumerate(ctx.template.scenes):
+        g0, g1 = bounds[si]
+        n = g1 - g0
+        nt = 0
+        if scene.transition is not None and si > 0:
+            nt = min(n, int(round(scene.transition.duration * fps)))
+        for kind, a, b in (("trans", 0, nt), ("body", nt, n)):
+            if b <= a:
+                continue
+            t0, t1 = (g0 + a) / fps, (g0 + b) / fps
+            cue_part = (
+                [(c.text, c.start, c.end, c.words) for c in cues if c.start < t1 and c.end > t0] if cap_spec else []
+            )
+            prev = None
+            if kind == "trans":
+                pg0, pg1 = bounds[si - 1]
+                tl = (pg1 - 1) / fps
+                prev = [
+                    _scene_identity(ctx, si - 1, durations[si - 1]),
+                    pg1 - pg0,
+                    [(c.text, c.start, c.end, c.words) for c in cues if c.start <= tl < c.end] if cap_spec else [],
+                ]
+            key = _digest(
+                "segment",
+                ctx.fmt,
+                ctx.scale,
+                fps,
+                a,
+                b,
+                g0,
+                kind,
+                _scene_identity(ctx, si, durations[si]),
+                cue_part,
+                cap_spec,
+                caption_style,
+                prev,
+                extra,
+            )
+            segs.append(Segment(si, kind, a, b, g0 + a, key))
+    return segs
+
+
 def frames(
     ctx: RenderContext,
     durations: Sequence[float],
@@ -508,10 +598,15 @@ def frames(
     cues: Sequence[Cue] = (),
     caption_style: str = "none",
     on_scene: Callable[[int, int], None] | None = None,
+    segments: Sequence[Segment] | None = None,
+    begin_segment: Callable[[Segment], bool] | None = None,
 ) -> Iterator[FrameOut]:
-    """Yield every frame of the ad for one canvas, composing only when the state changes."""
+    """Yield the ad's frames for one canvas, composing only when the state changes.
+
+    With ``segments`` + ``begin_segment``, each segment is announced first; when the callback
+    returns False (already encoded) its frames are skipped and never composed.
+    """
     tpl = ctx.template
-    W, H = ctx.size
     fps = ctx.fps
     cap_rect = region_rect("safe", ctx.fmt, ctx.scale)
     cb = tpl.captions.box
@@ -540,47 +635,100 @@ def frames(
             cap_sprites[state] = Sprite.from_rgba(ts.rgba, cap_box[0] + ts.dx, cap_box[1] + ts.dy)
         return cap_sprites[state]
 
-    starts = np.concatenate([[0.0], np.cumsum(durations)])
-    total_frames = int(round(starts[-1] * fps))
-    prev_key: Any = None
-    prev_yuv: np.ndarray | None = None
-    last_rgb: np.ndarray | None = None  # last composed frame (for transitions)
-    gi = 0
-    for si, (scene, dur) in enumerate(zip(tpl.scenes, durations, strict=True)):
-        first = int(round(starts[si] * fps))
-        last = int(round(starts[si + 1] * fps)) if si + 1 < len(durations) else total_frames
-        plan = plan_scene(ctx, scene, dur)
-        outgoing = last_rgb if (scene.transition is not None and last_rgb is not None) else None
-        if on_scene is not None:
-            on_scene(si, len(tpl.scenes))
+    bounds = _scene_frames(durations, fps)
+    segs = (
+        list(segments)
+        if segments is not None
+        else plan_segments(ctx, durations, cues=cues, caption_style=caption_style)
+    )
+
+    def compose(plan: ScenePlan, si: int, fi: int, outgoing: np.ndarray | None) -> Any:
+        """State key of local frame ``fi``: equal keys mean equal pixels."""
+        scene = plan.scene
+        t = fi / fps
+        T = (bounds[si][0] + fi) / fps
+        states = tuple(lr.state(t, fi) for lr in plan.upper)
+        cap = caption_state(cues, T, caption_style) if caption_style != "none" and cues else None
+        trans_p: float | None = None
+        if outgoing is not None and scene.transition is not None and t < scene.transition.duration:
+            trans_p = round(t / scene.transition.duration, 4)
+        return (si, states, cap, trans_p)
+
+    def draw(plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None) -> np.ndarray:
+        _, states, cap, trans_p = key
+        frame = plan.background.copy()
+        for lr, st in zip(plan.upper, states, strict=True):
+            if st is not None:
+                lr.draw(frame, st)
+        if trans_p is not None and outgoing is not None and plan.scene.transition is not None:
+            frame = _transition(outgoing, frame, trans_p, plan.scene.transition.type)
+        if cap is not None:
+            blend(frame, cap_sprite(cap))
+        return frame
+
+    plans: dict[int, ScenePlan] = {}
+
+    def get_plan(si: int) -> ScenePlan:
+        if si not in plans:
+            for old in [k for k in plans if k != si]:
+                plans.pop(old).close()
+            plans[si] = plan_scene(ctx, tpl.scenes[si], durations[si])
+        return plans[si]
+
+    last_rgb: dict[int, np.ndarray] = {}  # scene -> its last composed frame (only the final one kept)
+
+    def last_frame_of(si: int) -> np.ndarray:
+        if si in last_rgb:
+            return last_rgb[si]
+        # Needed for the next scene's transition but its body was not composed (cached segment).
+        n = bounds[si][1] - bounds[si][0]
+        plan = plan_scene(ctx, tpl.scenes[si], durations[si])
         try:
-            for fi in range(last - first):
-                t = fi / fps
-                T = gi / fps
-                states = tuple(lr.state(t, fi) for lr in plan.upper)
-                cap = caption_state(cues, T, caption_style) if caption_style != "none" and cues else None
-                trans_p: float | None = None
-                if outgoing is not None and scene.transition is not None and t < scene.transition.duration:
-                    trans_p = round(t / scene.transition.duration, 4)
-                key = (si, states, cap, trans_p)
-                if key == prev_key and prev_yuv is not None:
-                    yield FrameOut(gi, T, prev_yuv, None, True)
-                    gi += 1
-                    continue
-                frame = plan.background.copy()
-                for lr, st in zip(plan.upper, states, strict=True):
-                    if st is not None:
-                        lr.draw(frame, st)
-                if trans_p is not None and outgoing is not None and scene.transition is not None:
-                    frame = _transition(outgoing, frame, trans_p, scene.transition.type)
-                if cap is not None:
-                    blend(frame, cap_sprite(cap))
-                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
-                prev_key, prev_yuv, last_rgb = key, yuv, frame
-                yield FrameOut(gi, T, yuv, frame, False)
-                gi += 1
+            tr = tpl.scenes[si].transition
+            prev_out = None
+            if si > 0 and tr is not None and n - 1 < int(round(tr.duration * fps)):
+                prev_out = last_frame_of(si - 1)
+            key = compose(plan, si, n - 1, prev_out)
+            if any(lr.content is not None for lr in plan.upper):
+                for lr, st in zip(plan.upper, key[1], strict=True):  # advance clips to the frame
+                    if st is not None and lr.content is not None:
+                        lr.content(n - 1)
+            return draw(plan, key, n - 1, prev_out)
         finally:
             plan.close()
+
+    seen_scene = -1
+    try:
+        for seg in segs:
+            si = seg.scene
+            if si != seen_scene:
+                seen_scene = si
+                if on_scene is not None:
+                    on_scene(si, len(tpl.scenes))
+            if begin_segment is not None and not begin_segment(seg):
+                continue
+            plan = get_plan(si)
+            outgoing = None
+            if tpl.scenes[si].transition is not None and si > 0 and seg.kind == "trans":
+                outgoing = last_frame_of(si - 1)
+            prev_key: Any = None
+            prev_yuv: np.ndarray | None = None
+            for fi in range(seg.first, seg.last):
+                T = (bounds[si][0] + fi) / fps
+                key = compose(plan, si, fi, outgoing)
+                if key == prev_key and prev_yuv is not None:
+                    yield FrameOut(bounds[si][0] + fi, T, prev_yuv, None, True)
+                    continue
+                frame = draw(plan, key, fi, outgoing)
+                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+                prev_key, prev_yuv = key, yuv
+                if seg.last == bounds[si][1] - bounds[si][0]:  # this segment ends the scene
+                    last_rgb.clear()
+                    last_rgb[si] = frame
+                yield FrameOut(bounds[si][0] + fi, T, yuv, frame, False)
+    finally:
+        for p in plans.values():
+            p.close()
 
 
 def _transition(prev: np.ndarray, cur: np.ndarray, p: float, kind: str) -> np.ndarray:

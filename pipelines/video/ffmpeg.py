@@ -40,7 +40,11 @@ def encoder_args(
     duration: float | None = None,
     threads: int = 0,
 ) -> list[str]:
-    """ffmpeg command: raw yuv420p on stdin (+ a WAV) -> H.264 High / AAC 48 kHz stereo MP4, CFR."""
+    """ffmpeg command: raw yuv420p on stdin (+ a WAV) -> H.264 High / AAC 48 kHz stereo MP4, CFR.
+
+    Segments for later joining are written without audio (``audio=None``); each starts with an
+    IDR frame, so the concat demuxer joins them by stream copy.
+    """
     preset, crf = X264_PRESETS[quality]
     cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
     cmd += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
@@ -57,6 +61,15 @@ def encoder_args(
     if duration is not None:
         cmd += ["-t", f"{duration:.3f}"]
     cmd += ["-movflags", "+faststart", "-f", "mp4", str(out)]
+    return cmd
+
+
+def mux_args(concat_list: Path, audio: Path, out: Path, *, duration: float) -> list[str]:
+    """Join MP4 video segments (concat demuxer, stream copy) + a WAV (-> AAC) into a faststart MP4."""
+    cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    cmd += ["-f", "concat", "-safe", "0", "-i", str(concat_list), "-t", f"{duration:.3f}", "-i", str(audio)]
+    cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k"]
+    cmd += ["-ar", "48000", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", str(out)]
     return cmd
 
 
@@ -83,7 +96,7 @@ class FrameEncoder:
                 item = self._q.get()
                 if item is None:
                     break
-                self.proc.stdin.write(memoryview(item))
+                self.proc.stdin.write(item.data if isinstance(item, np.ndarray) else item)
         except (BrokenPipeError, OSError) as exc:
             self._err = exc
             while self._q.get() is not None:  # drain so the producer never blocks forever

@@ -8,8 +8,10 @@ into the bundled ffmpeg's libx264) -> postprocess (poster, sidecar captions, pro
 from __future__ import annotations
 
 import io
+import subprocess
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,8 +21,8 @@ from pipelines._common.errors import PipelineInputError, unknown_choice
 from pipelines._common.files import atomic_path, atomic_write_bytes
 from pipelines.video import audio_mix
 from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
-from pipelines.video.compositor import RenderCache, RenderContext, frames
-from pipelines.video.ffmpeg import X264_PRESETS, FrameEncoder, encoder_args, probe
+from pipelines.video.compositor import RenderCache, RenderContext, Segment, frames, plan_segments
+from pipelines.video.ffmpeg import X264_PRESETS, FrameEncoder, encoder_args, mux_args, probe
 from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_render, get_spec
 from pipelines.video.template import (
     Template,
@@ -73,6 +75,10 @@ class VideoConfig:
     cache_bytes: int = 512 * 1024 * 1024
     threads: int = 0
     assets_root: Path | None = None
+    # Encode each scene segment separately and reuse encoded segments whose pixels are identical
+    # across renders (customers sharing scenes). A one-off render is cheapest with False.
+    reuse_segments: bool = False
+    segment_cache_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,25 @@ class VideoAdPipeline:
     def __init__(self, config: VideoConfig | None = None) -> None:
         self.config = config or VideoConfig()
         self.cache = RenderCache(self.config.cache_bytes)
+        self._segments: OrderedDict[str, Path] = OrderedDict()
+        self._segment_bytes = 0
+        self._segment_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.segment_hits = 0
+        self.segment_misses = 0
+
+    def close(self) -> None:
+        """Drop the encoded-segment cache (its temp directory)."""
+        if self._segment_dir is not None:
+            self._segment_dir.cleanup()
+            self._segment_dir = None
+        self._segments.clear()
+        self._segment_bytes = 0
+
+    def __enter__(self) -> VideoAdPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- check_inputs ------------------------------------------------------------------------
     def check_inputs(self, template: Template, params: VideoAdParams) -> dict[str, Any]:
@@ -310,19 +335,68 @@ class VideoAdPipeline:
         poster_rgb = None
         t0 = time.perf_counter()
         composed = repeated = 0
+        seg_stats = {"segments": 0, "reused": 0}
         with atomic_path(video_path) as tmp:
-            cmd = encoder_args(
-                W, H, ctx.fps, tmp, audio=wav, quality=params.quality, duration=total, threads=self.config.threads
-            )
-            enc = FrameEncoder(cmd)
+            last_yuv = None
+            if not self.config.reuse_segments:
+                cmd = encoder_args(
+                    W, H, ctx.fps, tmp, audio=wav, quality=params.quality, duration=total, threads=self.config.threads
+                )
+                enc = FrameEncoder(cmd)
+                begin = None
+                segments = None
+            else:
+                segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=params.quality)
+                parts: list[Path] = []
+                current: dict[str, Any] = {}
+
+                def finish_current() -> None:
+                    if current:
+                        current["enc"].close()
+                        self._store_segment(current["key"], current["path"])
+                        current.clear()
+
+                def begin(seg: Segment) -> bool:
+                    finish_current()
+                    seg_stats["segments"] += 1
+                    hit = self._segments.get(seg.key)
+                    if hit is not None and hit.is_file():
+                        self._segments.move_to_end(seg.key)
+                        self.segment_hits += 1
+                        seg_stats["reused"] += 1
+                        parts.append(hit)
+                        return False
+                    self.segment_misses += 1
+                    path = self._segment_root() / f"{seg.key}.mp4"
+                    cmd = encoder_args(
+                        W, H, ctx.fps, path, audio=None, quality=params.quality, threads=self.config.threads
+                    )
+                    current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
+                    parts.append(path)
+                    return True
+
+                class _SegmentWriter:
+                    def write(self, frame: Any) -> None:
+                        current["enc"].write(frame)
+
+                    def close(self) -> None:
+                        finish_current()
+
+                    def abort(self) -> None:
+                        if current:
+                            current["enc"].abort()
+                            current.clear()
+
+                enc = _SegmentWriter()  # type: ignore[assignment]
             try:
-                last_yuv = None
                 for fr in frames(
                     ctx,
                     durations,
                     cues=cues,
                     caption_style=style,
                     on_scene=lambda i, n: report("compose", i / n),
+                    segments=segments,
+                    begin_segment=begin,
                 ):
                     enc.write(fr.yuv)
                     last_yuv = fr.yuv
@@ -336,7 +410,7 @@ class VideoAdPipeline:
                             import cv2
 
                             poster_rgb = cv2.cvtColor(fr.yuv, cv2.COLOR_YUV2RGB_I420)
-                if poster_rgb is None and last_yuv is not None:
+                if poster_rgb is None and last_yuv is not None and not self.config.reuse_segments:
                     import cv2
 
                     poster_rgb = cv2.cvtColor(last_yuv, cv2.COLOR_YUV2RGB_I420)
@@ -346,7 +420,20 @@ class VideoAdPipeline:
             except BaseException:
                 enc.abort()
                 raise
+            if self.config.reuse_segments:
+                listing = tmp.with_suffix(".txt")
+                try:
+                    listing.write_text("".join(f"file '{p}'\n" for p in parts), encoding="utf-8")
+                    res = subprocess.run(mux_args(listing, wav, tmp, duration=total), capture_output=True)
+                    if res.returncode != 0:
+                        raise RuntimeError(f"ffmpeg mux failed: {res.stderr.decode('utf-8', 'replace')[-2000:]}")
+                finally:
+                    listing.unlink(missing_ok=True)
             t2 = time.perf_counter()
+        if poster_rgb is None:  # every segment came from the cache: grab the poster from the file
+            from pipelines.video.ffmpeg import grab_frame
+
+            poster_rgb = grab_frame(video_path, poster_t)
         from PIL import Image
 
         buf = io.BytesIO()
@@ -360,8 +447,22 @@ class VideoAdPipeline:
             "composed_frames": composed,
             "repeated_frames": repeated,
             "poster_time": round(poster_t, 3),
+            **seg_stats,
         }
         return video_path, poster_path, timing
+
+    def _segment_root(self) -> Path:
+        if self._segment_dir is None:
+            self._segment_dir = tempfile.TemporaryDirectory(prefix="maydo-segments-")
+        return Path(self._segment_dir.name)
+
+    def _store_segment(self, key: str, path: Path) -> None:
+        self._segments[key] = path
+        self._segment_bytes += path.stat().st_size
+        while self._segment_bytes > self.config.segment_cache_bytes and len(self._segments) > 1:
+            _, old = self._segments.popitem(last=False)
+            self._segment_bytes -= old.stat().st_size if old.exists() else 0
+            old.unlink(missing_ok=True)
 
     def _metadata(
         self,

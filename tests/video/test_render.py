@@ -221,3 +221,29 @@ def test_full_hd_vertical_render(tmp_path: Path, pipe, media):
     f = grab_frame(out.renders[0].video_path, 0.4)
     assert near(f[200, 200], (255, 0, 0)) and near(f[1800, 1000], (0, 0, 255))
     assert any(c["spec"] for c in m["spec_checks"]) or "tiktok" not in m["compatible_specs"]  # 0.5 s < 5 s
+
+
+def test_segment_reuse_across_customers(media, tmp_path: Path):
+    from pipelines.video.pipeline_video_ad import VideoConfig
+
+    raw = tiny_template()
+    raw["scenes"][1]["transition"] = {"type": "slide_left", "duration": 0.3}
+    raw["scenes"].append({"id": "three", "duration": 0.5, "background": "#00FF00"})
+    tpl = template_from_dict(raw, base_dir=media["dir"].parent)
+    params = dict(out_dir=tmp_path, product_image=media["product"], scale=SCALE)
+    with VideoAdPipeline(VideoConfig(reuse_segments=True)) as pipe:
+        a = pipe(tpl, VideoAdParams(data=DATA, basename="a", **params)).renders[0]
+        b = pipe(tpl, VideoAdParams(data={**DATA, "customer": {"first_name": "Lan"}}, basename="b", **params))
+        b = b.renders[0]
+        assert a.metadata["timing"]["reused"] == 0
+        # scene 1 (name) + scene 2's transition (shows scene 1) re-encode; scene 2 body and 3 are reused.
+        assert b.metadata["timing"]["segments"] == 4 and b.metadata["timing"]["reused"] == 2
+    for r in (a, b):
+        assert count_frames(r.video_path) == 25
+        assert r.metadata["duration"] == pytest.approx(2.5, abs=0.06)
+        assert near(grab_frame(r.video_path, 1.6)[300, 170], (0, 200, 0))
+        assert near(grab_frame(r.video_path, 2.3)[100, 100], (0, 255, 0))
+    band_a = grab_frame(a.video_path, 0.6)[150:200].astype(int)
+    band_b = grab_frame(b.video_path, 0.6)[150:200].astype(int)
+    assert np.abs(band_a - band_b).mean() > 2  # the personalized greeting differs
+    assert np.abs(grab_frame(a.video_path, 1.8).astype(int) - grab_frame(b.video_path, 1.8).astype(int)).max() < 8
