@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from workers.commands.common import console, print_json, settings_from
+from workers.settings import Settings
 
 
 @dataclass
@@ -136,6 +137,25 @@ def _data_dir(path: os.PathLike[str] | str) -> Check:
         return Check("data dir", False, f"{path}: {exc}")
 
 
+def _pools(settings: Settings) -> list[Check]:
+    """Pool health as the last dispatcher recorded it (only if a job DB exists: doctor creates none)."""
+    if not settings.job_db_path.is_file():
+        return [Check("worker pools", True, f"no job database yet at {settings.job_db_path} (no worker has run)")]
+    from workers.runtime import Runtime
+
+    health = Runtime(settings).pool_health()
+    if not health:
+        return [Check("worker pools", True, "no pool health recorded yet (start `maydo worker`)")]
+    return [
+        Check(
+            f"pool: {h.name}",
+            h.healthy,
+            f"{h.actors}/{h.size} actors, {h.in_flight} in flight" if h.healthy else f"unhealthy: {h.error}",
+        )
+        for h in health
+    ]
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def version() -> None:
@@ -165,6 +185,7 @@ def register(app: typer.Typer) -> None:
         if not skip_ray:
             checks.append(_ray_gpus(settings.ray_address))
         checks.append(_data_dir(settings.data_dir))
+        checks.extend(_pools(settings))
         if json_out:
             print_json([c.__dict__ for c in checks])
         else:
