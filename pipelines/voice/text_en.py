@@ -143,6 +143,19 @@ _ABBREVIATIONS = [
     (r"\bNYC\b", "New York City"), (r"\bw/(?=\s)", "with"), (r"\s&\s", " and "),
 ]  # fmt: skip
 _ABBREVIATIONS_RE = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
+_SENTENCE_FINAL_ABBR = {"Street", "Avenue", "Boulevard", "Road", "Junior", "Senior", "et cetera", "Incorporated",
+                        "Limited", "Company"}  # fmt: skip
+
+
+def _expand(m: re.Match[str], rep: str) -> str:
+    """Expand an abbreviation; its dot also ended the sentence when text ends or a capital follows."""
+    if rep in _SENTENCE_FINAL_ABBR and m.group(0).endswith("."):
+        rest = m.string[m.end() :]
+        if not rest.strip() or re.match(r"\s+[A-Z]", rest):
+            return rep + "."
+    return rep
+
+
 _UNITS = {
     "km/h": "kilometres per hour", "mph": "miles per hour", "kg": "kilograms", "g": "grams",
     "lbs": "pounds", "lb": "pounds", "oz": "ounces", "km": "kilometres", "mi": "miles", "cm": "centimetres",
@@ -213,7 +226,7 @@ def normalize_en(text: str, variant: str = "us") -> str:
     s = unicodedata.normalize("NFC", text)
     s = re.sub(r"[ \t\u00a0]+", " ", s).strip()
     for pat, rep in _ABBREVIATIONS_RE:
-        s = pat.sub(rep, s)
+        s = pat.sub(lambda m, rep=rep: _expand(m, rep), s)
 
     zero = "zero" if v == "us" else "oh"
 

@@ -149,3 +149,20 @@ def test_commercial_job_refuses_non_commercial_voice(coqui_pipe: VoicePipeline) 
     # the same job as non-commercial, and a commercial job on a commercial voice, both run
     assert coqui_pipe("Hello there.", VoiceParams(accent="en-gb", engine="coqui", voice="p225")).duration > 0
     assert coqui_pipe("Hello there.", VoiceParams(accent="en-gb", commercial=True)).engine == "espeak"
+
+
+def test_save_compressed_formats(pipe: VoicePipeline, tmp_path: Path) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = pipe("Xin chào các bạn.", VoiceParams(accent="vi-north"))
+    m4a = out.save(tmp_path / "v.m4a")
+    assert m4a.stat().st_size > 1000
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(m4a)], capture_output=True, text=True
+    ).stderr
+    assert "aac" in probe and "48000 Hz" in probe
+    with pytest.raises(PipelineInputError, match=r"\.mp3"):
+        out.save(tmp_path / "v.ogg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.m4a"]

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         voice_name: str | None = typer.Option(None, "--voice", help="Engine voice override (e.g. a coqui speaker)."),
         coqui_model_dir: Path | None = typer.Option(None, "--coqui-model-dir", help="Local Coqui model directory."),
         piper_model: Path | None = typer.Option(None, "--piper-model", help="Local Piper .onnx voice."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output WAV (48 kHz, 24-bit)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output file: .wav (48 kHz, 24-bit), .mp3 or .m4a."),
         as_json: bool = typer.Option(False, "--json", help="Print the result (timings, loudness) as JSON."),
     ) -> None:
         """Voice a script in a regional accent: loudness-normalised WAV + word timings."""
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 commercial=commercial, max_chars=max_chars, voice=voice_name,
             )  # fmt: skip
             result = pipe(script, params)
-            result.save_wav(out)
+            result.save(out)
         except PipelineInputError as exc:
             fail(str(exc), code=2)
         if as_json:
