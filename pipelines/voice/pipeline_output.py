@@ -19,36 +19,6 @@ class Timing:
     start: float
     end: float
 
-    def save(self, path: str | Path, *, bitrate: str = "192k") -> Path:
-        """Write by extension: .wav (24-bit PCM), .mp3 (LAME) or .m4a/.aac (AAC) via the bundled
-        ffmpeg; atomic like ``save_wav``."""
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix == ".wav":
-            return self.save_wav(target)
-        codecs = {".mp3": ["-c:a", "libmp3lame"], ".m4a": ["-c:a", "aac", "-movflags", "+faststart"],
-                  ".aac": ["-c:a", "aac"]}  # fmt: skip
-        if suffix not in codecs:
-            from pipelines._common.errors import PipelineInputError
-
-            raise PipelineInputError(
-                f"unsupported audio format {suffix or '(none)'!r}; allowed: .wav, .mp3, .m4a, .aac", field="output"
-            )
-        import subprocess
-        import tempfile
-
-        import imageio_ffmpeg
-
-        with tempfile.TemporaryDirectory() as tmp:
-            wav = self.save_wav(Path(tmp) / "voice.wav")
-            with atomic_path(target) as out:
-                cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                       "-i", str(wav), *codecs[suffix], "-b:a", bitrate, "-ar", str(self.sample_rate), str(out)]  # fmt: skip
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"ffmpeg failed to encode {target.name}: {proc.stderr.strip()[-500:]}")
-        return target
-
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
 

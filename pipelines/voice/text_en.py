@@ -4,6 +4,7 @@ units and abbreviations. ``variant`` 'us' reads dates month-first and hundreds w
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -226,7 +227,7 @@ def normalize_en(text: str, variant: str = "us") -> str:
     s = unicodedata.normalize("NFC", text)
     s = re.sub(r"[ \t\u00a0]+", " ", s).strip()
     for pat, rep in _ABBREVIATIONS_RE:
-        s = pat.sub(lambda m, rep=rep: _expand(m, rep), s)
+        s = pat.sub(functools.partial(_expand, rep=rep), s)
 
     zero = "zero" if v == "us" else "oh"
 
