@@ -270,6 +270,7 @@ class VoicePipeline:
             normalized_text=plan.normalized_text,
             target_lufs=params.target_lufs,
             phonemes=phon,
+            warnings=_language_warnings(plan.normalized_text, plan.accent),
         )
 
     def _trim(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
@@ -293,6 +294,20 @@ def _espeak_voice(accent: AccentSpec, engine: str = "espeak") -> str:
     if engine == "espeak" or accent.engine == "espeak":
         return accent.voice if accent.engine == "espeak" else ("vi" if accent.language == "vi" else "en-us")
     return "vi" if accent.language == "vi" else "en-us"
+
+
+_VI_ONLY = set("ăâđêôơưĂÂĐÊÔƠƯ") | set("ảãạằắẳẵặầấẩẫậẻẽẹềếểễệỉĩịỏõọồốổỗộờớởỡợủũụừứửữựỳỷỹỵ")
+
+
+def _language_warnings(text: str, accent: AccentSpec) -> list[str]:
+    """Flag a script that looks Vietnamese voiced by an English accent (it would sound wrong)."""
+    words = text.split()
+    vi_words = sum(1 for w in words if any(c in _VI_ONLY for c in w))
+    if accent.language == "en" and words and vi_words / len(words) > 0.2:
+        return [f"script looks Vietnamese ({vi_words}/{len(words)} words) but accent {accent.id} is English"]
+    if accent.language == "vi" and len(words) >= 5 and vi_words == 0:
+        return [f"script has no Vietnamese diacritics but accent {accent.id} is Vietnamese"]
+    return []
 
 
 def _str_or_none(p: Path | str | None) -> str | None:

@@ -166,3 +166,9 @@ def test_save_compressed_formats(pipe: VoicePipeline, tmp_path: Path) -> None:
     with pytest.raises(PipelineInputError, match=r"\.mp3"):
         out.save(tmp_path / "v.ogg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.m4a"]
+
+
+def test_language_mismatch_is_flagged(pipe: VoicePipeline) -> None:
+    out = pipe("Chào bạn, áo mới giảm giá hôm nay.", VoiceParams(accent="en-us"))
+    assert out.warnings and "looks Vietnamese" in out.warnings[0]
+    assert pipe(VI_TEXT, VoiceParams(accent="vi-north")).warnings == []

@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         lufs: float = typer.Option(-16.0, "--lufs", help="Integrated loudness target (-16 social, -23 broadcast)."),
         commercial: bool = typer.Option(False, "--commercial", help="Refuse voices not licensed for commercial use."),
         voice_name: str | None = typer.Option(None, "--voice", help="Engine voice override (e.g. a coqui speaker)."),
+        colloquial: bool = typer.Option(False, "--colloquial", help="Colloquial northern numbers (hai mươi nhăm)."),
         coqui_model_dir: Path | None = typer.Option(None, "--coqui-model-dir", help="Local Coqui model directory."),
         piper_model: Path | None = typer.Option(None, "--piper-model", help="Local Piper .onnx voice."),
         out: Path = typer.Option(..., "--out", "-o", help="Output file: .wav (48 kHz, 24-bit), .mp3 or .m4a."),
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
                 accent, reason = choice.accent_id, choice.reason
             params = VoiceParams(
                 accent=accent, engine=engine, tone=tone, rate=rate, pitch=pitch, target_lufs=lufs,
-                commercial=commercial, max_chars=max_chars, voice=voice_name,
+                commercial=commercial, max_chars=max_chars, voice=voice_name, colloquial=colloquial,
             )  # fmt: skip
             result = pipe(script, params)
             result.save(out)
@@ -84,6 +85,8 @@ def register(app: typer.Typer) -> None:
             return
         if reason:
             console.print(f"[dim]accent: {reason}[/]")
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
         console.print(
             f"[green]wrote[/] {out}  {result.duration:.2f}s  {result.loudness_lufs:.1f} LUFS  "
             f"{result.true_peak_dbtp:.1f} dBTP  {result.accent}/{result.engine}/{result.voice}  "
