@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
     def voice(
         ctx: typer.Context,
         text: str | None = typer.Argument(
-            None, help="Script to speak (or use --file). Markup: [pause 300ms], *emphasis*."
+            None, help="Script to speak (or use --file). Markup: \\[pause 300ms], *emphasis*."
         ),
         file: Path | None = typer.Option(None, "--file", "-f", help="Read the script from a UTF-8 text file."),
         accent: str | None = typer.Option(None, "--accent", "-a", help="Accent id (see `maydo voices`)."),
