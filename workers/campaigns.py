@@ -26,6 +26,7 @@ import hashlib
 import html
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -731,7 +732,9 @@ def _start_local(rt: Any, settings: Settings) -> None:
         if need > avail:
             factor = avail / need
             for p in CAMPAIGN_POOLS:
-                pools[p] = pools[p].model_copy(update={"num_cpus": round(pools[p].num_cpus * factor, 3)})
+                # floor, not round: 3 x 0.667 would ask 2.001 CPUs of 2 and one pool would never start
+                cpus = math.floor(pools[p].num_cpus * factor * 1000) / 1000
+                pools[p] = pools[p].model_copy(update={"num_cpus": cpus})
             rt.settings = rt.settings.model_copy(update={"pools": pools})
     rt.start(pools=list(CAMPAIGN_POOLS))
 
@@ -783,7 +786,11 @@ def _wait_and_export(
         )
         while waiting:
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"campaign did not finish within {timeout_s} s")
+                states = sorted({rt.get(j).status.value for j in waiting})
+                pools = {k: (p["actors"], p["healthy"], p["error"]) for k, p in rt.status()["pools"].items()}
+                raise TimeoutError(
+                    f"campaign did not finish within {timeout_s} s: {len(waiting)} ads still {states}; pools {pools}"
+                )
             finished = []
             for job_id, res in waiting.items():
                 rec = rt.get(job_id)

@@ -25,6 +25,7 @@ def _spec(path: Path, size: str | None = None) -> Any:
 
 
 def _summary(result: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"campaign {result.campaign_id}", show_lines=False)
@@ -35,10 +36,10 @@ def _summary(result: Any) -> None:
         prod = f"{plan.get('sku', '')} · {plan.get('colourway', '')}" if plan else ""
         video = next((p for k, p in ad.files.items() if k.endswith(".video")), "")
         style = {"done": "green", "failed": "red", "invalid": "red", "pending": "yellow"}.get(ad.status, "")
-        detail = video or (f"[{ad.error_field}] {ad.error}" if ad.error else "")
+        detail = escape(video or (f"[{ad.error_field}] {ad.error}" if ad.error else ""))
         table.add_row(
             str(ad.row),
-            f"{ad.first_name} ({ad.customer_id})" if ad.first_name else ad.customer_id,
+            escape(f"{ad.first_name} ({ad.customer_id})" if ad.first_name else ad.customer_id),
             prod,
             str(plan.get("accent", "")),
             str(plan.get("tone", "")),
@@ -100,6 +101,7 @@ def validate_cmd(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Check the spec and plan every audience row; lists bad rows (row number, column, reason)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from pipelines._common.errors import PipelineInputError
