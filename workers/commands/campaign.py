@@ -142,7 +142,8 @@ def validate_cmd(
         console.print(table)
         for e in v.errors:
             console.print(
-                f"[red]row {e.row}[/] ({e.customer_id or '?'}) [bold]{e.field}[/]: {e.message}", highlight=False
+                f"[red]row {e.row}[/] ({escape(e.customer_id or '?')}) [bold]{e.field}[/]: {escape(e.message)}",
+                highlight=False,
             )
     if v.errors:
         raise typer.Exit(1)
