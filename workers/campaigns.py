@@ -77,7 +77,8 @@ class CampaignSpecError(ValueError):
 
 
 class CampaignSpec(BaseModel):
-    """Campaign spec (YAML). Relative paths resolve against the spec file's directory."""
+    """Campaign spec (YAML). Relative paths resolve against the spec file's directory (then the
+    current directory, assets/ and the repository root, for specs uploaded without their folder)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -134,11 +135,15 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
                 lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
         raise CampaignSpecError(f"invalid campaign spec {p}:\n  " + "\n  ".join(lines)) from exc
     base = p.resolve().parent
+    from pipelines._common.data import ASSETS_DIR, REPO_ROOT
+
     updates: dict[str, Any] = {}
     for name in ("catalogue", "audience", "copy_deck"):
         value = getattr(spec, name)
         if not value.is_absolute():
-            updates[name] = (base / value).resolve()
+            # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
+            cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
+            updates[name] = next((c for c in cands if c.exists()), cands[0]).resolve()
     if spec.music and not Path(spec.music).is_absolute() and (base / spec.music).exists():
         updates["music"] = str((base / spec.music).resolve())
     return spec.model_copy(update=updates)

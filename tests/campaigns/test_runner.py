@@ -75,6 +75,12 @@ def test_interrupted_run_resumes_without_rerendering(ray_session, settings, spec
         assert len(recolors) == 2 and len(voices) == 2  # shared child jobs
         a1, a2 = (next(j for j in ads if j.params["data"]["customer"]["id"] == c) for c in ("a1", "a2"))
         assert set(a1.depends_on) == set(a2.depends_on)
+        # The recolors hit the chosen colourways exactly (Jade tee, Cobalt mug), logos/background kept.
+        for job in recolors:
+            report = rt.get(job.id).result["reports"][0]
+            assert report["target_hex"] in {"#1F9E6E", "#1F4E9C"}
+            assert report["median_de00"] < 2.3 and report["max_abs_outside"] == 0
+        assert {v.params["accent"] for v in voices} == {"vi-north", "en-gb"}
 
     third = run_campaign(spec, settings, show_progress=False, timeout_s=60)
     assert third.stats["submitted"] == 0 and third.stats["resumed"] == 3
