@@ -63,16 +63,17 @@ def build_tiny_inpaint_model(
         attention_head_dim=(2, 4),
         norm_num_groups=groups,
     )
+    # 4 VAE levels like real SD (8x downsampling), so working sizes and latent grids are realistic
     vae = AutoencoderKL(
-        block_out_channels=[c0, c1],
+        block_out_channels=[16, 16, 32, 32],
         in_channels=3,
         out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
         latent_channels=4,
         sample_size=64,
         layers_per_block=1,
-        norm_num_groups=groups,
+        norm_num_groups=8,
     )
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = CLIPTokenizer.from_pretrained(str(write_char_tokenizer(tmp)), model_max_length=77)
@@ -124,7 +125,7 @@ def build_tiny_controlnet(
         in_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         cross_attention_dim=32,
-        conditioning_embedding_out_channels=(16, 32),
+        conditioning_embedding_out_channels=(8, 8, 16, 16),  # 8x down, like the VAE
         attention_head_dim=(2, 4),
         norm_num_groups=min(32, c0),
     )

@@ -85,14 +85,18 @@ def test_deterministic_per_seed_and_batch_size(pipe, products, texture_run) -> N
     other = pipe(imgs, _params(material="matte leather", taste_keywords=["minimal"], seed=8), masks=masks)
     assert not np.array_equal(np.asarray(other.images[0]), np.asarray(texture_run.images[0]))
     # one item per UNet call gives the same pictures (per-item generators), up to float noise
+    # (compared before hue-lock, whose L* remap can magnify a 1-level difference at a dark pixel)
+    raw = _params(material="matte leather", taste_keywords=["minimal"], hue_lock=False)
+    batched = pipe(imgs, raw, masks=masks)
     saved = pipe.max_batch_size
     pipe.max_batch_size = 1
     try:
-        single = pipe(imgs, params, masks=masks)
+        single = pipe(imgs, raw, masks=masks)
     finally:
         pipe.max_batch_size = saved
-    for a, b in zip(texture_run.images, single.images, strict=True):
-        assert np.abs(np.asarray(a).astype(int) - np.asarray(b).astype(int)).max() <= 2
+    for a, b in zip(batched.images, single.images, strict=True):
+        diff = np.abs(np.asarray(a).astype(int) - np.asarray(b).astype(int))
+        assert diff.max() <= 2 and (diff > 0).mean() < 0.01
 
 
 def test_scene_mode_keeps_product_pixels(pipe, products) -> None:  # type: ignore[no-untyped-def]
