@@ -243,6 +243,7 @@ class LayerRT:
     end: float
     canvas: tuple[int, int]
     content: Callable[[int], Sprite] | None = None  # per-frame (Ken Burns, video)
+    into: Callable[[int, np.ndarray], None] | None = None  # draws a full opaque frame in place
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -356,7 +357,9 @@ def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]
     return Sprite.from_rgba(rgba, x + ox, y + oy)
 
 
-def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], dur: float) -> Callable[[int], Sprite]:
+def _ken_burns(
+    ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], dur: float
+) -> tuple[Callable[[int], Sprite], Callable[[int, np.ndarray], None] | None]:
     """Per-frame zoom/pan: one cv2.warpAffine of a pre-scaled source into the box per frame."""
     x, y, w, h = rect
     kb = layer.ken_burns
@@ -369,7 +372,7 @@ def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], 
     BH, BW = big.shape[:2]
     n = max(1, int(round(dur * ctx.fps)))
 
-    def frame(i: int) -> Sprite:
+    def matrix(i: int) -> np.ndarray:
         p = min(1.0, i / max(1, n - 1))
         z = kb.zoom_from + (kb.zoom_to - kb.zoom_from) * p
         # The visible window in 'big' pixels is (w, h) * zmax / z; pan moves its centre.
@@ -378,10 +381,19 @@ def _ken_burns(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int], 
         cy = BH / 2 + kb.pan_y * p * (BH - vh) / 2
         s = z / zmax
         m = np.array([[s, 0, -(cx - vw / 2) * s], [0, s, -(cy - vh / 2) * s]], dtype=np.float32)
-        out = cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return m
+
+    def frame(i: int) -> Sprite:
+        out = cv2.warpAffine(big, matrix(i), (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return Sprite(out, x, y, crop=False)
 
-    return frame
+    def into(i: int, dst: np.ndarray) -> None:
+        # Full-canvas opaque zoom: warp straight into the frame buffer (no copy, no blend).
+        cv2.warpAffine(big, matrix(i), (w, h), dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    W, H = ctx.size
+    full = (x, y, w, h) == (0, 0, W, H) and big.shape[2] == 3
+    return frame, (into if full else None)
 
 
 def _video_content(
@@ -441,7 +453,7 @@ def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
         end = layer.end if layer.end is not None and layer.end < duration else 1e9
         lr = LayerRT(layer, None, layer.start, end, (W, H))
         if getattr(layer, "ken_burns", None) is not None:
-            lr.content = _ken_burns(ctx, layer, rect, duration)
+            lr.content, lr.into = _ken_burns(ctx, layer, rect, duration)
         elif layer.type == "video":
             lr.content, closer = _video_content(ctx, layer, rect)
             lr.closers.append(closer)
@@ -656,8 +668,15 @@ def frames(
 
     def draw(plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None) -> np.ndarray:
         _, states, cap, trans_p = key
-        frame = plan.background.copy()
-        for lr, st in zip(plan.upper, states, strict=True):
+        first = 0
+        st0 = states[0] if states else None
+        if st0 is not None and plan.upper[0].into is not None and st0[:4] == (1.0, 0, 0, 1.0):
+            frame = np.empty_like(plan.background)
+            plan.upper[0].into(st0[4], frame)  # type: ignore[misc]
+            first = 1
+        else:
+            frame = plan.background.copy()
+        for lr, st in zip(plan.upper[first:], states[first:], strict=True):
             if st is not None:
                 lr.draw(frame, st)
         if trans_p is not None and outgoing is not None and plan.scene.transition is not None:

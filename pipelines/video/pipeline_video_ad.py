@@ -136,6 +136,7 @@ class VideoAdPipeline:
         self.config = config or VideoConfig()
         self.cache = RenderCache(self.config.cache_bytes)
         self._segments: OrderedDict[str, Path] = OrderedDict()
+        self._mixes: OrderedDict[str, audio_mix.MixResult] = OrderedDict()
         self._segment_bytes = 0
         self._segment_dir: tempfile.TemporaryDirectory[str] | None = None
         self.segment_hits = 0
@@ -219,8 +220,8 @@ class VideoAdPipeline:
         out_dir.mkdir(parents=True, exist_ok=True)
         progress = params.progress or (lambda stage, frac: None)
 
-        # Audio (shared by every format).
-        mix = self._mix(merged, params, total)
+        # Audio (shared by every format; and by customers whose audio inputs are identical).
+        mix = self._cached_mix(merged, params, durations)
         voice = params.voiceover
         offset = merged.audio.voice_offset
         cues: list[Cue] = []
@@ -270,6 +271,29 @@ class VideoAdPipeline:
         return VideoAdOutput(renders, checked["validation"])
 
     # -- steps -------------------------------------------------------------------------------
+    def _cached_mix(self, tpl: Template, params: VideoAdParams, durations: list[float]) -> audio_mix.MixResult:
+        from pipelines.video.compositor import _digest, file_id
+
+        vo = params.voiceover
+        key = _digest(
+            tpl.audio.model_dump(mode="json"),
+            [s.id for s in tpl.scenes],
+            durations,
+            file_id(Path(vo.wav_path)) if vo else None,
+            (vo.sentences, vo.words) if vo else None,
+            file_id(Path(params.music)) if params.music else None,
+            [file_id(resolve_asset(x.src, tpl, self.config.assets_root)) for x in tpl.audio.sfx],
+            file_id(resolve_asset(tpl.audio.music.src, tpl, self.config.assets_root)) if tpl.audio.music else None,
+        )
+        if key in self._mixes:
+            self._mixes.move_to_end(key)
+            return self._mixes[key]
+        mix = self._mix(tpl, params, sum(durations))
+        self._mixes[key] = mix
+        while len(self._mixes) > 4:
+            self._mixes.popitem(last=False)
+        return mix
+
     def _mix(self, tpl: Template, params: VideoAdParams, total: float) -> audio_mix.MixResult:
         a = tpl.audio
         voice = None

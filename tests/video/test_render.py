@@ -247,3 +247,39 @@ def test_segment_reuse_across_customers(media, tmp_path: Path):
     band_b = grab_frame(b.video_path, 0.6)[150:200].astype(int)
     assert np.abs(band_a - band_b).mean() > 2  # the personalized greeting differs
     assert np.abs(grab_frame(a.video_path, 1.8).astype(int) - grab_frame(b.video_path, 1.8).astype(int)).max() < 8
+
+
+def test_ken_burns_full_canvas_and_boxed(media, tmp_path: Path, pipe):
+    from PIL import Image
+
+    img = media["dir"] / "halves.png"  # left half red, right half blue: zoom keeps the split centred
+    arr = np.zeros((320, 180, 3), np.uint8)
+    arr[:, :90] = (255, 0, 0)
+    arr[:, 90:] = (0, 0, 255)
+    Image.fromarray(arr).save(img)
+    raw = tiny_template()
+    raw["scenes"] = [
+        {
+            "id": "kb",
+            "duration": 1.0,
+            "layers": [
+                {"type": "image", "src": "media/halves.png", "region": "full", "ken_burns": {"zoom_to": 1.5}},
+                {
+                    "type": "image",
+                    "src": "media/green.png",
+                    "region": "full",
+                    "box": {"x": 0.75, "y": 0.75, "w": 0.25, "h": 0.25},
+                    "ken_burns": {"zoom_to": 1.2},
+                },
+            ],
+        }
+    ]
+    out = pipe(
+        template_from_dict(raw, base_dir=media["dir"].parent), VideoAdParams(data={}, out_dir=tmp_path, scale=SCALE)
+    )
+    path = out.renders[0].video_path
+    for t in (0.0, 0.9):
+        f = grab_frame(path, t)
+        assert near(f[100, 30], (255, 0, 0)) and near(f[100, 120], (0, 0, 255)) and near(f[300, 170], (0, 200, 0))
+    # At 1.5x zoom the boundary stays at the centre; a pixel 20 px left of it is still red.
+    assert near(grab_frame(path, 0.9)[100, 70], (255, 0, 0))
