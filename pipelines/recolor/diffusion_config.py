@@ -127,6 +127,12 @@ class DiffusionRecolorParams:
         _check_range("hue_lock_chroma_keep", self.hue_lock_chroma_keep, 0.0, 1.0)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= 200:
             raise PipelineInputError(f"steps must be an integer 1..200, got {self.steps!r}", field="params.steps")
+        if int(self.steps * self.strength) < 1:
+            raise PipelineInputError(
+                f"steps x strength must be >= 1 denoising step, got {self.steps} x {self.strength}; "
+                "raise steps or strength",
+                field="params.strength",
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise PipelineInputError(f"seed must be an integer 0..2^63-1, got {self.seed!r}", field="params.seed")
         if (

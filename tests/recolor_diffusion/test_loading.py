@@ -69,6 +69,8 @@ def test_config_validation() -> None:
         DiffusionRecolorParams(to_colors=["red"], strength=0.0)
     with pytest.raises(PipelineInputError, match="steps"):
         DiffusionRecolorParams(to_colors=["red"], steps=0)
+    with pytest.raises(PipelineInputError, match="steps x strength"):
+        DiffusionRecolorParams(to_colors=["red"], steps=2, strength=0.3)
     with pytest.raises(PipelineInputError, match="unknown mode 'sceen'; did you mean: scene"):
         DiffusionRecolorParams(to_colors=["red"], mode="sceen")
     with pytest.raises(PipelineInputError, match="to_colors is empty"):
