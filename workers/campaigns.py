@@ -815,7 +815,7 @@ def _wait_and_export(
             if not finished:
                 time.sleep(0.1)
                 continue
-            exp.save(interrupted=bool(waiting))  # state on disk after every batch: a crash loses nothing
+            exp.save()  # state on disk after every batch: a crash loses nothing
             ok = already + done_here
             progress.update(task, completed=ok + failed, ok=ok, failed=failed, cached=cached)
             if stop_after is not None and done_here >= stop_after and waiting:
@@ -907,6 +907,7 @@ def write_outputs(result: CampaignResult, spec: CampaignSpec) -> None:
         "name": spec.name,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "interrupted": result.interrupted,
+        "complete": not any(a.status == "pending" for a in result.ads),
         "counts": result.counts(),
         "stats": result.stats,
         "spec": json.loads(spec.model_dump_json(by_alias=True)),
