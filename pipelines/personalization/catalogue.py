@@ -124,21 +124,15 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
             raise PipelineInputError(f"{where} must be a mapping", field=where)
         sku = str(raw.get("sku", "")).strip()
         if not _SKU_RE.match(sku):
-            raise PipelineInputError(
-                f"{where}.sku {sku!r} must be 1-64 letters, digits, '-', '_' or '.'", field=where
-            )
+            raise PipelineInputError(f"{where}.sku {sku!r} must be 1-64 letters, digits, '-', '_' or '.'", field=where)
         names = raw.get("name")
         if isinstance(names, str):
             names = {"en": names}
         if not isinstance(names, Mapping) or not names:
-            raise PipelineInputError(
-                f"{where}.name must be a string or a language -> name mapping", field=where
-            )
+            raise PipelineInputError(f"{where}.name must be a string or a language -> name mapping", field=where)
         prices = raw.get("prices") or {}
         if not isinstance(prices, Mapping) or not prices:
-            raise PipelineInputError(
-                f"{where}.prices must map currency -> amount, e.g. {{USD: 12}}", field=where
-            )
+            raise PipelineInputError(f"{where}.prices must map currency -> amount, e.g. {{USD: 12}}", field=where)
         try:
             clean_prices = {str(k).upper(): float(v) for k, v in prices.items()}
         except (TypeError, ValueError) as exc:

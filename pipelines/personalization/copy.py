@@ -72,9 +72,7 @@ class CopyDeck:
             raise unknown_choice("offer", offer, self.offers, field="offer")
         return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
 
-    def render(
-        self, language: str, variant: str, tone: str, values: Mapping[str, str]
-    ) -> tuple[str, dict[str, str]]:
+    def render(self, language: str, variant: str, tone: str, values: Mapping[str, str]) -> tuple[str, dict[str, str]]:
         """(key used, {headline, body, cta, script}) with placeholders filled; missing fields are ''."""
         key, entry = self.entry(language, variant, tone)
         filled = {name: _fill(entry.get(name, ""), values).strip() for name in COPY_FIELDS}
@@ -114,9 +112,7 @@ def copy_deck_from_dict(data: Any) -> CopyDeck:
             for tone, fields in tones.items():
                 where = f"copy.{lang}.{variant}.{tone}"
                 if not isinstance(fields, Mapping):
-                    raise PipelineInputError(
-                        f"{where} must map {'/'.join(COPY_FIELDS)} -> text", field="copy"
-                    )
+                    raise PipelineInputError(f"{where} must map {'/'.join(COPY_FIELDS)} -> text", field="copy")
                 clean = {}
                 for name, text in fields.items():
                     if name not in COPY_FIELDS:

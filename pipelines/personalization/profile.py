@@ -132,9 +132,7 @@ class CustomerProfile:
             location=_text(row.get("location")),
             language=language,
             viewed=_interactions(row.get("viewed") or row.get("viewed_skus"), "viewed", catalogue),
-            purchased=_interactions(
-                row.get("purchased") or row.get("purchased_skus"), "purchased", catalogue
-            ),
+            purchased=_interactions(row.get("purchased") or row.get("purchased_skus"), "purchased", catalogue),
             favourite_colors=tuple(_split(row.get("favourite_colors") or row.get("favorite_colors"))),
             engagement=_engagement(row.get("engagement")),
             channel=channel,

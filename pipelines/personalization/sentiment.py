@@ -133,6 +133,8 @@ _VI_FUNCTION_FOLDED = {
 }
 _VI_LETTERS = set("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")
 
+_CLAUSE_RE = re.compile(r"[,.;:!?\n]+")
+_BREAK = "|"
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
 
@@ -203,7 +205,8 @@ def analyze(text: str | None) -> Sentiment:
     """Score a message. Empty text scores neutral with no hits."""
     if not text or not text.strip():
         return Sentiment(0.0, 0.0, ())
-    tokens = tokenize(text)
+    # Negation and intensity do not cross clause punctuation ("đừng lo, tuyệt vời" is positive).
+    tokens = [tok for clause in _CLAUSE_RE.split(text) for tok in (*tokenize(clause), _BREAK)]
     folded = [fold(t) for t in tokens]
     use_folded = _reads_vietnamese(tokens, folded)
     hits: list[Hit] = []
@@ -226,9 +229,14 @@ def analyze(text: str | None) -> Sentiment:
                 break
         if match is None:
             tok, ftok = tokens[i], folded[i]
-            if tok in _NEGATOR_KEYS or (use_folded and ftok in _NEGATOR_KEYS):
+            if tok == _BREAK:
+                last_negator = pending_at = -100
+                i += 1
+                continue
+            plain = use_folded and tok == ftok  # folded forms only for diacritic-free tokens ("dùng" != "đừng")
+            if tok in _NEGATOR_KEYS or (plain and ftok in _NEGATOR_KEYS):
                 last_negator = i
-            elif tok in _INTENSIFIER_KEYS or (use_folded and ftok in _INTENSIFIER_KEYS):
+            elif tok in _INTENSIFIER_KEYS or (plain and ftok in _INTENSIFIER_KEYS):
                 pending_intensity = _INTENSIFIER_KEYS.get(tok, _INTENSIFIER_KEYS.get(ftok, 1.0))
                 pending_at = i
             i += 1
@@ -238,7 +246,9 @@ def analyze(text: str | None) -> Sentiment:
         if i - pending_at <= 2:
             weight *= pending_intensity
         nxt = i + n
-        if nxt < len(tokens) and (tokens[nxt] in _POST_KEYS or (use_folded and folded[nxt] in _POST_KEYS)):
+        if nxt < len(tokens) and (
+            tokens[nxt] in _POST_KEYS or (use_folded and tokens[nxt] == folded[nxt] and folded[nxt] in _POST_KEYS)
+        ):
             weight *= 1.5
             nxt += 1  # consumed: it must not also intensify the next term
         negated = 0 < i - last_negator <= _NEGATION_WINDOW

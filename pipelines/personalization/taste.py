@@ -283,8 +283,7 @@ def choose_colourway(profile: CustomerProfile, catalogue: Catalogue, product: Pr
     points = taste_points(profile, catalogue)
     if not points:
         return product.hero_colourway, (
-            "no colour signals (favourites, coloured views or purchases) -> "
-            f"hero colourway {product.hero_colourway!r}"
+            f"no colour signals (favourites, coloured views or purchases) -> hero colourway {product.hero_colourway!r}"
         )
     best: tuple[float, str, float, str] | None = None
     per_way: dict[str, float] = {}

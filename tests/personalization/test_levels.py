@@ -231,6 +231,9 @@ def test_level5_reason_names_the_words():
     # Folded matching must not turn a colour ("hồng", pink) into "hỏng" (broken), nor English "do" into "dở".
     assert analyze("Mê màu hồng này lắm").score > 0
     assert analyze("Do you have it in blue?").hits == ()
+    # "dùng" (use) must not fold into the negator "đừng" (don't).
+    assert not any(h.negated for h in analyze("Cốc có dùng được trong lò vi sóng không?").hits)
+    assert analyze("dung mua nhe, that vong qua").score < 0  # negation stops at the comma
 
 
 def test_level5_no_message_defaults_by_age_band(catalogue, deck):
