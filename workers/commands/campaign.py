@@ -213,7 +213,4 @@ campaign_app.command("demo")(demo)
 
 def register(app: typer.Typer) -> None:
     app.add_typer(campaign_app, name="campaign")
-    # `maydo demo` is ours once the foundation's placeholder is gone; until then `maydo campaign demo`.
-    taken = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    if "demo" not in taken:
-        app.command("demo")(demo)
+    app.command("demo")(demo)

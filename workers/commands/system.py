@@ -1,4 +1,4 @@
-"""``maydo version``, ``maydo doctor`` and (until campaigns land) ``maydo demo``."""
+"""``maydo version`` and ``maydo doctor``."""
 
 from __future__ import annotations
 
@@ -199,13 +199,3 @@ def register(app: typer.Typer) -> None:
         core = {"python", "ffmpeg", "espeak-ng voices", "engine: exact recolor (core)", "engine: video (core)", "data dir"}
         if any(not c.ok for c in checks if c.name in core):
             raise typer.Exit(1)
-
-    @app.command()
-    def demo(ctx: typer.Context) -> None:
-        """Render the sample campaign on embedded defaults (placeholder until campaigns land)."""
-        settings = settings_from(ctx)
-        console.print(
-            "[bold yellow]maydo demo: the sample campaign is not built yet.[/]\n"
-            "Not built: recolor, voice and video pipelines, Ray workers, campaigns.\n"
-            f"Nothing was rendered. Data dir would be: {settings.data_dir}"
-        )
