@@ -91,7 +91,7 @@ class VideoAdParams:
     voiceover: Voiceover | None = None
     product_image: str | Path | None = None
     music: str | Path | None = None
-    captions: str | None = "sentence"
+    captions: str | None = "sentence"  # "sentence" = the template's style; "words" / "none" / None override
     basename: str = "ad"
     quality: str = "standard"
     progress: Callable[[str, float], None] | None = None
@@ -227,9 +227,8 @@ class VideoAdPipeline:
         cues: list[Cue] = []
         if voice is not None and voice.sentences:
             cues = build_cues(voice.sentences, voice.words, offset=offset, end_limit=total)
-        style = params.captions or "none"
-        if merged.captions.style == "none" and params.captions == "sentence":
-            style = "none"  # template opts out unless the caller asks for a specific other style
+        # 'sentence' (the default) means "the template's style"; 'words'/'none'/None override it.
+        style = merged.captions.style if params.captions == "sentence" else (params.captions or "none")
 
         renders: list[Render] = []
         with tempfile.TemporaryDirectory(prefix=".mix-", dir=out_dir) as tmp_dir:
