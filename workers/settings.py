@@ -88,10 +88,10 @@ class PoolSettings(_Section):
 
 def _default_pools() -> dict[str, PoolSettings]:
     return {
-        "recolor": PoolSettings(num_cpus=1, timeout_s=300),
-        "recolor_diffusion": PoolSettings(num_cpus=1, num_gpus=1, timeout_s=900),
-        "voice": PoolSettings(num_cpus=1, timeout_s=300),
-        "video": PoolSettings(num_cpus=1, timeout_s=1800, max_attempts=2),
+        "recolor": PoolSettings(num_cpus=0.5, timeout_s=300),
+        "recolor_diffusion": PoolSettings(enabled=False, num_cpus=1, num_gpus=1, timeout_s=900),
+        "voice": PoolSettings(num_cpus=0.5, timeout_s=300),
+        "video": PoolSettings(num_cpus=0.5, timeout_s=1800, max_attempts=2),
         "noop": PoolSettings(enabled=False, num_cpus=0.1, max_in_flight=4, timeout_s=60, backoff_s=0.1),
     }
 

@@ -44,3 +44,33 @@ def test_recolor_and_voice_actors_store_real_outputs(runtime_factory: Callable[.
     words = [w["text"] for w in vo_r.result["words"]]
     assert words == ["Xin", "chào", "các", "bạn"]
     assert "tts" in [e.stage for e in rt.events(vo.id)]
+
+
+def test_diffusion_pool_runs_tiny_model_through_queue(
+    runtime_factory: Callable[..., Runtime], tmp_path_factory
+) -> None:
+    """The GPU pool (logical GPU here) loads a local model dir once and runs a hue-locked recolor."""
+    from pipelines.recolor.diffusion_tiny import build_tiny_inpaint_model
+    from pipelines.recolor.synthetic import render_product
+
+    model_dir = build_tiny_inpaint_model(tmp_path_factory.mktemp("tiny-sd") / "model")
+    rt = runtime_factory(start=False)
+    pool = rt.settings.pools["recolor_diffusion"]
+    pool.enabled, pool.model_dir, pool.options = True, model_dir, {"device": "auto"}
+    rt.start(pools=["recolor_diffusion"])
+    store = LocalAssetStore(rt.settings.assets_dir)
+    buf = io.BytesIO()
+    src = render_product(size=64).image
+    Image.fromarray(src).save(buf, format="PNG")
+    image = store.put(buf.getvalue(), "image/png").id
+    params = {"engine": "diffusion", "to_colors": ["#2E8B57"], "steps": 2, "resolution": 64, "seed": 3}
+    job = rt.submit(JobSpec(kind="recolor", inputs={"image": image}, params=params))
+    [rec] = rt.wait([job.id], timeout=180)
+    assert rec.status == JobStatus.SUCCEEDED, rec.error_message
+    assert rt.status()["pools"]["recolor_diffusion"]["healthy"] is True
+    out = np.asarray(Image.open(store.path(rec.outputs["image"])).convert("RGB"))
+    outside = np.asarray(Image.open(store.path(rec.outputs["mask"]))) == 0
+    assert out.shape == src.shape and outside.mean() > 0.3
+    assert np.array_equal(out[outside], src[outside][:, :3])  # outside the (soft) mask: pixel-identical
+    report = rec.result["reports"][0]
+    assert report["median_de00"] <= 2.0  # hue-lock pins the tiny model's noise to the target

@@ -105,11 +105,14 @@ class DiffusionRecolorActor(PipelineActor):
                 "no diffusion model directory: set pools.recolor_diffusion.model_dir "
                 "(env MAYDO_POOLS__RECOLOR_DIFFUSION__MODEL_DIR) to a local diffusers model"
             )
-        from pipelines.recolor import pipeline_recolor_diffusion as mod
+        from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+        from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
 
+        # Pool options are DiffusionRecolorConfig fields (device, dtype, memory options, scheduler);
+        # from_config resolves device/dtype so a GPU pool really runs fp16 on CUDA.
         extra = {k: v for k, v in self.options.items() if k != "model_dir"}
-        self.pipe = mod.DiffusionRecolorPipeline.from_pretrained(model_dir, **extra)
-        self.params_cls = getattr(mod, "DiffusionRecolorParams", None) or getattr(mod, "RecolorParams")  # noqa: B009
+        self.pipe = DiffusionRecolorPipeline.from_config(DiffusionRecolorConfig(model_dir=str(model_dir), **extra))
+        self.params_cls = DiffusionRecolorParams
 
     def execute(self, ctx: JobContext) -> None:
         _run_recolor(self.pipe, self.params_cls, ctx)

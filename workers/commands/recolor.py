@@ -43,7 +43,7 @@ def _run_diffusion(images: list[Path], to: list[str], mask: Path | None, from_co
     if model_dir is None:
         fail("--engine diffusion needs --model-dir (a local diffusers inpainting model directory)", code=2)
     try:
-        from pipelines.recolor.diffusion_config import DiffusionRecolorParams
+        from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
         from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
     except ImportError as exc:
         fail(f"the diffusion engine is not available: {exc} (install maydo[diffusion])", code=2)
@@ -54,7 +54,8 @@ def _run_diffusion(images: list[Path], to: list[str], mask: Path | None, from_co
         import numpy as np
 
         masks = [np.asarray(load_image(mask, field="mask").convert("L"), dtype=np.float32) / 255.0]
-    pipe = DiffusionRecolorPipeline.from_pretrained(model_dir)
+    # from_config picks CUDA + fp16 when a GPU is visible, CPU + fp32 otherwise.
+    pipe = DiffusionRecolorPipeline.from_config(DiffusionRecolorConfig(model_dir=str(model_dir)))
     params = DiffusionRecolorParams(to_colors=to, from_color=from_color, prompt_extra=prompt_extra)
     return pipe([str(p) for p in images], params, masks=masks)
 
