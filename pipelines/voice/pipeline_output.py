@@ -13,14 +13,23 @@ from pipelines._common.files import atomic_path
 
 @dataclass(frozen=True)
 class Timing:
-    """A span of the audio (seconds) and the text spoken in it (for captions)."""
+    """A span of the audio (seconds) and the text spoken in it (for captions).
+
+    ``text`` is what the script says ('249.000đ', 'St.'); ``spoken`` is what the voice said for
+    it after normalisation ('hai trăm bốn mươi chín nghìn đồng', 'Street'), when they differ
+    or are known (None for timings built without a script, e.g. straight from an engine).
+    """
 
     text: str
     start: float
     end: float
+    spoken: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
+        d: dict[str, Any] = {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
+        if self.spoken is not None:
+            d["spoken"] = self.spoken
+        return d
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ class VoiceOutput:
     accent: str
     engine: str
     voice: str
-    normalized_text: str
+    normalized_text: str  # what was spoken; sentences/words carry the script's own text
     target_lufs: float = -16.0
     phonemes: str = ""
     warnings: list[str] = field(default_factory=list)

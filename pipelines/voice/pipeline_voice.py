@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ from pipelines.voice.config import (
 from pipelines.voice.engines.base import Engine, SynthSettings
 from pipelines.voice.pipeline_output import Timing, VoiceOutput
 from pipelines.voice.prosody import Segment, check_characters, parse_markup, plain_text, split_sentences
-from pipelines.voice.text_en import normalize_en
-from pipelines.voice.text_vi import normalize_vi
+from pipelines.voice.text_en import normalize_en, normalize_en_spans
+from pipelines.voice.text_vi import normalize_vi, normalize_vi_spans
+from pipelines.voice.textmap import clean_word
 
 __all__ = ["VoiceConfig", "VoiceParams", "VoicePipeline", "VoiceOutput", "Timing"]
 
@@ -50,6 +51,8 @@ class _Plan:
     settings: SynthSettings
     segments: list[tuple[Segment, list[str]]]  # segment + its normalised sentences
     normalized_text: str
+    sources: list[tuple[str, str]]  # (script token(s), spoken words) for the whole script, in order
+    owners: list[list[list[int]]]  # per segment, per sentence: index into sources of each spoken word
 
 
 class VoicePipeline:
@@ -170,6 +173,12 @@ class VoicePipeline:
             return normalize_vi(text, accent.dialect, colloquial=colloquial)
         return normalize_en(text, accent.dialect)
 
+    def normalize_spans(self, text: str, accent: AccentSpec, *, colloquial: bool = False) -> list[tuple[str, str]]:
+        """``normalize`` as (script token(s), spoken words) pairs, in order."""
+        if accent.language == "vi":
+            return normalize_vi_spans(text, accent.dialect, colloquial=colloquial)
+        return normalize_en_spans(text, accent.dialect)
+
     def plan(self, text: str, params: VoiceParams) -> _Plan:
         accent, engine, voice = self.check_inputs(text, params)
         tone = TONE_PRESETS[params.tone or "neutral"]
@@ -182,14 +191,19 @@ class VoicePipeline:
         )
         segments: list[tuple[Segment, list[str]]] = []
         spoken: list[str] = []
+        sources: list[tuple[str, str]] = []
+        owners: list[list[list[int]]] = []
         for seg in parse_markup(text, max_pause_s=self.config.max_pause_s):
             norm = self.normalize(seg.text, accent, colloquial=params.colloquial) if seg.text else ""
+            spans = self.normalize_spans(seg.text, accent, colloquial=params.colloquial) if seg.text else []
             sentences = split_sentences(norm, self.config.max_sentence_chars)
             segments.append((seg, sentences))
+            owners.append(_sentence_owners(sentences, spans, len(sources)))
+            sources.extend(spans)
             spoken.extend(sentences)
         if not spoken:
             raise PipelineInputError("text has nothing to speak after removing markup", field="text")
-        return _Plan(accent, engine, voice, settings, segments, " ".join(spoken))
+        return _Plan(accent, engine, voice, settings, segments, " ".join(spoken), sources, owners)
 
     def phonemes(self, text: str, accent_id: str, *, normalize: bool = True) -> str:
         """IPA phonemes espeak-ng would speak for ``text`` in ``accent_id`` (after normalisation)."""
@@ -208,10 +222,11 @@ class VoicePipeline:
         sr = OUTPUT_SAMPLE_RATE
         pieces: list[np.ndarray] = []
         sentences: list[Timing] = []
-        words: list[Timing] = []
+        group_times: dict[int, tuple[float, float]] = {}  # script token(s) -> time their words took
+        next_group = 0  # first script token not yet in a caption sentence
         t = 0.0
         gap = self.config.sentence_gap_s if plan.engine != "espeak" else 0.0  # espeak pads clauses itself
-        for seg, seg_sentences in plan.segments:
+        for (seg, seg_sentences), seg_owners in zip(plan.segments, plan.owners, strict=True):
             settings = plan.settings
             if seg.emphasis:
                 settings = SynthSettings(
@@ -221,24 +236,36 @@ class VoicePipeline:
                     language=settings.language,
                     speaker_wav=settings.speaker_wav,
                 )
-            for sentence in seg_sentences:
+            for sentence, owner in zip(seg_sentences, seg_owners, strict=True):
+                last_group = max(owner, default=next_group - 1)
+                source = " ".join(src for src, _ in plan.sources[next_group : last_group + 1])
+                next_group = max(next_group, last_group + 1)
                 if not any(c.isalnum() for c in sentence):  # stray punctuation after markup
                     if sentences:
                         last = sentences[-1]
-                        sentences[-1] = Timing(last.text + sentence, last.start, last.end)
+                        sentences[-1] = replace(
+                            last, text=_join(last.text, source, glue=""), spoken=(last.spoken or "") + sentence
+                        )
                     continue
                 out = engine.synthesize(sentence, plan.voice.voice, settings)
                 audio = resample(out.audio, out.sample_rate, sr)
                 if gap:
                     audio = np.concatenate([audio, silence(gap, sr)])
                 dur = audio.size / sr
-                if sentences and not _SENTENCE_END.search(sentences[-1].text):
+                if sentences and (not source or not _SENTENCE_END.search(sentences[-1].spoken or "")):
                     # an emphasised span or a pause mid-sentence: still one caption sentence
                     last = sentences[-1]
-                    sentences[-1] = Timing(f"{last.text} {sentence}", last.start, t + dur)
+                    sentences[-1] = Timing(
+                        _join(last.text, source), last.start, t + dur, _join(last.spoken or "", sentence)
+                    )
                 else:
-                    sentences.append(Timing(sentence, t, t + dur))
-                words.extend(Timing(w.text, t + w.start, t + min(w.end, dur)) for w in out.words)
+                    sentences.append(Timing(source, t, t + dur, sentence))
+                for j, span in enumerate(_token_times(sentence.split(), out.words)):
+                    if span is None or j >= len(owner):
+                        continue
+                    a, b = t + span[0], t + min(span[1], dur)
+                    old = group_times.get(owner[j])
+                    group_times[owner[j]] = (min(old[0], a), max(old[1], b)) if old else (a, b)
                 pieces.append(audio)
                 t += dur
             if seg.pause_after > 0:
@@ -246,8 +273,12 @@ class VoicePipeline:
                 pieces.append(pause)
                 if sentences:  # the pause belongs to the sentence before it
                     last = sentences[-1]
-                    sentences[-1] = Timing(last.text, last.start, last.end + pause.size / sr)
+                    sentences[-1] = replace(last, end=last.end + pause.size / sr)
                 t += pause.size / sr
+        if sentences and next_group < len(plan.sources):  # unspoken script tokens at the very end
+            rest = " ".join(src for src, _ in plan.sources[next_group:])
+            sentences[-1] = replace(sentences[-1], text=_join(sentences[-1].text, rest))
+        words = _source_words(plan.sources, group_times)
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         audio, offset = self._trim(audio, sr)
         audio, loudness, peak = normalize_loudness(audio, sr, params.target_lufs)
@@ -270,7 +301,7 @@ class VoicePipeline:
             normalized_text=plan.normalized_text,
             target_lufs=params.target_lufs,
             phonemes=phon,
-            warnings=_language_warnings(plan.normalized_text, plan.accent),
+            warnings=_language_warnings(plain_text(text), plan.accent),
         )
 
     def _trim(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
@@ -320,13 +351,13 @@ def _fix_timings(
     """Shift by ``offset``, clip to the audio, make sentences contiguous over [0, duration] and
     words monotonic, non-overlapping and inside their sentence."""
     eps = 1e-4
-    shifted = [Timing(s.text, min(max(s.start + offset, 0.0), duration), min(max(s.end + offset, 0.0), duration))
+    shifted = [replace(s, start=min(max(s.start + offset, 0.0), duration), end=min(max(s.end + offset, 0.0), duration))
                for s in sentences]  # fmt: skip
     fixed_s: list[Timing] = []
     for i, s in enumerate(shifted):
         start = 0.0 if i == 0 else fixed_s[-1].end
         end = duration if i == len(shifted) - 1 else max(s.end, start)
-        fixed_s.append(Timing(s.text, start, end))
+        fixed_s.append(replace(s, start=start, end=end))
     fixed_w: list[Timing] = []
     prev_end = 0.0
     for w in words:
@@ -334,6 +365,71 @@ def _fix_timings(
         end = min(max(w.end + offset, start + eps), duration)
         if end - start < eps:
             continue
-        fixed_w.append(Timing(w.text, start, end))
+        fixed_w.append(replace(w, start=start, end=end))
         prev_end = end
     return fixed_s, fixed_w
+
+
+def _join(a: str, b: str, glue: str = " ") -> str:
+    return f"{a}{glue}{b}" if a and b else a or b
+
+
+def _sentence_owners(sentences: list[str], spans: list[tuple[str, str]], base: int) -> list[list[int]]:
+    """For each spoken word of each sentence, the index (from ``base``) of the script token(s)
+    it was said for. Sentences are cut from the same normalised words, in the same order."""
+    flat = [base + gi for gi, (_, spoken) in enumerate(spans) for _ in spoken.split()]
+    out: list[list[int]] = []
+    k = 0
+    for sentence in sentences:
+        n = len(sentence.split())
+        if flat:  # (a sentence cut inside an over-long word would shift counts: clamp)
+            out.append([flat[min(k + j, len(flat) - 1)] for j in range(n)])
+        else:
+            out.append([])
+        k += n
+    return out
+
+
+def _key(word: str) -> str:
+    return clean_word(word).lower()
+
+
+def _token_times(tokens: list[str], words: list[Timing]) -> list[tuple[float, float] | None]:
+    """The time span of each whitespace token of a synthesised sentence, from the engine's word
+    timings (each a token of the same text, possibly with punctuation stripped; tokens the
+    engine did not time are None)."""
+    keys = [_key(t) for t in tokens]
+    out: list[tuple[float, float] | None] = [None] * len(tokens)
+    j = 0
+    for w in words:
+        k = _key(w.text)
+        if not k:
+            continue
+        hit = next((i for i in range(j, len(keys)) if keys[i] == k), None)
+        if hit is None:
+            hit = next((i for i in range(max(0, j - 1), min(len(keys), j + 3)) if k in keys[i]), None)
+        if hit is None:
+            continue
+        old = out[hit]
+        out[hit] = (min(old[0], w.start), max(old[1], w.end)) if old else (w.start, w.end)
+        j = hit + 1
+    return out
+
+
+def _source_words(sources: list[tuple[str, str]], times: dict[int, tuple[float, float]]) -> list[Timing]:
+    """One word timing per script token (or tokens a rewrite merged), with the time its spoken
+    words took; a token with no speech of its own joins its neighbour's caption word."""
+    words: list[Timing] = []
+    pending = ""
+    for gi, (src, spoken) in enumerate(sources):
+        if gi not in times:
+            if words:
+                last = words[-1]
+                words[-1] = replace(last, text=clean_word(f"{last.text} {src}"))
+            else:
+                pending = _join(pending, src)
+            continue
+        a, b = times[gi]
+        words.append(Timing(clean_word(_join(pending, src)), a, b, clean_word(spoken)))
+        pending = ""
+    return words

@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from pipelines._common.errors import unknown_choice
+from pipelines.voice.textmap import Tracked
 
 VARIANTS = ("us", "gb")
 _ONES = [
@@ -136,7 +137,7 @@ def _number(s: str, variant: str) -> str:
 
 _ABBREVIATIONS = [
     (r"\bMr\.", "Mister"), (r"\bMrs\.", "Missus"), (r"\bMs\.", "Miz"), (r"\bDr\.(?=\s[A-Z])", "Doctor"),
-    (r"\bSt\.(?=\s[A-Z])", "Saint"), (r"\bSt\.", "Street"), (r"\bAve\.", "Avenue"), (r"\bBlvd\.", "Boulevard"),
+    (r"\bAve\.", "Avenue"), (r"\bBlvd\.", "Boulevard"),
     (r"\bRd\.", "Road"), (r"\bJr\.", "Junior"), (r"\bSr\.", "Senior"), (r"\betc\.", "et cetera"),
     (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"), (r"\bvs\.?(?=\s)", "versus"),
     (r"\bapprox\.", "approximately"), (r"\bInc\.", "Incorporated"), (r"\bLtd\.", "Limited"),
@@ -155,6 +156,54 @@ def _expand(m: re.Match[str], rep: str) -> str:
         if not rest.strip() or re.match(r"\s+[A-Z]", rest):
             return rep + "."
     return rep
+
+
+# "St." is Saint before a name ("St. Louis", "Visit St Andrews") and Street after one or after a
+# house number ("12 Main St.", "Main St. Open daily"). Capitalised words that start sentences or
+# are function words are not street names: "Visit St. Louis" is the saint.
+_SAINT_STREET_RE = re.compile(r"\bSt(?:\.|(?=[\s,;:!?)]|$))")
+_NOT_STREET_NAMES = {
+    "a", "an", "the", "and", "or", "but", "in", "at", "on", "to", "from", "near", "by", "of", "for", "with", "via",
+    "visit", "see", "meet", "welcome", "explore", "discover", "shop", "love", "enjoy", "celebrate", "happy",
+    "fly", "come", "join", "find", "i", "we", "our", "your", "this", "my",
+}  # fmt: skip
+# "5 St. Mark's Place": a name that is itself followed by a place word is a saint's name
+_SAINT_PLACES = {"Place", "Square", "Church", "Cathedral", "Abbey", "Chapel", "Day", "Hospital", "College",
+                 "School", "Park", "Island", "Islands", "Bay", "Parish"}  # fmt: skip
+
+
+def _saint_or_street(m: re.Match[str]) -> str:
+    before, after = m.string[: m.start()], m.string[m.end() :]
+    prev_m = re.search(r"(\S+)\s+$", before)
+    prev = prev_m.group(1) if prev_m else ""
+    nxt = re.match(r"\s+(\S+)(?:\s+(\S+))?", after)
+    prev_is_name = bool(prev) and not re.search(r"[.!?,;:(]$", prev) and (
+        any(c.isdigit() for c in prev) or (prev[0].isupper() and prev.lower() not in _NOT_STREET_NAMES)
+    )
+    next_is_name = nxt is not None and nxt.group(1)[0].isupper()
+    saint_place = nxt is not None and (nxt.group(2) or "").strip(".,!?;:") in _SAINT_PLACES
+    if next_is_name and (saint_place or not prev_is_name):
+        return "Saint"
+    if m.group(0).endswith(".") and (not after.strip() or re.match(r"\s+[A-Z]", after)):
+        return "Street."  # the abbreviation's dot also ended the sentence
+    return "Street"
+
+
+# letters outside Latin-1 (Vietnamese names in an English script: "Hội An") are spelled out by
+# English voices ("aitch, letter one E D nine, eye"); speak them by their base letter instead
+_FOREIGN_LETTER_RE = re.compile(r"[^\x00-\xff]")
+
+
+def _fold_letter(m: re.Match[str]) -> str:
+    c = m.group(0)
+    if c in "đĐ":
+        return "d" if c == "đ" else "D"
+    if unicodedata.combining(c):
+        return ""
+    parts = unicodedata.normalize("NFD", c)
+    if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha() and all(unicodedata.combining(x) for x in parts[1:]):
+        return parts[0]
+    return c
 
 
 _UNITS = {
@@ -223,11 +272,23 @@ def _date_words(day: int, month: int, year: int | None, variant: str) -> str:
 
 def normalize_en(text: str, variant: str = "us") -> str:
     """Rewrite an English script into words: '$19.99' -> 'nineteen dollars and ninety-nine cents'."""
+    return _normalize_en(text, variant).text
+
+
+def normalize_en_spans(text: str, variant: str = "us") -> list[tuple[str, str]]:
+    """``normalize_en`` as ``(source token(s), spoken words)`` pairs, in order:
+    'Only $5 today' -> [('Only', 'Only'), ('$5', 'five dollars'), ('today', 'today')]."""
+    return _normalize_en(text, variant).spans()
+
+
+def _normalize_en(text: str, variant: str) -> Tracked:
     v = _variant(variant)
-    s = unicodedata.normalize("NFC", text)
-    s = re.sub(r"[ \t\u00a0]+", " ", s).strip()
+    t = Tracked(unicodedata.normalize("NFC", text))
+    t.sub(r"[ \t\u00a0]+", " ").strip()
+    t.sub(_FOREIGN_LETTER_RE, _fold_letter)
+    t.sub(_SAINT_STREET_RE, _saint_or_street)
     for pat, rep in _ABBREVIATIONS_RE:
-        s = pat.sub(functools.partial(_expand, rep=rep), s)
+        t.sub(pat, functools.partial(_expand, rep=rep))
 
     zero = "zero" if v == "us" else "oh"
 
@@ -237,13 +298,13 @@ def normalize_en(text: str, variant: str = "us") -> str:
         head = f"plus {_digits(prefix, zero)}, " if prefix else ""
         return head + ", ".join(_digits(g, zero) for g in groups)
 
-    s = _PHONE_RE.sub(phone, s)
+    t.sub(_PHONE_RE, phone)
 
     def iso(m: re.Match[str]) -> str:
         y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
         return _date_words(d, mo, y, v) if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
 
-    s = _ISO_DATE_RE.sub(iso, s)
+    t.sub(_ISO_DATE_RE, iso)
 
     def date(m: re.Match[str]) -> str:
         a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -251,7 +312,7 @@ def normalize_en(text: str, variant: str = "us") -> str:
         mo, d = (a, b) if v == "us" else (b, a)
         return _date_words(d, mo, y, v) if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
 
-    s = _DATE_RE.sub(date, s)
+    t.sub(_DATE_RE, date)
 
     def month_day(m: re.Match[str]) -> str:
         mo, d = _MONTH_LOOKUP[m.group(1).lower()], int(m.group(2))
@@ -259,14 +320,13 @@ def normalize_en(text: str, variant: str = "us") -> str:
             return m.group(0)
         return _date_words(d, mo, int(m.group(3)) if m.group(3) else None, v)
 
-    s = _MONTH_DAY_RE.sub(month_day, s)
-    s = _DAY_MONTH_RE.sub(
+    t.sub(_MONTH_DAY_RE, month_day)
+    t.sub(_DAY_MONTH_RE,
         lambda m: (
             _date_words(int(m.group(1)), _MONTH_LOOKUP[m.group(2).lower()], int(m.group(3)) if m.group(3) else None, v)
             if 1 <= int(m.group(1)) <= 31
             else m.group(0)
         ),
-        s,
     )
 
     def time(m: re.Match[str]) -> str:
@@ -279,10 +339,10 @@ def normalize_en(text: str, variant: str = "us") -> str:
         mins = f"oh {_ONES[mi]}" if mi < 10 else cardinal(mi)
         return f"{cardinal(h)} {mins}{ampm}"
 
-    s = _TIME_RE.sub(time, s)
-    s = _AMPM_RE.sub(lambda m: f"{cardinal(int(m.group(1)))} {m.group(2).lower()} m", s)
-    s = _MONEY_RE.sub(lambda m: _money(m, v), s)
-    s = _PERCENT_RE.sub(lambda m: f"{_number(m.group(1), v)} percent", s)
+    t.sub(_TIME_RE, time)
+    t.sub(_AMPM_RE, lambda m: f"{cardinal(int(m.group(1)))} {m.group(2).lower()} m")
+    t.sub(_MONEY_RE, lambda m: _money(m, v))
+    t.sub(_PERCENT_RE, lambda m: f"{_number(m.group(1), v)} percent")
 
     def unit(m: re.Match[str]) -> str:
         name = _UNITS[m.group(2)]
@@ -294,10 +354,11 @@ def normalize_en(text: str, variant: str = "us") -> str:
             )
         return f"{_number(m.group(1), v)} {name}"
 
-    s = _UNIT_RE.sub(unit, s)
-    s = _ORDINAL_RE.sub(lambda m: ordinal(int(m.group(1)), v), s)
-    s = _YEAR_CONTEXT_RE.sub(lambda m: f"{m.group(1)} {year_words(int(m.group(2)), v)}", s)
-    s = _RANGE_RE.sub(lambda m: f"{_number(m.group(1), v)} to {_number(m.group(2), v)}", s)
-    s = _NUMBER_RE.sub(lambda m: _number(m.group(1), v), s)
-    s = re.sub(r" +([.,!?;:])", r"\1", re.sub(r"[ \t]+", " ", s))
-    return s.strip()
+    t.sub(_UNIT_RE, unit)
+    t.sub(_ORDINAL_RE, lambda m: ordinal(int(m.group(1)), v))
+    t.sub(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)), v)}")
+    t.sub(_RANGE_RE, lambda m: f"{_number(m.group(1), v)} to {_number(m.group(2), v)}")
+    t.sub(_NUMBER_RE, lambda m: _number(m.group(1), v))
+    t.sub(r"[ \t]+", " ")
+    t.sub(r" +([.,!?;:])", r"\1")
+    return t.strip()

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pipelines._common.errors import PipelineInputError, unknown_choice
+from pipelines.voice.textmap import Tracked
 
 DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
 
@@ -237,12 +238,22 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
 
     '150.000đ' -> 'một trăm năm mươi nghìn đồng' (north) / '... ngàn đồng' (south).
     """
+    return _normalize_vi(text, dialect, colloquial=colloquial).text
+
+
+def normalize_vi_spans(text: str, dialect: str = "north", *, colloquial: bool = False) -> list[tuple[str, str]]:
+    """``normalize_vi`` as ``(source token(s), spoken words)`` pairs, in order:
+    'Giá 249.000đ.' -> [('Giá', 'Giá'), ('249.000đ.', 'hai trăm bốn mươi chín nghìn đồng.')]."""
+    return _normalize_vi(text, dialect, colloquial=colloquial).spans()
+
+
+def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
     d = dialect_rules(dialect, colloquial=colloquial)
-    s = unicodedata.normalize("NFC", text)
-    s = re.sub(r"[ \t\u00a0]+", " ", s).strip()
+    t = Tracked(unicodedata.normalize("NFC", text))
+    t.sub(r"[ \t\u00a0]+", " ").strip()
 
     for pat, rep in _ABBREVIATIONS_RE:
-        s = pat.sub(rep, s)
+        t.sub(pat, rep)
 
     def hotline(m: re.Match[str]) -> str:
         groups = [g for g in re.split(r"[\s.\-]", m.group(3)) if g]
@@ -250,7 +261,7 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
             groups = _chunk_digits(groups[0])
         return f"{m.group(1)}{m.group(2)}" + ", ".join(digits_words(g) for g in groups if g)
 
-    s = _HOTLINE_RE.sub(hotline, s)
+    t.sub(_HOTLINE_RE, hotline)
 
     def phone(m: re.Match[str]) -> str:
         body = re.sub(r"\D", "", m.group(2))
@@ -265,16 +276,16 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
         spoken = ", ".join(digits_words(g) for g in groups if g)
         return f"cộng tám bốn {spoken}" if m.group(1) == "+84" else spoken
 
-    s = _PHONE_RE.sub(phone, s)
-    s = re.sub(r"(?<!\d)24/7(?!\d)", "hai mươi tư trên bảy", s)
+    t.sub(_PHONE_RE, phone)
+    t.sub(r"(?<!\d)24/7(?!\d)", "hai mươi tư trên bảy")
 
     def iso(m: re.Match[str]) -> str:
         y, mo, da = m.group(1), int(m.group(2)), int(m.group(3))
         if not (1 <= mo <= 12 and 1 <= da <= 31):
             return m.group(0)
-        return _date(da, mo, y, d, with_ngay=not _ends_with_ngay(s, m.start()))
+        return _date(da, mo, y, d, with_ngay=not _ends_with_ngay(m.string, m.start()))
 
-    s = _ISO_DATE_RE.sub(iso, s)
+    t.sub(_ISO_DATE_RE, iso)
 
     def date(m: re.Match[str]) -> str:
         da, mo = int(m.group(1)), int(m.group(2))
@@ -282,7 +293,7 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
             return f"{_num(m.group(1), d)} trên {_num(m.group(2), d)}"
         return _date(da, mo, m.group(3), d, with_ngay=not _ends_with_ngay(m.string, m.start()))
 
-    s = _DATE_RE.sub(date, s)
+    t.sub(_DATE_RE, date)
 
     def time(m: re.Match[str]) -> str:
         h, mi = int(m.group(1)), int(m.group(3))
@@ -293,22 +304,22 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
             out += f" {number_words(mi, d)}" + (" phút" if m.group(2) == ":" else "")
         return out
 
-    s = _TIME_RE.sub(time, s)
-    s = _HOUR_RE.sub(lambda m: f"{number_words(int(m.group(1)), d)} giờ", s)
-    s = _MINUTE_RE.sub(lambda m: f"{number_words(int(m.group(1)), d)} phút", s)
+    t.sub(_TIME_RE, time)
+    t.sub(_HOUR_RE, lambda m: f"{number_words(int(m.group(1)), d)} giờ")
+    t.sub(_MINUTE_RE, lambda m: f"{number_words(int(m.group(1)), d)} phút")
 
     def million_short(m: re.Match[str]) -> str:
         frac = int(m.group(2).ljust(3, "0")) if m.group(2) else 0  # "2tr5" = 2.500.000
         return number_words(int(m.group(1)) * 1_000_000 + frac * 1000, d)
 
-    s = _MILLION_SHORT_RE.sub(million_short, s)
-    s = _THOUSAND_SHORT_RE.sub(lambda m: f"{_num(m.group(1), d)} {d.thousand}", s)
+    t.sub(_MILLION_SHORT_RE, million_short)
+    t.sub(_THOUSAND_SHORT_RE, lambda m: f"{_num(m.group(1), d)} {d.thousand}")
 
     def ruoi(m: re.Match[str]) -> str:
         unit = {"tỉ": "tỷ", "nghìn": d.thousand, "ngàn": d.thousand}.get(m.group(2), m.group(2))
         return f"{number_words(int(m.group(1)), d)} {unit} rưỡi"
 
-    s = _RUOI_RE.sub(ruoi, s)
+    t.sub(_RUOI_RE, ruoi)
 
     def currency(m: re.Match[str]) -> str:
         amount = m.group(1)
@@ -318,22 +329,22 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
         word = "đô la" if unit in ("USD", "usd", "$") else "đồng"
         return f"{_num(amount, d)} {word}"
 
-    s = _CURRENCY_AFTER_RE.sub(currency, s)
-    s = _DOLLAR_BEFORE_RE.sub(
+    t.sub(_CURRENCY_AFTER_RE, currency)
+    t.sub(
+        _DOLLAR_BEFORE_RE,
         lambda m: (
             f"{_num(m.group(1).replace('.', ','), d)} đô la"
             if re.fullmatch(r"\d+\.\d{1,2}", m.group(1))
             else f"{_num(m.group(1), d)} đô la"
         ),
-        s,
     )
 
-    s = _DISCOUNT_RE.sub(lambda m: f"giảm {_num(m.group(1), d)} phần trăm", s)
-    s = _PERCENT_RANGE_RE.sub(lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)} phần trăm", s)
-    s = _PERCENT_RE.sub(lambda m: f"{_num(m.group(1), d)} phần trăm", s)
-    s = _UNIT_RE.sub(lambda m: f"{_num(m.group(1), d)} {_UNITS[m.group(2)]}", s)
-    s = _PER_RE.sub(lambda m: f" một {_UNITS.get(m.group(1), m.group(1))}", s)
-    s = _RANGE_RE.sub(lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)}", s)
+    t.sub(_DISCOUNT_RE, lambda m: f"giảm {_num(m.group(1), d)} phần trăm")
+    t.sub(_PERCENT_RANGE_RE, lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)} phần trăm")
+    t.sub(_PERCENT_RE, lambda m: f"{_num(m.group(1), d)} phần trăm")
+    t.sub(_UNIT_RE, lambda m: f"{_num(m.group(1), d)} {_UNITS[m.group(2)]}")
+    t.sub(_PER_RE, lambda m: f" một {_UNITS.get(m.group(1), m.group(1))}")
+    t.sub(_RANGE_RE, lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)}")
 
     def ordinal(m: re.Match[str]) -> str:
         word, n = m.group(1), int(m.group(2))
@@ -343,10 +354,10 @@ def normalize_vi(text: str, dialect: str = "north", *, colloquial: bool = False)
             return f"{word} tư"
         return f"{word} {number_words(n, d)}"
 
-    s = _ORDINAL_RE.sub(ordinal, s)
-    s = _DOT_DECIMAL_RE.sub(lambda m: f"{number_words(int(m.group(1)), d)} phẩy {_num(m.group(2), d)}", s)
-    s = _NUMBER_RE.sub(lambda m: f" {_num(m.group(1), d)} ", s)
-    return _tidy(s)
+    t.sub(_ORDINAL_RE, ordinal)
+    t.sub(_DOT_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)), d)} phẩy {_num(m.group(2), d)}")
+    t.sub(_NUMBER_RE, lambda m: f" {_num(m.group(1), d)} ")
+    return _tidy(t)
 
 
 def _chunk_digits(g: str) -> list[str]:
@@ -361,11 +372,11 @@ def _ends_with_ngay(s: str, pos: int) -> bool:
     return bool(re.search(r"(?i)\bngày\s*$", s[:pos]))
 
 
-def _tidy(s: str) -> str:
-    s = re.sub(r"[ \t]+", " ", s)
-    s = re.sub(r" +([.,!?;:…)])", r"\1", s)
-    s = re.sub(r"\( +", "(", s)
-    return s.strip()
+def _tidy(t: Tracked) -> Tracked:
+    t.sub(r"[ \t]+", " ")
+    t.sub(r" +([.,!?;:…)])", r"\1")
+    t.sub(r"\( +", "(")
+    return t.strip()
 
 
 def check_dialect(dialect: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pipelines.voice.pipeline_output import Timing, VoiceOutput
 from pipelines.voice.pipeline_voice import VoiceConfig, VoicePipeline
+from pipelines.voice.prosody import plain_text
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +31,10 @@ def coqui_pipe(tiny_vits_dir: Path) -> VoicePipeline:
     return VoicePipeline(VoiceConfig(coqui_model_dir=tiny_vits_dir))
 
 
-def assert_timings_valid(out: VoiceOutput) -> None:
-    """Sentences tile [0, duration]; words are monotonic, non-overlapping, inside the audio."""
+def assert_timings_valid(out: VoiceOutput, script: str | None = None) -> None:
+    """Sentences tile [0, duration]; words are monotonic, non-overlapping, inside the audio; each
+    word's spoken form appears in the normalised text in order, and (given ``script``) each word
+    and each sentence is the script's own text, every script word exactly once, in order."""
     eps = 1e-6
     assert out.sentences, "no sentence timings"
     assert out.sentences[0].start == 0.0
@@ -51,7 +55,18 @@ def assert_timings_valid(out: VoiceOutput) -> None:
     assert out.words[-1].end > out.duration - 1.0
     spoken = out.normalized_text.lower()
     pos = 0
-    for w in out.words:  # words appear in the text, in order
-        idx = spoken.find(w.text.lower(), pos)
-        assert idx >= 0, (w.text, spoken[pos : pos + 40])
-        pos = idx + len(w.text)
+    for w in out.words:  # the spoken words appear in the normalised text, in order
+        assert w.spoken is not None, w
+        idx = spoken.find(w.spoken.lower(), pos)
+        assert idx >= 0, (w.spoken, spoken[pos : pos + 40])
+        pos = idx + len(w.spoken)
+    if script is not None:
+        source = re.sub(r"\s+([.,!?;:…])", r"\1", " ".join(plain_text(script).split()))
+        assert " ".join(s.text for s in out.sentences) == source
+        pos = 0
+        for w in out.words:  # every word is script text, in order, none repeated
+            idx = source.find(w.text, pos)
+            assert idx >= 0, (w.text, source[pos : pos + 40])
+            pos = idx + len(w.text)
+        said = [t for w in out.words for t in w.text.split()]
+        assert len(said) == len([t for t in source.split() if any(c.isalnum() for c in t)]), said

@@ -80,3 +80,36 @@ def test_dialect_variants_accepted_and_unknown_refused() -> None:
     assert normalize_en("120", "nyc") == "one hundred twenty"
     with pytest.raises(PipelineInputError, match="us"):
         normalize_en("1", "martian")
+
+
+ST_CASES = [
+    # Street: after a house number or a street name
+    ("12 Main St.", "twelve Main Street."),
+    ("Main St. Open daily", "Main Street. Open daily"),
+    ("Visit Main St. today", "Visit Main Street today"),
+    ("Find us at 5th St. Downtown", "Find us at fifth Street. Downtown"),
+    ("Pike St, Seattle", "Pike Street, Seattle"),
+    ("on Elm St", "on Elm Street"),
+    ("on the st. corner", "on the st. corner"),  # lower-case 'st.' is not the abbreviation
+    # Saint: at the start or after a non-name, before a proper noun
+    ("St. Louis", "Saint Louis"),
+    ("St Andrews is lovely", "Saint Andrews is lovely"),
+    ("Visit St. Louis today", "Visit Saint Louis today"),
+    ("Welcome to St. Andrews", "Welcome to Saint Andrews"),
+    ("Happy St. Patrick's Day!", "Happy Saint Patrick's Day!"),
+    ("Meet us at 5 St. Mark's Place.", "Meet us at five Saint Mark's Place."),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ST_CASES)
+def test_saint_or_street_from_context(text: str, expected: str) -> None:
+    assert normalize_en(text, "us") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Meet the Hội An Tote", "Meet the Hoi An Tote"), ("Phở in Đà Nẵng", "Pho in Dà Nang"),
+     ("café naïve façade", "café naïve façade")],  # Latin-1 letters English voices already say
+)  # fmt: skip
+def test_letters_english_voices_cannot_say_are_folded(text: str, expected: str) -> None:
+    assert normalize_en(text, "us") == expected

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from pipelines.voice.pipeline_output import Timing
+from pipelines.voice.textmap import clean_word
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Engine(Protocol):
 
 def proportional_words(text: str, start: float, end: float) -> list[Timing]:
     """Spread words over [start, end] by character count — for engines without alignments."""
-    words = [w.strip(".,!?;:…\"'()“”‘’") or w for w in text.split()]
+    words = [clean_word(w) for w in text.split()]
     if not words or end <= start:
         return []
     weights = np.array([len(w) + 1 for w in words], dtype=np.float64)

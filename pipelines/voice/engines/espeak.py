@@ -7,7 +7,9 @@ and sentence events whose ``audio_position`` gives word timings.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
+import re
 import threading
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 from pipelines._common.errors import PipelineInputError
 from pipelines.voice.engines.base import EngineAudio, SynthSettings
 from pipelines.voice.pipeline_output import Timing
+from pipelines.voice.textmap import clean_word
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
@@ -149,19 +152,36 @@ class EspeakEngine:
 
 
 def _word_timings(text: str, events: list[tuple[int, int, int, int]], total: float) -> list[Timing]:
-    starts: list[tuple[float, str]] = []
+    """One timing per whitespace-separated word of ``text``, in order.
+
+    A WORD event's ``text_position`` is the 1-based *character* index (espeakCHARS_UTF8 counts
+    characters, not bytes) of the source word it belongs to. espeak emits several WORD events
+    for one source word when it says it as several words — an English voice spells out
+    "Hội" as "H", "letter 1ED9", "i", three events all pointing at "Hội" — so events are
+    collapsed onto the source word they point into, and each word starts at its first event.
+    """
+    tokens = list(re.finditer(r"\S+", text))
+    starts = [t.start() for t in tokens]
+    first: dict[int, float] = {}
     ends: list[float] = []
     for etype, pos, length, ms in events:
-        if etype == EVENT_WORD and length > 0:
-            word = text[pos - 1 : pos - 1 + length].strip()
-            if word:
-                starts.append((ms / 1000.0, word))
+        if etype == EVENT_WORD and length > 0 and pos >= 1:
+            i = bisect.bisect_right(starts, pos - 1) - 1
+            if i < 0 or pos - 1 >= tokens[i].end():  # between words: the next word
+                i += 1
+            if i < len(tokens) and i not in first:
+                first[i] = ms / 1000.0
         elif etype in (EVENT_END, EVENT_MSG_TERMINATED):
             ends.append(ms / 1000.0)
+    order = sorted(first)
+    starts_s: list[float] = []
+    for i in order:  # keep word starts monotonic in text order
+        starts_s.append(max(first[i], starts_s[-1] if starts_s else 0.0))
     words: list[Timing] = []
     last_end = max(ends) if ends else total
-    for i, (t0, word) in enumerate(starts):
-        t1 = starts[i + 1][0] if i + 1 < len(starts) else last_end
+    for k, i in enumerate(order):
+        t0 = starts_s[k]
+        t1 = starts_s[k + 1] if k + 1 < len(order) else max(last_end, t0)
         # a clause end between two words marks where this word stops (the pause is not the word)
         clause_ends = [e for e in ends if t0 < e < t1]
         if clause_ends:
@@ -170,5 +190,5 @@ def _word_timings(text: str, events: list[tuple[int, int, int, int]], total: flo
         t1 = min(max(t1, t0), total)
         if t1 <= t0:
             t1 = min(total, t0 + 0.01)
-        words.append(Timing(word, t0, t1))
+        words.append(Timing(clean_word(tokens[i].group()), t0, t1))
     return words

