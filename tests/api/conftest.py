@@ -17,6 +17,7 @@ import uvicorn
 
 from workers.api import create_app
 from workers.api.context import ApiContext
+from workers.api.server import uvicorn_config
 from workers.runtime import Runtime
 from workers.settings import Settings, load_settings
 
@@ -41,8 +42,8 @@ class Server:
 
 
 def serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="on")
+    # What `maydo serve` runs: httptools + uvloop when importable, zero-copy asset bodies.
+    config = uvicorn_config(app, "127.0.0.1", port, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -45,6 +46,20 @@ class ApiContext:
                     self._runtime = Runtime(self.settings)
         return self._runtime
 
+    def owns_asset(self, asset_id: str, tenant: str) -> bool:
+        """``tenant`` uploaded the asset, or one of its jobs (API, CLI or campaign runner) has it
+        as an input or output (the job store's indexed ``job_assets``)."""
+        if self.store.owns_asset(asset_id, tenant):
+            return True
+        return tenant in self.runtime.store.tenants_for_asset(asset_id)
+
+    def cached_principal(self, key: str) -> tuple[bool, Principal | None]:
+        """``(hit, principal)`` from the key cache, without touching the database."""
+        hit = self._key_cache.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return True, hit[0]
+        return False, None
+
     def verify(self, key: str) -> Principal | None:
         now = time.monotonic()
         hit = self._key_cache.get(key)
@@ -67,18 +82,15 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="maydo API key as a bearer token")
 
 
-def authenticate(
-    request: Request,
-    api_key: str | None = Depends(_api_key_header),
-    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-) -> Principal:
-    """401 without a valid key; 429 (with Retry-After) past the per-key rate limit."""
+def _presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str:
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
         raise ApiError(401, "missing API key: send 'X-API-Key: mdk_...' or 'Authorization: Bearer mdk_...'",
                        headers={"WWW-Authenticate": "Bearer"})
-    ctx = ctx_of(request)
-    principal = ctx.verify(key)
+    return key
+
+
+def _admit(request: Request, ctx: ApiContext, principal: Principal | None) -> Principal:
     if principal is None:
         raise ApiError(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     wait = ctx.limiter.hit(principal.key_id)
@@ -92,11 +104,36 @@ def authenticate(
     return principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
+def authenticate(
+    request: Request,
+    api_key: str | None = Depends(_api_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Principal:
+    """401 without a valid key; 429 (with Retry-After) past the per-key rate limit. Blocking on a
+    key-cache miss (one SQLite read + one SHA-256): call from a worker thread."""
+    ctx = ctx_of(request)
+    return _admit(request, ctx, ctx.verify(_presented_key(api_key, bearer)))
+
+
+async def authenticate_async(
+    request: Request,
+    api_key: str | None = Depends(_api_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Principal:
+    """``authenticate`` for the event loop: a cached key costs no thread hop; a miss verifies in a thread."""
+    ctx = ctx_of(request)
+    key = _presented_key(api_key, bearer)
+    hit, principal = ctx.cached_principal(key)
+    if not hit:
+        principal = await anyio.to_thread.run_sync(ctx.verify, key)
+    return _admit(request, ctx, principal)
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: an authenticated principal whose role is one of ``roles`` (admin always passes)."""
     allowed = set(roles) | {"admin"}
 
-    def _dep(principal: Principal = Depends(authenticate)) -> Principal:
+    async def _dep(principal: Principal = Depends(authenticate_async)) -> Principal:
         if principal.role not in allowed:
             raise ApiError(403, f"role {principal.role!r} may not do this; needs one of: {', '.join(sorted(allowed))}")
         return principal

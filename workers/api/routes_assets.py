@@ -6,6 +6,7 @@ import mimetypes
 import time
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -54,7 +55,7 @@ def visible_asset(ctx: ApiContext, principal: Principal, asset_id: str) -> Asset
         ref = ctx.assets.get(asset_id)
     except AssetNotFound:
         raise not_found("asset") from None
-    if not principal.is_admin and not ctx.store.owns_asset(asset_id, principal.tenant):
+    if not principal.is_admin and not ctx.owns_asset(asset_id, principal.tenant):
         raise not_found("asset")
     return ref
 
@@ -76,9 +77,14 @@ async def store_upload(ctx: ApiContext, tenant: str, upload: StarletteUpload, fi
     if not data:
         raise ApiError(422, f"upload {field!r} is empty", field=field)
     name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:200] or None
-    ref = ctx.assets.put(data, media_type_for(upload), filename=name)
-    ctx.store.add_asset_owner(ref.id, tenant)
-    return ref
+    media_type = media_type_for(upload)
+
+    def put() -> AssetRef:
+        ref = ctx.assets.put(data, media_type, filename=name)
+        ctx.store.add_asset_owner(ref.id, tenant)
+        return ref
+
+    return await anyio.to_thread.run_sync(put)  # hashing + file write + SQLite: off the event loop
 
 
 @router.post("", status_code=201, response_model=AssetOut, summary="Upload an asset (multipart field 'file')")

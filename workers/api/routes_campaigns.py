@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -77,7 +76,10 @@ def campaign_summary(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None
     tenant = _tenant_of(ctx, campaign_id)
     if tenant is None:
         return None
-    jobs = [j for j in campaign_jobs(ctx, campaign_id) if j.parent_id is None]
+    every = campaign_jobs(ctx, campaign_id)
+    # The ads: not the recolor/voice jobs they depend on (those carry the campaign id too).
+    deps = {d for j in every for d in (j.depends_on or ())}
+    jobs = [j for j in every if j.parent_id is None and j.id not in deps]
     counts = Counter(str(j.status.value) for j in jobs)
     runner_status = _runner_status(ctx, campaign_id)
     total = len(jobs)
@@ -171,15 +173,19 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
     if not report["planned"]:
         raise ApiError(422, "no audience row could be planned; see invalid_rows in a dry run", field="audience")
     ctx.store.add_campaign_owner(spec.campaign_id, tenant)
+    # The runner's non-blocking start: validate, submit every ad as a durable job (tenant and
+    # campaign_id on each), write the pending manifest, return. The dispatcher (``maydo serve``
+    # or a ``maydo worker``) renders them; the status endpoint reads progress from the job store.
+    # The spec handed over names the checked absolute catalogue/copy paths, nothing relative.
+    import yaml as _yaml
 
-    def run() -> None:
-        try:
-            campaigns.run_campaign(spec, campaign_settings(ctx), runtime=ctx.runtime, show_progress=False)
-        except Exception:  # the jobs are durable; the failure is logged and the manifest falls back to jobs
-            log.exception("campaign %s failed", spec.campaign_id)
-
-    threading.Thread(target=run, name=f"campaign-{spec.campaign_id}", daemon=True).start()
-    return report
+    safe = {**raw, **overrides}
+    folder = ctx.settings.data_dir / "api-uploads" / tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    safe_spec = folder / f"campaign-{spec.campaign_id}.yaml"
+    safe_spec.write_text(_yaml.safe_dump(safe, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    started = campaigns.start_campaign(ctx.settings, safe_spec, audience_path, tenant=tenant, runtime=ctx.runtime)
+    return {**report, "submitted": started.get("submitted")}
 
 
 def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
@@ -264,14 +270,12 @@ def get_campaign(request: Request, campaign_id: str,
 def get_manifest(request: Request, campaign_id: str,
                  principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    tenant = visible_campaign(ctx, principal, campaign_id)
+    visible_campaign(ctx, principal, campaign_id)
     manifest: Any = None
     try:
         from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
 
-        path = campaigns.campaign_dir(ctx.settings, campaign_id) / "manifest.json"
-        if path.is_file():
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = campaigns.load_manifest(ctx.settings, campaign_id)  # refreshed from the job store
     except (ImportError, KeyError, FileNotFoundError, json.JSONDecodeError):
         manifest = None
     if manifest is None:
@@ -282,24 +286,7 @@ def get_manifest(request: Request, campaign_id: str,
             rows.append({"job_id": job.id, "status": str(job.status.value), "outputs": job.outputs,
                          "recipient": job.params.get("recipient") or (job.params.get("data") or {}).get("id")})
         manifest = {"campaign_id": campaign_id, "rows": rows}
-    # Everything the manifest points at becomes readable by the campaign's tenant (platform pulls).
-    ids = _asset_ids(manifest)
-    ctx.store.add_asset_owners(ids, tenant)
+    # The assets it points at are the campaign jobs' outputs: readable by the tenant through the
+    # job store's asset index (ApiContext.owns_asset), no write needed here.
     return manifest if isinstance(manifest, dict) else {"campaign_id": campaign_id, "rows": manifest}
 
-
-def _asset_ids(obj: Any) -> set[str]:
-    import re
-
-    found: set[str] = set()
-    pat = re.compile(r"^[0-9a-f]{64}$")
-    stack = [obj]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, dict):
-            stack.extend(cur.values())
-        elif isinstance(cur, list | tuple):
-            stack.extend(cur)
-        elif isinstance(cur, str) and pat.match(cur):
-            found.add(cur)
-    return found

@@ -79,10 +79,13 @@ _MULTIPART_DOC = {
 }
 
 
-def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True) -> dict[str, Any]:
-    """The public JSON of a job (no traceback, no internal fencing), with the webhook log."""
-    if rec.outputs:
-        ctx.store.add_asset_owners(rec.outputs.values(), rec.tenant)
+def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
+             webhook: dict[str, Any] | None | bool = True) -> dict[str, Any]:
+    """The public JSON of a job (no traceback, no internal fencing), with the webhook log.
+
+    ``webhook``: True = look it up; None/dict = already known (a fresh submit), no database read.
+    (Outputs are readable by the job's tenant through the job store's asset index, not by viewing.)
+    """
     out = {
         "id": rec.id,
         "kind": "ad" if rec.kind == "render_ad" else rec.kind,
@@ -111,8 +114,11 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True) -> d
         "events_url": f"/v1/jobs/{rec.id}/events",
     }
     if include_deliveries:
-        hook = ctx.store.webhook(rec.id)
-        out["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(rec.id)}
+        if webhook is True:
+            hook = ctx.store.webhook(rec.id)
+            out["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(rec.id)}
+        else:
+            out["webhook"] = webhook or None
     return out
 
 
@@ -192,23 +198,42 @@ async def submit_job(
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= _IDEMPOTENCY_MAX:
         raise ApiError(422, f"Idempotency-Key must be 1-{_IDEMPOTENCY_MAX} characters", field="Idempotency-Key")
+    if dry_run or body.dry_run:
+        report = await anyio.to_thread.run_sync(_dry_run_blocking, ctx, principal, kind, body)
+        return JSONResponse(report, status_code=200)
+    # All blocking work of a submit (ownership reads, the webhook DNS check, the job-store
+    # transaction, the webhook row, the response body) in one worker-thread hop.
+    view, status, headers = await anyio.to_thread.run_sync(_submit_blocking, ctx, principal, kind, body, key)
+    if body.webhook_url is not None and status == 201:
+        notifier = getattr(request.app.state, "notifier", None)
+        if notifier is not None:
+            notifier.poke()
+    return JSONResponse(view, status_code=status, headers=headers)
+
+
+def _check_request(ctx: ApiContext, principal: Principal, body: JobIn) -> None:
+    """Inputs owned by the tenant, webhook target allowed (DNS: blocking)."""
     for name, asset_id in body.inputs.items():
-        if not ctx.store.owns_asset(asset_id, principal.tenant) and not principal.is_admin:
+        if not principal.is_admin and not ctx.owns_asset(asset_id, principal.tenant):
             # Someone else's (or no) asset: the same answer either way.
             raise ApiError(422, f"input {name!r}: no asset {asset_id!r} in this tenant", field=f"inputs.{name}")
     if body.webhook_url is not None:
         try:
-            await anyio.to_thread.run_sync(
-                lambda: check_target(body.webhook_url or "", allow_private=ctx.settings.api.webhooks.allow_private_targets)
-            )
+            check_target(body.webhook_url, allow_private=ctx.settings.api.webhooks.allow_private_targets)
         except WebhookTargetError as exc:
             raise ApiError(422, str(exc), field="webhook_url") from None
-    if dry_run or body.dry_run:
-        report = await anyio.to_thread.run_sync(lambda: dry_run_report(ctx, kind, body, principal.tenant))
-        return JSONResponse(report, status_code=200)
 
+
+def _dry_run_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn) -> dict[str, Any]:
+    _check_request(ctx, principal, body)
+    return dry_run_report(ctx, kind, body, principal.tenant)
+
+
+def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn, key: str | None
+                     ) -> tuple[dict[str, Any], int, dict[str, str]]:
     from workers.jobs.models import JobSpec
 
+    _check_request(ctx, principal, body)
     spec = JobSpec(
         kind=kind,
         params=body.params,
@@ -220,21 +245,21 @@ async def submit_job(
     )
     t0 = time.time()
     try:
-        rec = await anyio.to_thread.run_sync(ctx.runtime.submit, spec)
+        rec = ctx.runtime.submit(spec)
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
     replay = key is not None and rec.created_at < t0
     if replay and not _same_request(rec, kind, body):
         raise ApiError(409, "Idempotency-Key was already used with a different request", field="Idempotency-Key")
-    if body.webhook_url is not None and not replay:
-        ctx.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
-        notifier = getattr(request.app.state, "notifier", None)
-        if notifier is not None:
-            notifier.poke()
     headers = {"Location": f"/v1/jobs/{rec.id}"}
     if replay:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(job_view(ctx, rec), status_code=200 if replay else 201, headers=headers)
+        return job_view(ctx, rec), 200, headers
+    hook: dict[str, Any] | None = None
+    if body.webhook_url is not None:
+        ctx.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
+        hook = {"url": body.webhook_url, "deliveries": []}
+    return job_view(ctx, rec, webhook=hook), 201, headers
 
 
 @webhook_router.get("/v1/webhooks/secret", tags=["webhooks"],

@@ -69,9 +69,8 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", "--log-level"),
     ) -> None:
         """Serve the HTTP API (OpenAPI at /docs), with the job dispatcher unless --no-worker."""
-        import uvicorn
-
         from workers.api import create_app
+        from workers.api.server import run as serve_api
         from workers.runtime import Runtime
 
         settings = settings_from(ctx)
@@ -83,7 +82,7 @@ def register(app: typer.Typer) -> None:
                 fail(f"cannot start the dispatcher: {exc} (use --no-worker to serve the API alone)")
         console.print(f"maydo API on http://{host}:{port} (docs: /docs); dispatcher: {'off' if no_worker else 'on'}")
         try:
-            uvicorn.run(create_app(settings, runtime), host=host, port=port, log_level=log_level,
-                        access_log=False)
+            # httptools + uvloop when importable, zero-copy asset bodies (workers/api/server.py)
+            serve_api(create_app(settings, runtime), host, port, log_level=log_level, access_log=False)
         finally:
             runtime.close()

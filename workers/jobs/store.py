@@ -201,6 +201,31 @@ CREATE TABLE IF NOT EXISTS lease (
 );
 """
 
+# Which tenants' jobs used or produced an asset (HTTP API read access), kept by triggers so every
+# writer (API, CLI, campaign runner, dispatcher) records it without code changes; indexed by asset.
+_ASSET_INDEX = """
+CREATE TABLE IF NOT EXISTS job_assets (
+    asset_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    PRIMARY KEY (asset_id, tenant, job_id)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS job_assets_insert AFTER INSERT ON jobs BEGIN
+    INSERT OR IGNORE INTO job_assets(asset_id, tenant, job_id)
+        SELECT value, NEW.tenant, NEW.id FROM json_each(NEW.inputs) WHERE type = 'text'
+        UNION SELECT value, NEW.tenant, NEW.id FROM json_each(NEW.outputs) WHERE type = 'text';
+END;
+CREATE TRIGGER IF NOT EXISTS job_assets_outputs AFTER UPDATE OF outputs ON jobs BEGIN
+    INSERT OR IGNORE INTO job_assets(asset_id, tenant, job_id)
+        SELECT value, NEW.tenant, NEW.id FROM json_each(NEW.outputs) WHERE type = 'text';
+END;
+"""
+_ASSET_BACKFILL = """
+INSERT OR IGNORE INTO job_assets(asset_id, tenant, job_id)
+    SELECT j.value, jobs.tenant, jobs.id FROM jobs, json_each(jobs.inputs) AS j WHERE j.type = 'text'
+    UNION SELECT o.value, jobs.tenant, jobs.id FROM jobs, json_each(jobs.outputs) AS o WHERE o.type = 'text';
+"""
+
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.RETRYING.value)
 
 
@@ -254,7 +279,10 @@ class SQLiteJobStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'job_assets'").fetchone() is None:
+            conn.executescript(_ASSET_INDEX + _ASSET_BACKFILL)  # once per database: jobs from before the index
 
     # -- connections -------------------------------------------------------------------------
 
@@ -420,6 +448,11 @@ class SQLiteJobStore:
             args = [fingerprint]
         row = self._conn().execute(sql + " ORDER BY created_at DESC LIMIT 1", args).fetchone()
         return _row_to_job(row) if row else None
+
+    def tenants_for_asset(self, asset_id: str) -> set[str]:
+        """Tenants with a job that has ``asset_id`` as an input or output (indexed lookup)."""
+        rows = self._conn().execute("SELECT DISTINCT tenant FROM job_assets WHERE asset_id = ?", (asset_id,))
+        return {str(r[0]) for r in rows}
 
     def children(self, job_id: str) -> list[JobRecord]:
         """Jobs this one depends on, in dependency order."""
