@@ -39,11 +39,13 @@ def encoder_args(
     quality: str = "standard",
     duration: float | None = None,
     threads: int = 0,
+    faststart: bool = True,
 ) -> list[str]:
     """ffmpeg command: raw yuv420p on stdin (+ a WAV) -> H.264 High / AAC 48 kHz stereo MP4, CFR.
 
-    Segments for later joining are written without audio (``audio=None``); each starts with an
-    IDR frame, so the concat demuxer joins them by stream copy.
+    The pipeline writes video only (``audio=None``, ``faststart=False``) and stream-copies it
+    with the separately encoded AAC (``mux_args``); segments for later joining each start with
+    an IDR frame, so the concat demuxer joins them by stream copy.
     """
     preset, crf = X264_PRESETS[quality]
     cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
@@ -60,17 +62,35 @@ def encoder_args(
         cmd += ["-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2"]
     if duration is not None:
         cmd += ["-t", f"{duration:.3f}"]
+    cmd += (["-movflags", "+faststart"] if faststart else []) + ["-f", "mp4", str(out)]
+    return cmd
+
+
+def mux_args(video: Path, audio: Path, out: Path, *, concat: bool = False) -> list[str]:
+    """Join a video-only MP4 (or, with ``concat``, a concat-demuxer list of MP4 segments) and an
+    already encoded AAC ``.m4a`` into a faststart MP4 -- stream copy for both, no re-encode."""
+    cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    if concat:
+        cmd += ["-f", "concat", "-safe", "0"]
+    cmd += ["-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c", "copy"]
     cmd += ["-movflags", "+faststart", "-f", "mp4", str(out)]
     return cmd
 
 
-def mux_args(concat_list: Path, audio: Path, out: Path, *, duration: float) -> list[str]:
-    """Join MP4 video segments (concat demuxer, stream copy) + a WAV (-> AAC) into a faststart MP4."""
+def run_ffmpeg(cmd: list[str], what: str, *, stdin: bytes | None = None) -> None:
+    """Run an ffmpeg command to completion; RuntimeError with its stderr tail on failure."""
+    res = subprocess.run(cmd, input=stdin, capture_output=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"ffmpeg {what} failed: {res.stderr.decode('utf-8', 'replace')[-2000:]}")
+
+
+def encode_aac(audio: np.ndarray, out: Path, *, sample_rate: int = 48000, bitrate: str = "160k") -> Path:
+    """Float32 stereo samples -> AAC-LC 48 kHz stereo in an ``.m4a`` (the stream the MP4 will carry)."""
     cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
-    cmd += ["-f", "concat", "-safe", "0", "-i", str(concat_list), "-t", f"{duration:.3f}", "-i", str(audio)]
-    cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k"]
-    cmd += ["-ar", "48000", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", str(out)]
-    return cmd
+    cmd += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "2", "-i", "pipe:0"]
+    cmd += ["-c:a", "aac", "-b:a", bitrate, "-ar", "48000", "-ac", "2", "-f", "mp4", str(out)]
+    run_ffmpeg(cmd, "AAC encode", stdin=np.ascontiguousarray(audio, dtype=np.float32).tobytes())
+    return out
 
 
 class FrameEncoder:

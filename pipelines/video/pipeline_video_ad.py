@@ -1,18 +1,24 @@
 """VideoAdPipeline: template + merge data (+ voiceover, product image, music) -> MP4s per format.
 
 check_inputs (validate everything, all errors at once) -> preprocess (merge fields, scene
-durations, audio mix, caption cues) -> render per format (numpy compositor streaming yuv420p
-into the bundled ffmpeg's libx264) -> postprocess (poster, sidecar captions, probe, spec checks).
+durations, caption cues) -> render per format (numpy compositor streaming yuv420p into the
+bundled ffmpeg's libx264) -> postprocess (stream-copy mux, probe, spec checks).
+
+Only the frames are on the critical path. The audio job (mix -> AAC encode -> decode that AAC
+and measure its loudness) runs in a worker thread while frames stream, and the MP4 is a stream
+copy of the x264 output and that AAC, so the loudness in the metadata is measured on the very
+packets the file carries. The poster JPEG is encoded from the composed RGB frame in a worker
+thread too; the post-encode probe is one ``ffmpeg -i`` (no decode).
 """
 
 from __future__ import annotations
 
 import io
-import subprocess
 import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,16 @@ from pipelines._common.files import atomic_path, atomic_write_bytes
 from pipelines.video import audio_mix
 from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
 from pipelines.video.compositor import RenderCache, RenderContext, Segment, frames, plan_segments
-from pipelines.video.ffmpeg import X264_PRESETS, FrameEncoder, encoder_args, mux_args, probe
+from pipelines.video.ffmpeg import (
+    X264_PRESETS,
+    FrameEncoder,
+    decode_audio,
+    encode_aac,
+    encoder_args,
+    mux_args,
+    probe,
+    run_ffmpeg,
+)
 from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_render, get_spec
 from pipelines.video.template import (
     Template,
@@ -125,6 +140,17 @@ class VideoAdOutput:
         return {"renders": [r.to_dict() for r in self.renders], "validation": self.validation}
 
 
+@dataclass(frozen=True)
+class EncodedAudio:
+    """The ad's soundtrack as the MP4 will carry it: AAC bytes (an .m4a), the mix's own stats,
+    and the loudness measured by decoding that AAC (what a player hears)."""
+
+    m4a: bytes
+    mix_stats: dict[str, Any]
+    loudness: dict[str, Any]
+    seconds: float  # wall time of mix + encode + measure (in the worker thread)
+
+
 def _fmt_tag(fmt: str) -> str:
     return fmt.replace(":", "x")
 
@@ -136,7 +162,7 @@ class VideoAdPipeline:
         self.config = config or VideoConfig()
         self.cache = RenderCache(self.config.cache_bytes)
         self._segments: OrderedDict[str, Path] = OrderedDict()
-        self._mixes: OrderedDict[str, audio_mix.MixResult] = OrderedDict()
+        self._mixes: OrderedDict[str, EncodedAudio] = OrderedDict()
         self._segment_bytes = 0
         self._segment_dir: tempfile.TemporaryDirectory[str] | None = None
         self.segment_hits = 0
@@ -196,6 +222,18 @@ class VideoAdPipeline:
             product_image=params.product_image,
         )
         report.errors[:0] = errors
+        style = template.captions.style if params.captions == "sentence" else (params.captions or "none")
+        if params.voiceover is not None and params.voiceover.sentences and style != "none":
+            from pipelines.video.glyphs import glyph_problem
+
+            spoken = " ".join(text for text, _, _ in params.voiceover.sentences)
+            try:
+                problem = glyph_problem(spoken, template.captions.font_weight)
+            except PipelineInputError as exc:
+                report.errors.append(f"captions: {exc.message}")
+            else:
+                if problem is not None:  # captions only: the voice still carries the words
+                    report.warnings.append(f"captions (voiceover sentences): {problem[0]}")
         if params.spec is not None and params.spec in AD_SPECS:
             from pipelines.video.specs import check_duration
 
@@ -220,8 +258,6 @@ class VideoAdPipeline:
         out_dir.mkdir(parents=True, exist_ok=True)
         progress = params.progress or (lambda stage, frac: None)
 
-        # Audio (shared by every format; and by customers whose audio inputs are identical).
-        mix = self._cached_mix(merged, params, durations)
         voice = params.voiceover
         offset = merged.audio.voice_offset
         cues: list[Cue] = []
@@ -231,46 +267,53 @@ class VideoAdPipeline:
         style = merged.captions.style if params.captions == "sentence" else (params.captions or "none")
 
         renders: list[Render] = []
-        with tempfile.TemporaryDirectory(prefix=".mix-", dir=out_dir) as tmp_dir:
-            wav_tmp = Path(tmp_dir) / "mix.wav"
-            audio_mix.write_wav(wav_tmp, mix.audio)
-            for fi, fmt in enumerate(params.formats):
-                base = f"{params.basename}_{_fmt_tag(fmt)}"
-                vtt_path = srt_path = None
-                if cues:
-                    vtt_path = atomic_write_bytes(out_dir / f"{base}.vtt", to_webvtt(cues).encode("utf-8"))
-                    srt_path = atomic_write_bytes(out_dir / f"{base}.srt", to_srt(cues).encode("utf-8"))
-                ctx = RenderContext(
-                    merged,
-                    fmt,
-                    params.scale,
-                    fps,
-                    Path(params.product_image) if params.product_image else None,
-                    self.config.assets_root,
-                    self.cache,
-                )
+        # Worker threads: the audio job (shared by every format, and by customers whose audio
+        # inputs are identical) and poster JPEGs, both overlapping the frame streaming.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="video-ad") as pool:
+            audio = self._audio_future(pool, merged, params, durations)
+            with tempfile.TemporaryDirectory(prefix=".render-", dir=out_dir) as tmp_dir:
+                for fi, fmt in enumerate(params.formats):
+                    base = f"{params.basename}_{_fmt_tag(fmt)}"
+                    vtt_path = srt_path = None
+                    if cues:
+                        vtt_path = atomic_write_bytes(out_dir / f"{base}.vtt", to_webvtt(cues).encode("utf-8"))
+                        srt_path = atomic_write_bytes(out_dir / f"{base}.srt", to_srt(cues).encode("utf-8"))
+                    ctx = RenderContext(
+                        merged,
+                        fmt,
+                        params.scale,
+                        fps,
+                        Path(params.product_image) if params.product_image else None,
+                        self.config.assets_root,
+                        self.cache,
+                    )
 
-                def report(stage: str, frac: float, _fi: int = fi) -> None:
-                    progress(stage, (_fi + frac) / len(params.formats))
+                    def report(stage: str, frac: float, _fi: int = fi) -> None:
+                        progress(stage, (_fi + frac) / len(params.formats))
 
-                video_path, poster_path, timing = self._render_format(
-                    ctx,
-                    durations,
-                    cues,
-                    style,
-                    out_dir / f"{base}.mp4",
-                    out_dir / f"{base}.jpg",
-                    wav_tmp,
-                    params,
-                    report,
-                )
-                meta = self._metadata(merged, fmt, params, video_path, durations, mix.stats, timing)
-                renders.append(Render(fmt, video_path, poster_path, vtt_path, srt_path, meta))
+                    video_path, poster_path, timing = self._render_format(
+                        ctx,
+                        durations,
+                        cues,
+                        style,
+                        out_dir / f"{base}.mp4",
+                        out_dir / f"{base}.jpg",
+                        Path(tmp_dir),
+                        audio,
+                        pool,
+                        params,
+                        report,
+                    )
+                    meta = self._metadata(merged, fmt, params, video_path, durations, audio.result(), timing)
+                    renders.append(Render(fmt, video_path, poster_path, vtt_path, srt_path, meta))
         progress("encode", 1.0)
         return VideoAdOutput(renders, checked["validation"])
 
     # -- steps -------------------------------------------------------------------------------
-    def _cached_mix(self, tpl: Template, params: VideoAdParams, durations: list[float]) -> audio_mix.MixResult:
+    def _audio_future(
+        self, pool: ThreadPoolExecutor, tpl: Template, params: VideoAdParams, durations: list[float]
+    ) -> Future[EncodedAudio]:
+        """The encoded soundtrack: from the cache, else mixed/encoded/measured in ``pool``."""
         from pipelines.video.compositor import _digest, file_id
 
         vo = params.voiceover
@@ -284,14 +327,33 @@ class VideoAdPipeline:
             [file_id(resolve_asset(x.src, tpl, self.config.assets_root)) for x in tpl.audio.sfx],
             file_id(resolve_asset(tpl.audio.music.src, tpl, self.config.assets_root)) if tpl.audio.music else None,
         )
+        fut: Future[EncodedAudio]
         if key in self._mixes:
             self._mixes.move_to_end(key)
-            return self._mixes[key]
-        mix = self._mix(tpl, params, sum(durations))
-        self._mixes[key] = mix
-        while len(self._mixes) > 4:
-            self._mixes.popitem(last=False)
-        return mix
+            fut = Future()
+            fut.set_result(self._mixes[key])
+            return fut
+
+        def job() -> EncodedAudio:
+            t0 = time.perf_counter()
+            mix = self._mix(tpl, params, sum(durations))
+            with tempfile.TemporaryDirectory(prefix="maydo-aac-") as d:
+                m4a = encode_aac(mix.audio, Path(d) / "mix.m4a")
+                # Measure what the MP4 will carry: these AAC packets are stream-copied into it.
+                loudness = audio_mix.measure(decode_audio(m4a), audio_mix.SR)
+                data = m4a.read_bytes()
+            return EncodedAudio(data, mix.stats, loudness, round(time.perf_counter() - t0, 3))
+
+        fut = pool.submit(job)
+
+        def remember(f: Future[EncodedAudio]) -> None:
+            if f.exception() is None:
+                self._mixes[key] = f.result()
+                while len(self._mixes) > 4:
+                    self._mixes.popitem(last=False)
+
+        fut.add_done_callback(remember)
+        return fut
 
     def _mix(self, tpl: Template, params: VideoAdParams, total: float) -> audio_mix.MixResult:
         a = tpl.audio
@@ -348,124 +410,126 @@ class VideoAdPipeline:
         style: str,
         video_path: Path,
         poster_path: Path,
-        wav: Path,
+        tmp_dir: Path,
+        audio: Future[EncodedAudio],
+        pool: ThreadPoolExecutor,
         params: VideoAdParams,
         report: Callable[[str, float], None],
     ) -> tuple[Path, Path, dict[str, Any]]:
+        """Stream frames into x264 (video only), then stream-copy video + the AAC into the MP4."""
         W, H = canvas_size(ctx.fmt, ctx.scale)
-        total = sum(durations)
+        tag = _fmt_tag(ctx.fmt)
         poster_t = _poster_time(ctx.template, durations)
-        poster_rgb = None
+        poster: Future[bytes] | None = None
         t0 = time.perf_counter()
         composed = repeated = 0
         seg_stats = {"segments": 0, "reused": 0}
-        with atomic_path(video_path) as tmp:
-            last_yuv = None
-            if not self.config.reuse_segments:
-                cmd = encoder_args(
-                    W, H, ctx.fps, tmp, audio=wav, quality=params.quality, duration=total, threads=self.config.threads
-                )
-                enc = FrameEncoder(cmd)
-                begin = None
-                segments = None
-            else:
-                segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=params.quality)
-                parts: list[Path] = []
-                current: dict[str, Any] = {}
+        video_only = tmp_dir / f"video_{tag}.mp4"
+        last_rgb = last_yuv = None
+        parts: list[Path] = []
+        if not self.config.reuse_segments:
+            cmd = encoder_args(
+                W, H, ctx.fps, video_only, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+            )
+            enc = FrameEncoder(cmd)
+            begin = None
+            segments = None
+        else:
+            segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=params.quality)
+            current: dict[str, Any] = {}
 
-                def finish_current() -> None:
+            def finish_current() -> None:
+                if current:
+                    current["enc"].close()
+                    self._store_segment(current["key"], current["path"])
+                    current.clear()
+
+            def begin(seg: Segment) -> bool:
+                finish_current()
+                seg_stats["segments"] += 1
+                hit = self._segments.get(seg.key)
+                if hit is not None and hit.is_file():
+                    self._segments.move_to_end(seg.key)
+                    self.segment_hits += 1
+                    seg_stats["reused"] += 1
+                    parts.append(hit)
+                    return False
+                self.segment_misses += 1
+                path = self._segment_root() / f"{seg.key}.mp4"
+                cmd = encoder_args(
+                    W, H, ctx.fps, path, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+                )
+                current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
+                parts.append(path)
+                return True
+
+            class _SegmentWriter:
+                def write(self, frame: Any) -> None:
+                    current["enc"].write(frame)
+
+                def close(self) -> None:
+                    finish_current()
+
+                def abort(self) -> None:
                     if current:
-                        current["enc"].close()
-                        self._store_segment(current["key"], current["path"])
+                        current["enc"].abort()
                         current.clear()
 
-                def begin(seg: Segment) -> bool:
-                    finish_current()
-                    seg_stats["segments"] += 1
-                    hit = self._segments.get(seg.key)
-                    if hit is not None and hit.is_file():
-                        self._segments.move_to_end(seg.key)
-                        self.segment_hits += 1
-                        seg_stats["reused"] += 1
-                        parts.append(hit)
-                        return False
-                    self.segment_misses += 1
-                    path = self._segment_root() / f"{seg.key}.mp4"
-                    cmd = encoder_args(
-                        W, H, ctx.fps, path, audio=None, quality=params.quality, threads=self.config.threads
-                    )
-                    current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
-                    parts.append(path)
-                    return True
-
-                class _SegmentWriter:
-                    def write(self, frame: Any) -> None:
-                        current["enc"].write(frame)
-
-                    def close(self) -> None:
-                        finish_current()
-
-                    def abort(self) -> None:
-                        if current:
-                            current["enc"].abort()
-                            current.clear()
-
-                enc = _SegmentWriter()  # type: ignore[assignment]
-            try:
-                for fr in frames(
-                    ctx,
-                    durations,
-                    cues=cues,
-                    caption_style=style,
-                    on_scene=lambda i, n: report("compose", i / n),
-                    segments=segments,
-                    begin_segment=begin,
-                ):
-                    enc.write(fr.yuv)
-                    last_yuv = fr.yuv
-                    if fr.repeated:
-                        repeated += 1
-                    else:
-                        composed += 1
-                    if poster_rgb is None and fr.time + 1e-9 >= poster_t:
-                        poster_rgb = fr.rgb if fr.rgb is not None else None
-                        if poster_rgb is None:
-                            import cv2
-
-                            poster_rgb = cv2.cvtColor(fr.yuv, cv2.COLOR_YUV2RGB_I420)
-                if poster_rgb is None and last_yuv is not None and not self.config.reuse_segments:
-                    import cv2
-
-                    poster_rgb = cv2.cvtColor(last_yuv, cv2.COLOR_YUV2RGB_I420)
-                report("encode", 0.95)
-                t1 = time.perf_counter()
-                enc.close()
-            except BaseException:
-                enc.abort()
-                raise
+            enc = _SegmentWriter()  # type: ignore[assignment]
+        try:
+            for fr in frames(
+                ctx,
+                durations,
+                cues=cues,
+                caption_style=style,
+                on_scene=lambda i, n: report("compose", i / n),
+                segments=segments,
+                begin_segment=begin,
+            ):
+                enc.write(fr.yuv)
+                if fr.repeated:
+                    repeated += 1
+                else:
+                    composed += 1
+                    last_rgb = fr.rgb
+                last_yuv = fr.yuv
+                if poster is None and fr.time + 1e-9 >= poster_t:
+                    # The frame shown at poster_t: the last composed one (repeats share its pixels).
+                    poster = pool.submit(_poster_jpeg, last_rgb, fr.yuv if last_rgb is None else None)
+            if poster is None and last_yuv is not None and not self.config.reuse_segments:
+                poster = pool.submit(_poster_jpeg, last_rgb, last_yuv if last_rgb is None else None)
+            report("encode", 0.95)
+            t1 = time.perf_counter()
+            enc.close()
+        except BaseException:
+            enc.abort()
+            raise
+        t2 = time.perf_counter()
+        encoded = audio.result()  # normally finished long ago, while frames streamed
+        t3 = time.perf_counter()
+        m4a = tmp_dir / "audio.m4a"
+        if not m4a.is_file():
+            m4a.write_bytes(encoded.m4a)
+        with atomic_path(video_path) as tmp:
             if self.config.reuse_segments:
-                listing = tmp.with_suffix(".txt")
-                try:
-                    listing.write_text("".join(f"file '{p}'\n" for p in parts), encoding="utf-8")
-                    res = subprocess.run(mux_args(listing, wav, tmp, duration=total), capture_output=True)
-                    if res.returncode != 0:
-                        raise RuntimeError(f"ffmpeg mux failed: {res.stderr.decode('utf-8', 'replace')[-2000:]}")
-                finally:
-                    listing.unlink(missing_ok=True)
-            t2 = time.perf_counter()
-        if poster_rgb is None:  # every segment came from the cache: grab the poster from the file
+                listing = tmp_dir / f"segments_{tag}.txt"
+                listing.write_text("".join(f"file '{p}'\n" for p in parts), encoding="utf-8")
+                run_ffmpeg(mux_args(listing, m4a, tmp, concat=True), "mux")
+            else:
+                run_ffmpeg(mux_args(video_only, m4a, tmp), "mux")
+                video_only.unlink(missing_ok=True)
+        t4 = time.perf_counter()
+        if poster is None:  # every segment came from the cache: grab the poster from the file
             from pipelines.video.ffmpeg import grab_frame
 
-            poster_rgb = grab_frame(video_path, poster_t)
-        from PIL import Image
-
-        buf = io.BytesIO()
-        assert poster_rgb is not None
-        Image.fromarray(poster_rgb).save(buf, format="JPEG", quality=90)
-        atomic_write_bytes(poster_path, buf.getvalue())
+            poster = pool.submit(_poster_jpeg, grab_frame(video_path, poster_t), None)
+        atomic_write_bytes(poster_path, poster.result())
         timing = {
-            "render_s": round(t2 - t0, 3),
+            "render_s": round(t4 - t0, 3),
             "flush_s": round(t2 - t1, 3),
+            "audio_wait_s": round(t3 - t2, 3),
+            "audio_job_s": encoded.seconds,
+            "mux_s": round(t4 - t3, 3),
             "frames": composed + repeated,
             "composed_frames": composed,
             "repeated_frames": repeated,
@@ -494,10 +558,12 @@ class VideoAdPipeline:
         params: VideoAdParams,
         video_path: Path,
         durations: list[float],
-        mix_stats: dict[str, Any],
+        audio: EncodedAudio,
         timing: dict[str, Any],
     ) -> dict[str, Any]:
-        meta = probe(video_path, loudness=True)
+        meta = probe(video_path, loudness=False)
+        if any(st["type"] == "audio" for st in meta["streams"]):
+            meta["loudness"] = dict(audio.loudness)  # decoded from the AAC packets the file carries
         spec_names = [params.spec or tpl.spec] if (params.spec or tpl.spec) else []
         checks = [check_render(get_spec(n), fmt, meta) for n in spec_names if n]
         compatible = [n for n, s in AD_SPECS.items() if check_render(s, fmt, meta)["ok"]]
@@ -509,13 +575,26 @@ class VideoAdPipeline:
             "planned_duration": round(sum(durations), 3),
             "scene_durations": [round(d, 3) for d in durations],
             **meta,
-            "mix": mix_stats,
+            "mix": audio.mix_stats,
             "spec_checks": checks,
             "compatible_specs": compatible,
             "timing": timing,
             "quality": params.quality,
             "cache": {"hits": self.cache.hits, "misses": self.cache.misses},
         }
+
+
+def _poster_jpeg(rgb: Any, yuv: Any) -> bytes:
+    """JPEG bytes of a composed RGB frame (or of a yuv420p buffer when no RGB is at hand)."""
+    from PIL import Image
+
+    if rgb is None:
+        import cv2
+
+        rgb = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
 
 
 def _cumstarts(durations: list[float]) -> list[float]:

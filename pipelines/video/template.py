@@ -435,6 +435,7 @@ def validate_template(
     at ``min_size``, durations outside the template's ad spec. Warnings: data given but unused,
     fields documented but unused, texts that had to shrink, layers extending past the safe area.
     """
+    from pipelines.video.glyphs import glyph_problem
     from pipelines.video.text import fit_text
 
     report = ValidationReport()
@@ -492,13 +493,29 @@ def validate_template(
             if layer.start >= dur:
                 report.warnings.append(f"scenes[{si}] '{scene.id}' layer {layer.id or li} starts after the scene ends")
 
+    # Glyph coverage: characters the font cannot draw render blank (e.g. an arrow '→').
+    bad_weight: set[int] = set()
+    for si, scene in enumerate(merged.scenes):
+        for li, layer in enumerate(scene.layers):
+            if not isinstance(layer, TextLayer):
+                continue
+            where = f"scenes[{si}] '{scene.id}' layer {layer.id or li} (text)"
+            try:
+                problem = glyph_problem(layer.text.upper() if layer.uppercase else layer.text, layer.font_weight)
+            except PipelineInputError as exc:
+                report.errors.append(f"{where}: {exc.message}")
+                bad_weight.add(id(layer))
+                continue
+            if problem is not None:
+                (report.errors if problem[1] else report.warnings).append(f"{where}: {problem[0]}")
+
     # Text fit, per format (boxes differ per aspect ratio).
     for fmt in good_formats:
         from pipelines.video.layout import layer_rect
 
         for si, scene in enumerate(merged.scenes):
             for li, layer in enumerate(scene.layers):
-                if not isinstance(layer, TextLayer):
+                if not isinstance(layer, TextLayer) or id(layer) in bad_weight:
                     continue
                 rect = layer_rect(layer, fmt, 1.0)
                 if rect is None:
