@@ -98,6 +98,9 @@ def test_download_etag_range_disposition(server: Server) -> None:
         assert err["field"] == "range"
         meta = c.get(f"{url}/meta").json()
         assert meta["size"] == len(data) and meta["media_type"] == "audio/wav"
+        head = c.head(url)  # ad platforms check size/type/ETag without downloading
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(data)) and head.headers["etag"] == full.headers["etag"]
 
 
 def test_signed_url_expiry_and_tampering(server: Server) -> None:
@@ -108,6 +111,8 @@ def test_signed_url_expiry_and_tampering(server: Server) -> None:
         assert abs(signed["expires"] - (time.time() + 60)) < 5
         ok = anon.get(signed["url"])
         assert ok.status_code == 200 and ok.content == b"first asset"
+        crafted = anon.get(f"/v1/assets/{a['id']}", params={"expires": signed["expires"], "signature": "ßignatür"})
+        assert crafted.status_code == 403  # a non-ASCII signature is refused, not a 500
         assert anon.get(signed["url"], headers={"Range": "bytes=0-4"}).content == b"first"
         q = parse_qs(urlsplit(signed["url"]).query)
         exp, sig = q["expires"][0], q["signature"][0]

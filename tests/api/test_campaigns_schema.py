@@ -92,7 +92,7 @@ def test_schemathesis_no_server_errors(server: Server, monkeypatch: pytest.Monke
         def check(case: schemathesis.Case) -> None:
             resp = case.call(base_url=server.url, headers=headers, timeout=10)
             assert resp.status_code < 500, f"{case.method} {case.formatted_path}: {resp.status_code} {resp.text[:300]}"
-            if resp.status_code >= 400:
+            if resp.status_code >= 400 and case.method != "HEAD":  # HEAD responses carry no body
                 assert "error" in resp.json(), resp.text[:300]
 
         check()

@@ -46,7 +46,8 @@ def verify_asset_signature(secret: bytes, asset_id: str, expires: int, signature
                            now: float | None = None) -> bool:
     if expires < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(sign_asset(secret, asset_id, expires), signature)
+    # Compare bytes: compare_digest raises TypeError on non-ASCII str (a 500 for a crafted URL).
+    return hmac.compare_digest(sign_asset(secret, asset_id, expires).encode(), signature.encode("utf-8", "replace"))
 
 
 def tenant_webhook_secret(secret: bytes, tenant: str) -> bytes:
@@ -70,4 +71,4 @@ def verify_webhook(secret: bytes, timestamp: str, body: bytes, signature: str, *
         return False
     if abs((time.time() if now is None else now) - ts) > tolerance_s:
         return False
-    return hmac.compare_digest(sign_webhook(secret, timestamp, body), signature)
+    return hmac.compare_digest(sign_webhook(secret, timestamp, body).encode(), signature.encode("utf-8", "replace"))
