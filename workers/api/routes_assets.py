@@ -125,9 +125,9 @@ def _serve(request: Request, ctx: ApiContext, ref: AssetRef, disposition: str) -
     return AssetFileResponse(path, start, end, 206, headers, ref.media_type)
 
 
-@router.api_route(
+@router.head("/{asset_id}", name="head_asset", summary="Asset headers only: size, type, ETag (no body)")
+@router.get(
     "/{asset_id}",
-    methods=["GET", "HEAD"],  # HEAD: size/type/ETag for ad platforms, no body
     name="get_asset",
     summary="Download an asset (API key, or expires+signature from /url)",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial content"},
