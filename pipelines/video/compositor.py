@@ -10,11 +10,14 @@ pipe write.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -105,15 +108,20 @@ class Sprite:
         return n if self.opaque else n + self.px.shape[0] * self.px.shape[1] * 6
 
 
-def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: float = 1.0) -> None:
-    """Alpha-composite ``sp`` onto ``frame`` (uint8 RGB) in place, clipped to the frame."""
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: float = 1.0) -> Rect | None:
+    """Alpha-composite ``sp`` onto ``frame`` (uint8 RGB) in place, clipped to the frame.
+
+    Returns the rectangle of ``frame`` that may have changed (None when nothing was drawn)."""
     H, W = frame.shape[:2]
     h, w = sp.shape
     x0, y0 = sp.x + dx, sp.y + dy
     cx0, cy0 = max(0, x0), max(0, y0)
     cx1, cy1 = min(W, x0 + w), min(H, y0 + h)
     if cx1 <= cx0 or cy1 <= cy0 or opacity <= 0.0:
-        return
+        return None
     sx0, sy0 = cx0 - x0, cy0 - y0
     sx1, sy1 = sx0 + (cx1 - cx0), sy0 + (cy1 - cy0)
     dst = frame[cy0:cy1, cx0:cx1]
@@ -123,7 +131,7 @@ def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: floa
             dst[...] = src_u8
         else:
             cv2.addWeighted(src_u8, opacity, dst, 1.0 - opacity, 0.0, dst=dst)
-        return
+        return cx0, cy0, cx1, cy1
     p8, inv8 = sp.blend_planes()
     src = p8[sy0:sy1, sx0:sx1]
     inv = inv8[sy0:sy1, sx0:sx1]
@@ -132,6 +140,48 @@ def blend(frame: np.ndarray, sp: Sprite, dx: int = 0, dy: int = 0, opacity: floa
         inv = cv2.convertScaleAbs(inv, alpha=opacity, beta=255.0 * (1.0 - opacity))
     # out = src_premultiplied + dst * (1 - alpha), all in uint8 with rounding.
     cv2.add(cv2.multiply(dst, inv, scale=1.0 / 255.0), src, dst=dst)
+    return cx0, cy0, cx1, cy1
+
+
+def union_rect(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def to_i420(rgb: np.ndarray) -> np.ndarray:
+    """Full-frame RGB -> yuv420p (BT.601 limited range, OpenCV), the encoder's input format."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+
+
+def i420_update(base: np.ndarray, rgb: np.ndarray, rect: Rect | None) -> np.ndarray:
+    """yuv420p of ``rgb`` given ``base`` = yuv420p of a frame that equals ``rgb`` outside ``rect``.
+
+    Only the rectangle (widened to even coordinates, since chroma is per 2x2 block) is
+    converted; OpenCV's I420 conversion is local to each 2x2 block, so the result is identical
+    to ``to_i420(rgb)``. Returns a new buffer (``base`` is not modified).
+    """
+    out = base.copy()
+    if rect is None:
+        return out
+    H, W = rgb.shape[:2]
+    x0, y0 = rect[0] & ~1, rect[1] & ~1
+    x1, y1 = min(W, (rect[2] + 1) & ~1), min(H, (rect[3] + 1) & ~1)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    h, w = y1 - y0, x1 - x0
+    sub = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YUV_I420)
+    q = h * w // 4
+    chroma = sub[h:].reshape(-1)
+    Y = out[:H]
+    U = out[H:].reshape(-1)[: H * W // 4].reshape(H // 2, W // 2)
+    V = out[H:].reshape(-1)[H * W // 4 :].reshape(H // 2, W // 2)
+    Y[y0:y1, x0:x1] = sub[:h]
+    U[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = chroma[:q].reshape(h // 2, w // 2)
+    V[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = chroma[q:].reshape(h // 2, w // 2)
+    return out
 
 
 def scaled(sp: Sprite, s: float) -> Sprite:
@@ -154,8 +204,13 @@ class RenderCache:
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+        self._lock = threading.RLock()  # the next scene is planned in a worker thread
 
     def get_or_make(self, key: str, make: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        with self._lock:
+            return self._get_or_make(key, make, size)
+
+    def _get_or_make(self, key: str, make: Callable[[], Any], size: Callable[[Any], int]) -> Any:
         if key in self._items:
             self._items.move_to_end(key)
             self.hits += 1
@@ -171,8 +226,9 @@ class RenderCache:
         return value
 
     def clear(self) -> None:
-        self._items.clear()
-        self._bytes = 0
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
 
 
 def _digest(*parts: Any) -> str:
@@ -290,13 +346,13 @@ class LayerRT:
             return None
         return (round(op, 3), dx, dy, sc, frame if self.content is not None else 0)
 
-    def draw(self, frame_rgb: np.ndarray, state: tuple[float, int, int, float, int]) -> None:
+    def draw(self, frame_rgb: np.ndarray, state: tuple[float, int, int, float, int]) -> Rect | None:
         op, dx, dy, sc, fi = state
         sp = self.content(fi) if self.content is not None else self.sprite
         assert sp is not None
         if sc != 1.0:
             sp = scaled(sp, sc)
-        blend(frame_rgb, sp, dx, dy, op)
+        return blend(frame_rgb, sp, dx, dy, op)
 
 
 # ---------------------------------------------------------------- scene planning
@@ -450,6 +506,14 @@ class ScenePlan:
     duration: float
     background: np.ndarray  # (H, W, 3) uint8, never mutated
     upper: list[LayerRT]
+    _background_yuv: np.ndarray | None = None
+
+    @property
+    def background_yuv(self) -> np.ndarray:
+        """yuv420p of the background, converted once (frames changing a small area patch it)."""
+        if self._background_yuv is None:
+            self._background_yuv = to_i420(self.background)
+        return self._background_yuv
 
     def close(self) -> None:
         for lr in self.upper:
@@ -684,32 +748,47 @@ def frames(
             trans_p = round(t / scene.transition.duration, 4)
         return (si, states, cap, trans_p)
 
-    def draw(plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None) -> np.ndarray:
+    def draw(plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None) -> tuple[np.ndarray, bool, Rect | None]:
+        """(RGB frame, local, dirty): when ``local``, the frame equals the background outside
+        ``dirty`` (None: nowhere), so its yuv420p is the background's patched there."""
         _, states, cap, trans_p = key
         first = 0
+        local = True
+        dirty: Rect | None = None
         st0 = states[0] if states else None
         if st0 is not None and plan.upper[0].into is not None and st0[:4] == (1.0, 0, 0, 1.0):
             frame = np.empty_like(plan.background)
             plan.upper[0].into(st0[4], frame)  # type: ignore[misc]
             first = 1
+            local = False
         else:
             frame = plan.background.copy()
         for lr, st in zip(plan.upper[first:], states[first:], strict=True):
             if st is not None:
-                lr.draw(frame, st)
+                dirty = union_rect(dirty, lr.draw(frame, st))
         if trans_p is not None and outgoing is not None and plan.scene.transition is not None:
             frame = _transition(outgoing, frame, trans_p, plan.scene.transition.type)
+            local = False
         if cap is not None:
-            blend(frame, cap_sprite(cap))
-        return frame
+            dirty = union_rect(dirty, blend(frame, cap_sprite(cap)))
+        return frame, local, dirty
 
     plans: dict[int, ScenePlan] = {}
+    # Without segment reuse every scene is composed in order: plan the next one (decode, resize,
+    # text rasterisation; PIL releases the GIL) in a worker while this one's frames stream, so
+    # the encoder is not left waiting for frames at scene boundaries.
+    prefetch: dict[int, Future[ScenePlan]] = {}
+    planner = ThreadPoolExecutor(1, thread_name_prefix="scene-plan") if begin_segment is None else None
 
     def get_plan(si: int) -> ScenePlan:
         if si not in plans:
             for old in [k for k in plans if k != si]:
                 plans.pop(old).close()
-            plans[si] = plan_scene(ctx, tpl.scenes[si], durations[si])
+            fut = prefetch.pop(si, None)
+            plans[si] = fut.result() if fut is not None else plan_scene(ctx, tpl.scenes[si], durations[si])
+            nxt = si + 1
+            if planner is not None and nxt < len(tpl.scenes) and nxt not in prefetch:
+                prefetch[nxt] = planner.submit(plan_scene, ctx, tpl.scenes[nxt], durations[nxt])
         return plans[si]
 
     last_rgb: dict[int, np.ndarray] = {}  # scene -> its last composed frame (only the final one kept)
@@ -730,7 +809,7 @@ def frames(
                 for lr, st in zip(plan.upper, key[1], strict=True):  # advance clips to the frame
                     if st is not None and lr.content is not None:
                         lr.content(n - 1)
-            return draw(plan, key, n - 1, prev_out)
+            return draw(plan, key, n - 1, prev_out)[0]
         finally:
             plan.close()
 
@@ -756,8 +835,8 @@ def frames(
                 if key == prev_key and prev_yuv is not None:
                     yield FrameOut(bounds[si][0] + fi, T, prev_yuv, None, True)
                     continue
-                frame = draw(plan, key, fi, outgoing)
-                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+                frame, local, dirty = draw(plan, key, fi, outgoing)
+                yuv = i420_update(plan.background_yuv, frame, dirty) if local else to_i420(frame)
                 prev_key, prev_yuv = key, yuv
                 if seg.last == bounds[si][1] - bounds[si][0]:  # this segment ends the scene
                     last_rgb.clear()
@@ -766,6 +845,11 @@ def frames(
     finally:
         for p in plans.values():
             p.close()
+        for fut in prefetch.values():
+            with contextlib.suppress(Exception):
+                fut.result().close()
+        if planner is not None:
+            planner.shutdown(wait=True)
 
 
 def _transition(prev: np.ndarray, cur: np.ndarray, p: float, kind: str) -> np.ndarray:
