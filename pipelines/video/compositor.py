@@ -67,9 +67,12 @@ class Sprite:
     def blend_planes(self) -> tuple[np.ndarray, np.ndarray]:
         """(premultiplied RGB, 255 - alpha per channel) as uint8, for cv2's SIMD arithmetic."""
         if self._p8 is None or self._inv8 is None:
-            a = self.px[:, :, 3:4].astype(np.uint16)
-            self._p8 = ((self.px[:, :, :3].astype(np.uint16) * a + 127) // 255).astype(np.uint8)
-            self._inv8 = np.ascontiguousarray(np.repeat(255 - a.astype(np.uint8), 3, axis=2))
+            # round(c * a / 255) == (c * a + 127) // 255 for all uint8 pairs (c * a / 255 is never
+            # exactly k + 0.5), computed by cv2 in ~half the time of the uint16 numpy version.
+            a = np.ascontiguousarray(self.px[:, :, 3])
+            a3 = cv2.merge([a, a, a])
+            self._p8 = cv2.multiply(cv2.cvtColor(self.px, cv2.COLOR_RGBA2RGB), a3, scale=1.0 / 255.0)
+            self._inv8 = cv2.bitwise_not(a3)
         return self._p8, self._inv8
 
     @classmethod
@@ -398,6 +401,15 @@ def _layer_key(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) 
     return _digest("layer", layer.model_dump(mode="json"), ctx.fmt, ctx.scale, rect, file_id(media))
 
 
+def _load_media(ctx: RenderContext, path: Path, field: str) -> Image.Image:
+    """Decoded image, shared by every layer using the same file (PIL ops used here never mutate it)."""
+    return ctx.cache.get_or_make(
+        _digest("img", file_id(path)),
+        partial(load_image, path, keep_alpha=True, field=field),
+        lambda im: im.width * im.height * len(im.getbands()),
+    )
+
+
 def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -> Sprite:
     x, y, w, h = rect
     k = ctx.k
@@ -419,7 +431,7 @@ def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]
         return Sprite.from_rgba(np.asarray(img), x, y)
     path = _media_path(ctx, layer)
     assert path is not None
-    img = load_image(path, keep_alpha=True, field=f"layer {layer.id or layer.type}")
+    img = _load_media(ctx, path, f"layer {layer.id or layer.type}")
     rgba, ox, oy = _fit_image(img, w, h, layer.fit)
     if layer.type == "product" and getattr(layer, "shadow", False) and rgba[:, :, 3].min() < 255:
         rgba, pad = _drop_shadow(rgba, k)
@@ -436,7 +448,7 @@ def _ken_burns(
     path = _media_path(ctx, layer)
     assert path is not None
     zmax = max(kb.zoom_from, kb.zoom_to)
-    img = load_image(path, keep_alpha=True)
+    img = _load_media(ctx, path, "image")
     big, _, _ = _fit_image(img, int(math.ceil(w * zmax)), int(math.ceil(h * zmax)), "cover")
     big = np.ascontiguousarray(big if big[:, :, 3].min() < 255 else big[:, :, :3])
     BH, BW = big.shape[:2]

@@ -476,6 +476,12 @@ class VideoAdPipeline:
                         current.clear()
 
             enc = _SegmentWriter()  # type: ignore[assignment]
+        import cv2
+
+        # x264 keeps every core busy while frames stream; OpenCV's helper threads would only
+        # contend with it (and leave the compose thread waiting on a descheduled helper).
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
             for fr in frames(
                 ctx,
@@ -504,6 +510,8 @@ class VideoAdPipeline:
         except BaseException:
             enc.abort()
             raise
+        finally:
+            cv2.setNumThreads(cv_threads)
         t2 = time.perf_counter()
         encoded = audio.result()  # normally finished long ago, while frames streamed
         t3 = time.perf_counter()

@@ -91,3 +91,15 @@ def test_i420_patch_matches_full_conversion_for_odd_rects() -> None:
         img[y0:y1, x0:x1] = rng.integers(0, 256, (y1 - y0, x1 - x0, 3), np.uint8)
         assert np.array_equal(i420_update(base_yuv, img, rect), to_i420(img)), rect
     assert np.array_equal(i420_update(base_yuv, base, None), base_yuv)
+
+
+def test_blend_planes_match_integer_premultiply() -> None:
+    from pipelines.video.compositor import Sprite
+
+    c = np.repeat(np.arange(256, dtype=np.uint8), 256)
+    a = np.tile(np.arange(256, dtype=np.uint8), 256)
+    px = np.stack([c, c[::-1], np.roll(c, 7), a], axis=1).reshape(256, 256, 4)
+    p8, inv8 = Sprite(px, 0, 0, crop=False).blend_planes()
+    a16 = px[:, :, 3:4].astype(np.uint16)
+    assert np.array_equal(p8, ((px[:, :, :3].astype(np.uint16) * a16 + 127) // 255).astype(np.uint8))
+    assert np.array_equal(inv8, np.repeat(255 - px[:, :, 3:4], 3, axis=2))
