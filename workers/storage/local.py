@@ -8,6 +8,7 @@ metadata sidecar, and an asset exists only once its sidecar does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -79,10 +80,10 @@ class LocalAssetStore:
                 json.dump(ref.to_dict(), fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            # Keep the first writer's metadata (creation time) if two puts raced.
-            if meta.exists():
-                return
-            os.replace(tmp_name, meta)
+            # os.link creates the name only if it does not exist yet: of two racing puts, exactly
+            # one writes the metadata (its creation time wins) and the other keeps it.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp_name, meta)
         finally:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
