@@ -7,25 +7,7 @@ from typing import Any
 
 from pipelines._common.errors import PipelineInputError
 from workers.actors.base import JobContext, PipelineActor
-
-
-def jsonable(value: Any) -> Any:
-    """Reports/dataclasses/numpy scalars -> plain JSON values (small metadata only)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(value, "to_dict"):
-            return jsonable(value.to_dict())
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if hasattr(value, "item") and getattr(value, "size", 2) == 1:
-        return value.item()
-    if hasattr(value, "tolist") and getattr(value, "size", 0) <= 64:
-        return value.tolist()
-    return str(value)
+from workers.jsonable import jsonable
 
 
 def make_params(cls: Any, params: dict[str, Any], *, skip: tuple[str, ...] = (), field: str = "params") -> Any:
@@ -60,7 +42,7 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
         ctx.outputs[f"image.{i}"] = path
         if i == 0:
             ctx.outputs["image"] = path
-    masks = getattr(out, "masks", None) or []
+    masks = out.masks
     if masks:
         from PIL import Image
 
@@ -69,8 +51,8 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
         path = ctx.workdir / "mask.png"
         mask_img.save(path, format="PNG")
         ctx.outputs["mask"] = path
-    ctx.result["reports"] = jsonable(getattr(out, "reports", []))
-    ctx.result["targets"] = jsonable(getattr(out, "targets", []))
+    ctx.result["reports"] = jsonable(out.reports)
+    ctx.result["targets"] = jsonable(out.targets)
 
 
 def _mask_u8(mask: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipelines._common.errors import PipelineInputError
 from workers.actors.base import JobContext, PipelineActor
-from workers.actors.recolor import jsonable
+from workers.jsonable import jsonable
 
 
 class VideoActor(PipelineActor):

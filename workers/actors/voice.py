@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pipelines._common.errors import PipelineInputError
 from workers.actors.base import JobContext, PipelineActor
-from workers.actors.recolor import jsonable, make_params
+from workers.actors.recolor import make_params
+from workers.jsonable import jsonable
 
 
 class VoiceActor(PipelineActor):
@@ -32,11 +33,12 @@ class VoiceActor(PipelineActor):
         ctx.outputs["audio"] = path
         ctx.result.update(
             {
-                "duration_s": jsonable(getattr(out, "duration_s", None) or getattr(out, "duration", None)),
-                "sentences": [jsonable(t) for t in getattr(out, "sentences", [])],
-                "words": [jsonable(t) for t in getattr(out, "words", [])],
+                "duration_s": out.duration,
+                "sentences": jsonable(out.sentences),
+                "words": jsonable(out.words),
+                "loudness_lufs": out.loudness_lufs,
+                "true_peak_dbtp": out.true_peak_dbtp,
+                "engine": out.engine,
+                "voice": out.voice,
             }
         )
-        for key in ("lufs", "loudness_lufs", "true_peak_dbtp", "engine", "voice"):
-            if hasattr(out, key):
-                ctx.result[key] = jsonable(getattr(out, key))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
 from workers.api.context import ApiContext, authenticate, ctx_of
 from workers.api.store import Principal
+from workers.jsonable import jsonable
 
 router = APIRouter(prefix="/v1", tags=["meta"])
 
@@ -96,32 +96,11 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 @router.get("/voices", summary="Accents and voices from the voice registry (licence, commercial use)")
 def voices(_: Principal = Depends(authenticate)) -> dict[str, Any]:
     from pipelines.voice.accents import load_registry
 
-    registry = load_registry()
-    items = getattr(registry, "accents", registry)
-    if isinstance(items, dict):
-        out = [{"id": str(k), **v} if isinstance(v := _jsonable(val), dict) else {"id": str(k), "value": v}
-               for k, val in items.items()]
-    else:
-        out = [_jsonable(v) for v in items]
-    return {"voices": out}
+    return {"voices": [jsonable(spec) for spec in load_registry()]}
 
 
 @router.get("/templates", summary="Video ad templates shipped under assets/templates")
