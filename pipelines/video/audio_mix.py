@@ -102,11 +102,11 @@ def true_peak_db(audio: np.ndarray, sample_rate: int = SR) -> float:
 
 def measure(audio: np.ndarray, sample_rate: int = SR) -> dict[str, Any]:
     """Integrated loudness (LUFS, None for silence/too short) and true peak (dBTP)."""
-    import pyloudnorm
+    from pipelines._common.loudness import integrated_loudness
 
     lufs: float | None = None
     if audio.shape[0] >= int(0.4 * sample_rate):
-        val = float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio))
+        val = integrated_loudness(audio, sample_rate)
         lufs = round(val, 2) if np.isfinite(val) else None
     tp = true_peak_db(audio, sample_rate)
     return {"integrated_lufs": lufs, "true_peak_dbtp": round(tp, 2) if np.isfinite(tp) else None}

@@ -6,15 +6,15 @@ from __future__ import annotations
 import functools
 import math
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
+from pipelines._common.loudness import integrated_loudness
+
 OUTPUT_SAMPLE_RATE = 48_000
 TRUE_PEAK_CEILING_DBTP = -1.0
-_MIN_LOUDNESS_SECONDS = 0.4  # one BS.1770 gating block
 
 
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int = OUTPUT_SAMPLE_RATE) -> np.ndarray:
@@ -29,23 +29,6 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int = OUTPUT_SAMPLE_RAT
     except ImportError:
         ratio = Fraction(dst_rate, src_rate).limit_denominator(10_000)
         return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=8)
-def _meter(rate: int) -> Any:
-    """One pyloudnorm Meter (K-weighting filters) per sample rate, reused across calls."""
-    import pyloudnorm
-
-    return pyloudnorm.Meter(rate)
-
-
-def integrated_loudness(audio: np.ndarray, rate: int) -> float:
-    """ITU-R BS.1770-4 integrated loudness in LUFS (``-inf`` for silence)."""
-    x = np.asarray(audio, dtype=np.float64)
-    min_len = int(math.ceil(_MIN_LOUDNESS_SECONDS * rate)) + 1
-    if x.size < min_len:  # pyloudnorm needs one full gating block; silence is gated out anyway
-        x = np.pad(x, (0, min_len - x.size))
-    return float(_meter(rate).integrated_loudness(x))
 
 
 _BLOCK = 1024
