@@ -67,7 +67,7 @@ def run_one(n: int, size: str) -> dict[str, float]:
         settings = load_settings(env={}, overrides={"data_dir": str(Path(tmp) / "data")})
         spec = load_spec(DEMO / "campaign.yaml", audience=str(aud), size=size, campaign_id=f"bench-{n}")
         t0 = time.monotonic()
-        result = run_campaign(spec, settings, show_progress=False)
+        result = run_campaign(spec, settings)
         wall = time.monotonic() - t0
         ray.shutdown()
     st = result.stats

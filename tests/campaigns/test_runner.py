@@ -47,7 +47,7 @@ def spec(tmp_path):
 
 
 def test_interrupted_run_resumes_without_rerendering(ray_session, settings, spec):
-    first = run_campaign(spec, settings, show_progress=False, stop_after=1, timeout_s=240)
+    first = run_campaign(spec, settings, stop_after=1, timeout_s=240)
     assert first.interrupted
     st = first.stats
     assert (st["planned"], st["invalid"], st["submitted"]) == (3, 1, 3)
@@ -59,7 +59,7 @@ def test_interrupted_run_resumes_without_rerendering(ray_session, settings, spec
     manifest = json.loads((first.out_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["interrupted"] is True
 
-    second = run_campaign(spec, settings, show_progress=False, timeout_s=240)
+    second = run_campaign(spec, settings, timeout_s=240)
     assert not second.interrupted
     assert second.counts() == {"done": 3, "invalid": 1}
     assert second.stats["resumed"] == len(done_first)
@@ -82,7 +82,7 @@ def test_interrupted_run_resumes_without_rerendering(ray_session, settings, spec
             assert report["median_de00"] < 2.3 and report["max_abs_outside"] == 0
         assert {v.params["accent"] for v in voices} == {"vi-north", "en-gb"}
 
-    third = run_campaign(spec, settings, show_progress=False, timeout_s=60)
+    third = run_campaign(spec, settings, timeout_s=60)
     assert third.stats["submitted"] == 0 and third.stats["resumed"] == 3
 
     # Manifest CSV: one row per audience row, decisions with reasons, files that exist.

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from pipelines._common.errors import PipelineInputError
+from workers import campaigns
 from workers.api.context import ApiContext, can_see, ctx_of, require
 from workers.api.errors import ApiError, not_found
 from workers.api.routes_assets import store_upload
@@ -99,14 +100,7 @@ def campaign_summary(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None
 
 def _runner_status(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None:
     try:
-        from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    fn = getattr(campaigns, "campaign_status", None)
-    if fn is None:
-        return None
-    try:
-        status = fn(ctx.settings, campaign_id)
+        status = campaigns.campaign_status(ctx.settings, campaign_id)
     except (KeyError, FileNotFoundError, PipelineInputError):
         return None
     return status if isinstance(status, dict) else None
@@ -124,10 +118,6 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
     under assets/), then run the campaign on a background thread; returns its id and plan stats."""
-    try:
-        from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise ApiError(503, "the campaign runner is not installed in this build", code="unavailable") from None
     import yaml
 
     from pipelines._common.data import ASSETS_DIR
@@ -205,10 +195,7 @@ def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
 
 
 def campaign_settings(ctx: ApiContext) -> Any:
-    from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
-
-    fn = getattr(campaigns, "campaign_settings", None)
-    return fn(ctx.settings) if fn is not None else ctx.settings
+    return campaigns.campaign_settings(ctx.settings)
 
 
 @router.post("", status_code=202, summary="Start a campaign: spec + audience upload", openapi_extra=_CAMPAIGN_DOC)
@@ -273,10 +260,8 @@ def get_manifest(request: Request, campaign_id: str,
     visible_campaign(ctx, principal, campaign_id)
     manifest: Any = None
     try:
-        from workers import campaigns  # type: ignore[attr-defined,unused-ignore]
-
         manifest = campaigns.load_manifest(ctx.settings, campaign_id)  # refreshed from the job store
-    except (ImportError, KeyError, FileNotFoundError, json.JSONDecodeError):
+    except (KeyError, FileNotFoundError, json.JSONDecodeError):
         manifest = None
     if manifest is None:
         rows = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,41 @@ def _summary(result: Any) -> None:
     console.print(f"gallery: [bold]{result.gallery}[/]", highlight=False)
 
 
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar fed by the campaign runner's progress hook (counts after each batch)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]} · cached {task.fields[cached]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task: list[Any] = []
+
+    def hook(p: Any) -> None:
+        fields = {"completed": p.ok + p.failed, "ok": p.ok, "failed": p.failed, "cached": p.cached}
+        if not task:
+            task.append(bar.add_task(p.title, total=p.total, **fields))
+        else:
+            bar.update(task[0], **fields)
+
+    with bar:
+        yield hook
+
+
 def _run(ctx: typer.Context, spec_path: Path, size: str | None, progress: bool, as_json: bool, resume: bool) -> None:
     from pipelines._common.errors import PipelineInputError
     from workers.campaigns import campaign_dir, run_campaign
@@ -73,7 +110,11 @@ def _run(ctx: typer.Context, spec_path: Path, size: str | None, progress: bool, 
     if resume and not (campaign_dir(settings, spec.campaign_id) / "state.json").is_file():
         fail(f"nothing to resume for campaign {spec.campaign_id!r}; start it with `maydo campaign run`", code=2)
     try:
-        result = run_campaign(spec, settings, show_progress=progress and not as_json)
+        if progress and not as_json:
+            with _progress_bar() as hook:
+                result = run_campaign(spec, settings, progress=hook)
+        else:
+            result = run_campaign(spec, settings)
     except PipelineInputError as exc:
         fail(exc.message, code=2)
     if as_json:

@@ -1,0 +1,82 @@
+"""Validation and planning: catalogue + copy deck + every audience row -> a plan or a row error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines._common.errors import PipelineInputError
+from pipelines.personalization import (
+    Catalogue,
+    CopyDeck,
+    CustomerProfile,
+    PersonalizationPlan,
+    load_catalogue,
+    load_copy_deck,
+    personalize,
+)
+from workers.campaigns.audience import RowError, read_audience
+from workers.campaigns.spec import CampaignSpec
+from workers.settings import Settings
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    row: int
+    profile: CustomerProfile
+    plan: PersonalizationPlan
+
+
+@dataclass
+class Validation:
+    spec: CampaignSpec
+    catalogue: Catalogue
+    deck: CopyDeck
+    rows_total: int
+    planned: list[PlannedRow]
+    errors: list[RowError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> Validation:
+    """Load catalogue + copy deck and plan every audience row; collects every bad row."""
+    from pipelines.voice.accents import load_registry
+
+    catalogue = load_catalogue(spec.catalogue)
+    deck = load_copy_deck(spec.copy_deck)
+    for product in catalogue:
+        if not product.image.is_file():
+            raise PipelineInputError(f"catalogue: image of {product.sku} not found: {product.image}", field="catalogue")
+    if spec.products:
+        for sku in spec.products:
+            catalogue.get(sku, field="products")
+    registry = load_registry()
+    max_rows = settings.limits.max_audience_rows if settings else 100_000
+    planned: list[PlannedRow] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    total = 0
+    for row_no, row in read_audience(spec.audience, max_rows=max_rows):
+        total += 1
+        if isinstance(row, RowError):
+            errors.append(row)
+            continue
+        cid = str(row.get("customer_id") or "").strip()
+        try:
+            profile = CustomerProfile.from_row(row, catalogue=catalogue)
+            if profile.customer_id in seen:
+                raise PipelineInputError(
+                    f"duplicate customer_id {profile.customer_id!r} (first on row {seen[profile.customer_id]})",
+                    field="customer_id",
+                )
+            plan = personalize(
+                profile, catalogue, deck, registry=registry, formats=spec.formats, candidates=spec.products
+            )
+        except PipelineInputError as exc:
+            errors.append(RowError(row_no, cid, exc.field or "row", exc.message))
+            continue
+        seen[profile.customer_id] = row_no
+        planned.append(PlannedRow(row_no, profile, plan))
+    return Validation(spec, catalogue, deck, total, planned, errors)

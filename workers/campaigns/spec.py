@@ -1,0 +1,102 @@
+"""Campaign spec (YAML): the keys, their defaults, and loading with every problem listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SIZE_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"scale": 0.125, "fps": 6},  # tests
+    "small": {"scale": 1 / 3, "fps": 15},  # demo / previews on a laptop
+    "full": {"scale": 1.0},  # delivery: 1080p-class, template fps
+}
+
+
+Format = Literal["9:16", "4:5", "1:1", "16:9"]
+
+
+def _default_formats() -> list[Format]:
+    return ["9:16"]
+
+
+def _default_offer_labels() -> dict[str, str | dict[str, str]]:
+    return {"comeback": "-15%", "freeship": "FREESHIP", "none": {"vi": "MỚI", "en": "NEW"}}
+
+
+class CampaignSpecError(ValueError):
+    """The campaign spec file is missing or invalid; the message lists every problem."""
+
+
+class CampaignSpec(BaseModel):
+    """Campaign spec (YAML). Relative paths resolve against the spec file's directory (then the
+    current directory, assets/ and the repository root, for specs uploaded without their folder)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name: str = ""
+    catalogue: Path
+    audience: Path
+    copy_deck: Path = Field(alias="copy")
+    template: str = "product_promo"
+    templates: dict[str, str] = Field(default_factory=dict)  # template variant -> template override
+    formats: list[Format] = Field(default_factory=_default_formats, min_length=1)
+    products: list[str] | None = None  # candidate SKUs (default: the whole catalogue)
+    recolor_engine: Literal["exact", "diffusion"] = "exact"
+    voice_engine: Literal["espeak", "piper", "coqui"] = "espeak"
+    voiceover: bool = True
+    commercial: bool = True
+    priority: int = Field(0, ge=-1000, le=1000)
+    tenant: str = Field("default", pattern=r"^[A-Za-z0-9._:@/+-]{1,200}$")
+    size: Literal["tiny", "small", "full"] = "small"
+    captions: Literal["sentence", "words", "none"] = "sentence"
+    music: str | None = None
+    template_text: dict[str, dict[str, str]] = Field(default_factory=dict)  # language -> layer id -> text
+    offer_labels: dict[str, str | dict[str, str]] = Field(default_factory=_default_offer_labels)
+    offer_end: str = "2026-12-31"  # ISO date shown by templates as offer.end_date
+
+    def template_for(self, variant: str) -> str:
+        return self.templates.get(variant, self.template)
+
+
+def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
+    """Parse a campaign YAML; ``overrides`` replace top-level keys (used by tests and bench)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise CampaignSpecError(f"campaign spec not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CampaignSpecError(f"campaign spec {p} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CampaignSpecError(f"campaign spec {p} must be a mapping of keys")
+    raw.update(overrides)
+    try:
+        spec = CampaignSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(sorted(f.alias or n for n, f in CampaignSpec.model_fields.items()))
+                lines.append(f"unknown key {key!r}; allowed: {allowed}")
+            else:
+                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+        raise CampaignSpecError(f"invalid campaign spec {p}:\n  " + "\n  ".join(lines)) from exc
+    base = p.resolve().parent
+    from pipelines._common.data import ASSETS_DIR, REPO_ROOT
+
+    updates: dict[str, Any] = {}
+    for name in ("catalogue", "audience", "copy_deck"):
+        value = getattr(spec, name)
+        if not value.is_absolute():
+            # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
+            cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
+            updates[name] = next((c for c in cands if c.exists()), cands[0]).resolve()
+    if spec.music and not Path(spec.music).is_absolute() and (base / spec.music).exists():
+        updates["music"] = str((base / spec.music).resolve())
+    return spec.model_copy(update=updates)
