@@ -70,10 +70,21 @@ class Runtime:
           queued, running or finished job) and runs on the video pool once they succeed.
         Raises ``PipelineInputError`` for an invalid spec (unknown kind/lane, bad asset id, ...).
         """
-        spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
+        spec = self.prepare(spec)
         if spec.kind == JobKind.RENDER_AD:
             return self._submit_ad(spec)
         return self._submit_one(spec)
+
+    def prepare(self, spec: JobSpec, owns: Any = None) -> JobSpec:
+        """Validate a spec and check its references with ``workers.resolver`` (asset ids that
+        exist — and, with ``owns(asset_id)``, that the caller owns — or registry names; never a
+        path). Asset ids an uploaded template uses are added to ``inputs`` (``media.<n>``).
+        Raises ``PipelineInputError`` naming the field."""
+        from workers.resolver import Resolver, prepare_job
+        from workers.storage import open_store
+
+        spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
+        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns))
 
     def _submit_one(
         self, spec: JobSpec, depends_on: Sequence[str] = (), extra: dict[str, Any] | None = None

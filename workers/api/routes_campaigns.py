@@ -116,11 +116,12 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
 
 
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
-    """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
-    under assets/), then run the campaign on a background thread; returns its id and plan stats."""
+    """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
+    are registry names or the tenant's asset ids, see workers.resolver), then submit the campaign;
+    returns its id and plan stats."""
     import yaml
 
-    from pipelines._common.data import ASSETS_DIR
+    from workers.resolver import Resolver, check_name
 
     try:
         raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
@@ -128,18 +129,34 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         raise ApiError(422, f"spec is not valid YAML/JSON: {exc}", field="spec") from None
     if not isinstance(raw, dict):
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
-    root = Path(ASSETS_DIR).resolve()
     overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
+    resolver = Resolver(ctx.assets, owns=lambda asset_id: ctx.owns_asset(asset_id, tenant))
     for key in ("catalogue", "copy"):
         value = raw.get(key)
         if value is None:
             continue
-        resolved = (root / str(value)).resolve()
-        if not resolved.is_relative_to(root) or not resolved.is_file():
-            raise ApiError(422, f"spec.{key} must name a file under the server's assets/ directory "
-                           f"(e.g. 'demo/{key if key == 'copy' else 'catalogue'}.yaml'), got {value!r}",
-                           field=f"spec.{key}")
-        overrides[key] = str(resolved)
+        try:  # a shipped data file by name ('demo/catalogue.yaml'); its images resolve next to it
+            overrides[key] = str(resolver.registry.data_file(value, f"spec.{key}"))
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field) from None
+    # Templates and the music bed: registry names or the tenant's asset ids (media inside an
+    # uploaded template too); a path anywhere is refused before anything is opened.
+    refs: list[tuple[str, Any, str]] = [("spec.template", raw.get("template"), "template")]
+    templates_raw = raw.get("templates") or {}
+    if not isinstance(templates_raw, dict):
+        raise ApiError(422, "spec.templates must map template variants to template names", field="spec.templates")
+    refs += [(f"spec.templates.{k}", v, "template") for k, v in templates_raw.items()]
+    refs.append(("spec.music", raw.get("music"), "music"))
+    for field, value, kind in refs:
+        if value is None:
+            continue
+        try:
+            if kind == "template":
+                resolver.load_template(check_name(value, field), field)
+            else:
+                resolver.music(check_name(value, field), field)
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field or field) from None
     try:
         spec = campaigns.load_spec(spec_path, **overrides)
     except campaigns.CampaignSpecError as exc:
