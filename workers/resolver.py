@@ -276,6 +276,11 @@ class Resolver:
 
     # -- single references ---------------------------------------------------------------------
 
+    @property
+    def restricted(self) -> bool:
+        """True when asset ids are limited to a tenant's (``owns``) or a job's (``allowed_assets``)."""
+        return self.owns is not None or self.allowed_assets is not None
+
     def may_use(self, asset_id: str) -> bool:
         if self.owns is None and self.allowed_assets is None:
             return True
@@ -426,8 +431,9 @@ def prepare_job(spec: JobSpec, resolver: Resolver) -> JobSpec:
     """
     check_job_params(spec.kind, spec.params)
     inputs = dict(spec.inputs)
-    for name, asset_id in inputs.items():
-        resolver.asset(asset_id, f"inputs.{name}")
+    if resolver.restricted:  # a tenant's request: every input must be one of its assets
+        for name, asset_id in inputs.items():
+            resolver.asset(asset_id, f"inputs.{name}")
     if spec.kind != "render_ad":
         return spec
     ref: Any

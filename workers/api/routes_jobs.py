@@ -287,8 +287,13 @@ def get_job(request: Request, job_id: str, principal: Principal = Depends(requir
 @router.post("/{job_id}/cancel", summary="Cancel a job (queued: at once; running: at the next stage)")
 def cancel_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
+    from workers.runtime import JobInUse
+
     rec = visible_job(ctx, principal, job_id)
-    return job_view(ctx, ctx.runtime.cancel(rec.id))
+    try:
+        return job_view(ctx, ctx.runtime.cancel(rec.id))
+    except JobInUse as exc:  # shared work of other (same-tenant) jobs keeps running
+        raise ApiError(409, str(exc), field="job_id") from None
 
 
 def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:

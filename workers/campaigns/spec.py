@@ -35,7 +35,8 @@ class CampaignSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    # up to 64 characters as written; the HTTP API appends a tenant suffix (".<10 hex>") internally
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,74}$")
     name: str = ""
     catalogue: Path
     audience: Path

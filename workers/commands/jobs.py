@@ -314,9 +314,14 @@ def jobs_show(
 @jobs_app.command("cancel")
 def jobs_cancel(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
     """Cancel a queued job now, or stop a running one."""
+    from workers.runtime import JobInUse
+
     rt = _runtime(ctx)
     _get(rt, job_id)
-    rec = rt.cancel(job_id)
+    try:
+        rec = rt.cancel(job_id)
+    except JobInUse as exc:
+        fail(str(exc), code=2)
     msg = "stopping (cancel requested)" if rec.status.value == "running" else rec.status.value
     console.print(f"{job_id}: {msg}")
 
