@@ -91,3 +91,4 @@ class VoiceParams:
     colloquial: bool = False
     speaker_wav: str | None = None
     voice: str | None = None  # engine voice override, e.g. a coqui speaker name
+    word_gap_ms: float | None = None  # extra pause between words (espeak), 0..200 ms; None = accent's

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ class VoicePipeline:
             from pipelines.voice.engines.espeak import EspeakEngine
 
             return EspeakEngine()
+        if name == "flite":
+            from pipelines.voice.engines.flite import FliteEngine
+
+            return FliteEngine()
         if name == "piper":
             from pipelines.voice.engines.piper import PiperEngine
 
@@ -131,7 +136,7 @@ class VoicePipeline:
             )
         check_characters(plain_text(text))
         accent = self.registry.get(params.accent)
-        engine = (params.engine or accent.engine).lower()
+        engine = (params.engine or self.default_engine(accent)).lower()
         if engine not in ENGINES:
             raise PipelineInputError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", field="engine")
         voice = self.voice_for(accent, engine)
@@ -144,6 +149,11 @@ class VoicePipeline:
                 raise PipelineInputError(
                     f"{name} {value} is out of range; allowed {MIN_FACTOR}..{MAX_FACTOR} (1.0 = normal)", field=name
                 )
+        if params.word_gap_ms is not None and not (0.0 <= params.word_gap_ms <= 200.0):
+            raise PipelineInputError(
+                f"word_gap_ms {params.word_gap_ms} is out of range; allowed 0..200 (extra ms between words)",
+                field="word_gap_ms",
+            )
         lo, hi = LUFS_RANGE
         if not (lo <= params.target_lufs <= hi) or not math.isfinite(params.target_lufs):
             raise PipelineInputError(
@@ -158,6 +168,18 @@ class VoicePipeline:
                 field="engine",
             )
         return accent, engine, voice
+
+    def default_engine(self, accent: AccentSpec) -> str:
+        """The accent's default engine, or — when that is flite and libflite is not installed on
+        this machine — its next engine (the output then carries a warning naming the fix)."""
+        if accent.engine == "flite":
+            from pipelines.voice.engines.flite import available
+
+            if not available():
+                rest = [e for e in accent.engines() if e not in ("flite", "coqui", "piper")]
+                if rest:
+                    return rest[0]
+        return accent.engine
 
     def _commercial_ok(self, accent: AccentSpec, engine: str) -> bool:
         try:
@@ -188,6 +210,7 @@ class VoicePipeline:
             expressiveness=tone.expressiveness,
             language=accent.language,
             speaker_wav=params.speaker_wav or _str_or_none(self.config.speaker_wavs.get(accent.id)),
+            word_gap_ms=float(params.word_gap_ms if params.word_gap_ms is not None else accent.word_gap_ms),
         )
         segments: list[tuple[Segment, list[str]]] = []
         spoken: list[str] = []
@@ -235,6 +258,7 @@ class VoicePipeline:
                     expressiveness=settings.expressiveness * 1.2,
                     language=settings.language,
                     speaker_wav=settings.speaker_wav,
+                    word_gap_ms=settings.word_gap_ms,
                 )
             for sentence, owner in zip(seg_sentences, seg_owners, strict=True):
                 last_group = max(owner, default=next_group - 1)
@@ -301,7 +325,7 @@ class VoicePipeline:
             normalized_text=plan.normalized_text,
             target_lufs=params.target_lufs,
             phonemes=phon,
-            warnings=_language_warnings(plain_text(text), plan.accent),
+            warnings=_language_warnings(plain_text(text), plan.accent) + _engine_warnings(plan, params),
         )
 
     def _trim(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
@@ -331,14 +355,27 @@ _VI_ONLY = set("ăâđêôơưĂÂĐÊÔƠƯ") | set("ảãạằắẳẵặầ
 
 
 def _language_warnings(text: str, accent: AccentSpec) -> list[str]:
-    """Flag a script that looks Vietnamese voiced by an English accent (it would sound wrong)."""
-    words = text.split()
+    """Flag a script that looks Vietnamese voiced by an English accent (it would sound wrong).
+    Decomposed (NFD) text is composed first, so its diacritics count."""
+    words = unicodedata.normalize("NFC", text).split()
     vi_words = sum(1 for w in words if any(c in _VI_ONLY for c in w))
     if accent.language == "en" and words and vi_words / len(words) > 0.2:
         return [f"script looks Vietnamese ({vi_words}/{len(words)} words) but accent {accent.id} is English"]
     if accent.language == "vi" and len(words) >= 5 and vi_words == 0:
         return [f"script has no Vietnamese diacritics but accent {accent.id} is Vietnamese"]
     return []
+
+
+def _engine_warnings(plan: _Plan, params: VoiceParams) -> list[str]:
+    out = []
+    if params.engine is None and plan.engine != plan.accent.engine and plan.accent.engine == "flite":
+        from pipelines.voice.engines.flite import INSTALL_HINT
+
+        out.append(f"accent {plan.accent.id}'s default engine flite is not installed ({INSTALL_HINT}); "
+                   f"spoke with {plan.engine} instead")  # fmt: skip
+    if plan.voice.note:
+        out.append(f"voice {plan.voice.voice} ({plan.engine}) is {plan.voice.note}")
+    return out
 
 
 def _str_or_none(p: Path | str | None) -> str | None:
