@@ -166,6 +166,8 @@ def main_wer(args: argparse.Namespace) -> None:
     for accent in accents:
         spec = pipe.registry.get(accent)
         for engine in spec.engines():
+            if args.engines and engine not in args.engines.split(","):
+                continue
             if engine == "coqui" or (engine == "flite" and not flite.available()):
                 continue  # coqui: operator model only (none here)
             rows.append((accent, engine, wer_of(pipe, judge, accent, engine), engine == spec.engine))
@@ -196,8 +198,7 @@ def main_wer(args: argparse.Namespace) -> None:
 
 
 ESPEAK_GRID = [  # (rate, pitch, word gap ms)
-    (1.0, 1.0, 0), (0.9, 1.0, 0), (0.85, 1.0, 0), (0.8, 1.0, 0), (0.9, 1.0, 10), (0.85, 1.0, 10),
-    (0.9, 0.9, 0), (0.85, 1.1, 0),
+    (0.85, 1.0, 10),
 ]  # fmt: skip
 
 
@@ -218,6 +219,7 @@ def main() -> None:
     ap.add_argument("--all-voices", action="store_true", help="with --wer: every flite voice on every accent")
     ap.add_argument("--espeak-grid", action="store_true", help="with --wer: espeak rate/pitch/gap search")
     ap.add_argument("--registry", default="", help="with --wer: another voices.yaml (e.g. the old one)")
+    ap.add_argument("--engines", default="", help="with --wer: only these engines (comma-separated)")
     ap.add_argument("--save", default="", help="with --wer: write rows + transcripts as JSON here")
     args = ap.parse_args()
     if args.wer:

@@ -25,7 +25,11 @@ def spoken_words(text: str, variant: str = "us") -> list[str]:
     """Canonical word list for scoring: 'Only $5, call 020!' -> ['only', 'five', 'dollars', 'call', 'zero', 'two', 'zero']."""
     from num2words import num2words
 
-    t = normalize_en(unicodedata.normalize("NFC", text), variant)
+    t = unicodedata.normalize("NFC", text)
+    # "89.99 dollars" (a transcript's way) is the script's "$89.99"
+    t = re.sub(r"(\d[\d,]*(?:\.\d\d)?)\s?(dollars?|pounds?|euros?)\b",
+               lambda m: {"d": "$", "p": "£", "e": "€"}[m.group(2)[0]] + m.group(1), t, flags=re.I)  # fmt: skip
+    t = normalize_en(t, variant)
     t = re.sub(r"\d+(?:\.\d+)?", lambda m: " " + num2words(float(m.group()) if "." in m.group() else int(m.group())) + " ", t)
     t = t.lower().replace("-", " ").replace("’", "'")
     words = re.findall(r"[a-z0-9']+", t)
