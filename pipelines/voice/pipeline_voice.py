@@ -121,8 +121,17 @@ class VoicePipeline:
                 licence or (base.licence if base else "operator-provided model (licence unknown)"),
                 bool(commercial if commercial is not None else (base.commercial_use if base else False)),
             )
-        if engine == "piper" and self.config.piper_model is not None and "piper" not in accent.alternatives:
-            return EngineVoice("piper", Path(self.config.piper_model).stem, "operator-provided model", False)
+        if engine == "piper" and self.config.piper_model is not None:
+            spec = accent.voice_for("piper") if "piper" in accent.engines() else None
+            if spec is None or spec.voice not in _packaged_piper():
+                return EngineVoice(
+                    "piper",
+                    spec.voice if spec is not None else Path(self.config.piper_model).stem,
+                    self.config.piper_licence or (spec.licence if spec else "operator-provided model (licence unknown)"),
+                    bool(self.config.piper_commercial_use if self.config.piper_commercial_use is not None
+                         else (spec.commercial_use if spec else False)),
+                    spec.wer if spec else None, spec.quality if spec else "", spec.note if spec else "",
+                )  # fmt: skip
         return accent.voice_for(engine)
 
     def check_inputs(self, text: str, params: VoiceParams) -> tuple[AccentSpec, str, EngineVoice]:
@@ -364,6 +373,12 @@ def _language_warnings(text: str, accent: AccentSpec) -> list[str]:
     if accent.language == "vi" and len(words) >= 5 and vi_words == 0:
         return [f"script has no Vietnamese diacritics but accent {accent.id} is Vietnamese"]
     return []
+
+
+def _packaged_piper() -> set[str]:
+    from pipelines.voice.engines.piper import PACKAGED_VOICES
+
+    return set(PACKAGED_VOICES)
 
 
 def _engine_warnings(plan: _Plan, params: VoiceParams) -> list[str]:
