@@ -123,7 +123,7 @@ class Judge:
         from pipelines.voice.audio import resample
 
         pcm = resample(audio, sample_rate, 16000).astype("float32")
-        segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False,
+        segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False, temperature=0.0,
                                             condition_on_previous_text=False)  # fmt: skip
         return " ".join(seg.text.strip() for seg in segments)
 
@@ -198,7 +198,7 @@ def main_wer(args: argparse.Namespace) -> None:
 
 
 ESPEAK_GRID = [  # (rate, pitch, word gap ms)
-    (0.85, 1.0, 10),
+    (0.85, 1.0, 10), (0.9, 1.0, 0), (0.8, 1.0, 20),
 ]  # fmt: skip
 
 

@@ -45,6 +45,9 @@ class EngineVoice:
     wer: float | None = None
     quality: str = ""
     note: str = ""
+    rate: float | None = None  # this voice's own tuning (espeak per accent); None = the accent's
+    pitch: float | None = None
+    word_gap_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def _spec(accent_id: str, raw: dict[str, Any], path: Path) -> AccentSpec:
         alts[engine] = EngineVoice(
             engine, str(alt["voice"]), str(alt.get("licence", "unknown")), bool(alt.get("commercial_use", False)),
             wer, quality, intelligibility_note(wer, quality),
+            *(None if alt.get(k) is None else float(alt[k]) for k in ("rate", "pitch", "word_gap_ms")),
         )  # fmt: skip
     wer = _wer(raw.get("wer"), where)
     return AccentSpec(

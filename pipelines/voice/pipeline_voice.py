@@ -150,7 +150,8 @@ class VoicePipeline:
             raise PipelineInputError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", field="engine")
         voice = self.voice_for(accent, engine)
         if params.voice:
-            voice = EngineVoice(engine, params.voice, voice.licence, voice.commercial_use)
+            voice = EngineVoice(engine, params.voice, voice.licence, voice.commercial_use,
+                                rate=voice.rate, pitch=voice.pitch, word_gap_ms=voice.word_gap_ms)  # fmt: skip
         if params.tone is not None and params.tone not in TONES:
             raise PipelineInputError(f"unknown tone {params.tone!r}; allowed: {', '.join(TONES)}", field="tone")
         for name, value in (("rate", params.rate), ("pitch", params.pitch)):
@@ -213,13 +214,16 @@ class VoicePipeline:
     def plan(self, text: str, params: VoiceParams) -> _Plan:
         accent, engine, voice = self.check_inputs(text, params)
         tone = TONE_PRESETS[params.tone or "neutral"]
+        base_rate = voice.rate if voice.rate is not None else accent.rate  # a voice's own tuning wins
+        base_pitch = voice.pitch if voice.pitch is not None else accent.pitch
+        base_gap = voice.word_gap_ms if voice.word_gap_ms is not None else accent.word_gap_ms
         settings = SynthSettings(
-            rate=float(np.clip(accent.rate * tone.rate * (params.rate or 1.0), MIN_FACTOR, MAX_FACTOR)),
-            pitch=float(np.clip(accent.pitch * tone.pitch * (params.pitch or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            rate=float(np.clip(base_rate * tone.rate * (params.rate or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            pitch=float(np.clip(base_pitch * tone.pitch * (params.pitch or 1.0), MIN_FACTOR, MAX_FACTOR)),
             expressiveness=tone.expressiveness,
             language=accent.language,
             speaker_wav=params.speaker_wav or _str_or_none(self.config.speaker_wavs.get(accent.id)),
-            word_gap_ms=float(params.word_gap_ms if params.word_gap_ms is not None else accent.word_gap_ms),
+            word_gap_ms=float(params.word_gap_ms if params.word_gap_ms is not None else base_gap),
         )
         segments: list[tuple[Segment, list[str]]] = []
         spoken: list[str] = []

@@ -10,7 +10,7 @@ from pipelines._common.errors import PipelineInputError
 from pipelines.voice.audio import integrated_loudness, speech_bounds
 from pipelines.voice.engines import flite
 from pipelines.voice.engines.base import SynthSettings, proportional_words
-from pipelines.voice.pipeline_voice import VoicePipeline, VoiceParams
+from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline
 
 from .conftest import assert_timings_valid
 
