@@ -123,7 +123,7 @@ class Judge:
         from pipelines.voice.audio import resample
 
         pcm = resample(audio, sample_rate, 16000).astype("float32")
-        segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False, temperature=0.0,
+        segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False,
                                             condition_on_previous_text=False)  # fmt: skip
         return " ".join(seg.text.strip() for seg in segments)
 
