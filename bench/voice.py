@@ -122,7 +122,12 @@ class Judge:
     def transcribe(self, audio: Any, sample_rate: int) -> str:
         from pipelines.voice.audio import resample
 
+        import ctranslate2
+
         pcm = resample(audio, sample_rate, 16000).astype("float32")
+        # Whisper falls back to sampling (temperature > 0) when greedy decoding loops, which synthetic
+        # speech often triggers; a fixed seed per clip makes those fallbacks, and so WER, repeatable
+        ctranslate2.set_random_seed(0)
         segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False,
                                             condition_on_previous_text=False)  # fmt: skip
         return " ".join(seg.text.strip() for seg in segments)
