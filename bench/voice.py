@@ -120,9 +120,9 @@ class Judge:
         )
 
     def transcribe(self, audio: Any, sample_rate: int) -> str:
-        from pipelines.voice.audio import resample
-
         import ctranslate2
+
+        from pipelines.voice.audio import resample
 
         pcm = resample(audio, sample_rate, 16000).astype("float32")
         # Whisper falls back to sampling (temperature > 0) when greedy decoding loops, which synthetic
