@@ -161,6 +161,28 @@ def wer_of(
             "voice": voice or pipe.voice_for(spec, engine).voice, "heard": heard_all, "overrides": overrides}  # fmt: skip
 
 
+def rescore(paths: list[str]) -> None:
+    """Score saved transcripts (``--save`` files) again with today's scorer; no synthesis."""
+    import json
+
+    from pipelines.voice.accents import load_registry
+    from pipelines.voice.intelligibility import spoken_words, word_error_rate
+
+    reg = load_registry()
+    print(f"{'file':28} {'accent':13} {'engine':7} {'voice':16} {'tuning':28} {'WER':>6}")
+    for path in paths:
+        for row in json.loads(Path(path).read_text(encoding="utf-8")):
+            variant = reg.get(row["accent"]).dialect
+            errors = words = 0.0
+            for script, heard in row["heard"]:
+                n = len(spoken_words(script, variant))
+                errors += word_error_rate(script, heard, variant) * n
+                words += n
+            tuning = ",".join(f"{k}={v}" for k, v in (row.get("overrides") or {}).items())
+            print(f"{Path(path).name:28} {row['accent']:13} {row['engine']:7} {row['voice']:16} {tuning:28} "
+                  f"{errors / words:6.3f}")  # fmt: skip
+
+
 def main_wer(args: argparse.Namespace) -> None:
     from pipelines.voice.engines import flite
 
@@ -224,9 +246,13 @@ def main() -> None:
     ap.add_argument("--all-voices", action="store_true", help="with --wer: every flite voice on every accent")
     ap.add_argument("--espeak-grid", action="store_true", help="with --wer: espeak rate/pitch/gap search")
     ap.add_argument("--registry", default="", help="with --wer: another voices.yaml (e.g. the old one)")
+    ap.add_argument("--rescore", nargs="+", default=[], help="score saved --save files again (no synthesis)")
     ap.add_argument("--engines", default="", help="with --wer: only these engines (comma-separated)")
     ap.add_argument("--save", default="", help="with --wer: write rows + transcripts as JSON here")
     args = ap.parse_args()
+    if args.rescore:
+        rescore(args.rescore)
+        return
     if args.wer:
         main_wer(args)
         return

@@ -29,6 +29,9 @@ def spoken_words(text: str, variant: str = "us") -> list[str]:
     # "89.99 dollars" (a transcript's way) is the script's "$89.99"
     t = re.sub(r"(\d[\d,]*(?:\.\d\d)?)\s?(dollars?|pounds?|euros?)\b",
                lambda m: {"d": "$", "p": "£", "e": "€"}[m.group(2)[0]] + m.group(1), t, flags=re.I)  # fmt: skip
+    # transcript spellings of the same spoken words: "6.30pm" is "6:30 pm", "O2" is "oh two"
+    t = re.sub(r"\b(\d{1,2})[.:](\d{2})\s?([ap])\.?m\b\.?", r"\1:\2 \3m", t, flags=re.I)
+    t = re.sub(r"(?<=\b[Oo])(?=\d)", " ", t)
     t = normalize_en(t, variant)
     t = re.sub(r"\d+(?:\.\d+)?", lambda m: " " + num2words(float(m.group()) if "." in m.group() else int(m.group())) + " ", t)
     t = t.lower().replace("-", " ").replace("’", "'")

@@ -93,3 +93,8 @@ def test_wer_scoring_spells_numbers_and_ignores_case_and_punctuation() -> None:
     assert word_error_rate("Your order ships tomorrow.", "Your Lordship is tomorrow.", "us") == pytest.approx(2 / 4)
     assert word_error_rate("Call 020 7946 0958", "Call 0207 946 0958.", "gb") == 0.0
     assert word_error_rate("Hello there", "", "us") == 1.0
+
+
+def test_wer_scoring_accepts_transcript_spellings_of_the_same_words() -> None:
+    script = "The sale ends at 6:30 pm. Call 020 7946 0958."
+    assert word_error_rate(script, "The sale ends at 6.30pm. Call O2 0 7946 0958.", "gb") == 0.0
