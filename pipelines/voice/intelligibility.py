@@ -32,6 +32,8 @@ def spoken_words(text: str, variant: str = "us") -> list[str]:
     # transcript spellings of the same spoken words: "6.30pm" is "6:30 pm", "O2" is "oh two"
     t = re.sub(r"\b(\d{1,2})[.:](\d{2})\s?([ap])\.?m\b\.?", r"\1:\2 \3m", t, flags=re.I)
     t = re.sub(r"(?<=\b[Oo])(?=\d)", " ", t)
+    t = re.sub(r"\b\d(?:-\d)+\b", lambda m: m.group().replace("-", " "), t)  # "0-7-9-4" read digit by digit
+    t = re.sub(r"\b([a-z]{1,3})(\d{4,})\b", lambda m: m.group(1).upper() + m.group(2), t)  # "dh20264519": a code
     t = normalize_en(t, variant)
     t = re.sub(r"\d+(?:\.\d+)?", lambda m: " " + num2words(float(m.group()) if "." in m.group() else int(m.group())) + " ", t)
     t = t.lower().replace("-", " ").replace("’", "'")

@@ -98,3 +98,5 @@ def test_wer_scoring_spells_numbers_and_ignores_case_and_punctuation() -> None:
 def test_wer_scoring_accepts_transcript_spellings_of_the_same_words() -> None:
     script = "The sale ends at 6:30 pm. Call 020 7946 0958."
     assert word_error_rate(script, "The sale ends at 6.30pm. Call O2 0 7946 0958.", "gb") == 0.0
+    assert word_error_rate("Reference DH-2026-4519.", "Reference dh20264519.", "gb") == 0.0
+    assert word_error_rate("Call 020 7946 0958", "Call 0-2-0-7-9-4-6-0-9-5-8", "gb") == 0.0
