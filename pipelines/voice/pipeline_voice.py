@@ -39,7 +39,7 @@ from pipelines.voice.textmap import clean_word
 
 __all__ = ["VoiceConfig", "VoiceParams", "VoicePipeline", "VoiceOutput", "Timing"]
 
-PIPELINE_VERSION = "voice-1"
+PIPELINE_VERSION = "voice-2"  # 2: issue 19 normalisation (phones, codes, ranges, emoji) and flite defaults
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
 EMPHASIS = (0.9, 1.15)  # rate, pitch factors on an *emphasised* span
 
