@@ -9,7 +9,17 @@ export HF_HUB_OFFLINE := 1
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench
+.PHONY: demo test bench system-deps
+
+# Debian packages the voice engines use (flite: CMU voices, default engine of several English
+# accents). Installed only when running as root with apt and missing; otherwise `maydo doctor`
+# says how to install them and the accents fall back to espeak-ng with a warning.
+system-deps:
+	@if ! command -v flite >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing flite (apt)"; \
+	  (apt-get install -y -qq flite >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq flite >/dev/null 2>&1)) \
+	    || echo "warning: apt-get install flite failed; English accents fall back to espeak-ng"; \
+	fi
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -26,14 +36,14 @@ $(VENV)/.all: pyproject.toml | $(PY)
 	@$(PY) scripts/fix_torchaudio.py
 	@touch $@ $(VENV)/.core
 
-demo: $(VENV)/.core
+demo: $(VENV)/.core system-deps
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all
+test: $(VENV)/.all system-deps
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.all
+bench: $(VENV)/.all system-deps
 	@# -P: do not put bench/ first on sys.path (bench/queue.py would shadow the stdlib queue)
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) -P $$f; done

@@ -145,7 +145,7 @@ def ad_job_spec(
             "text": plan.copy["script"],
             "accent": plan.accent,
             "tone": plan.tone,
-            "engine": spec.voice_engine,
+            "engine": None if spec.voice_engine == "auto" else spec.voice_engine,
             "commercial": spec.commercial,
         }
     return params, {"product_image": image_assets[plan.sku], "template": template_id}

@@ -73,6 +73,16 @@ def _espeak_voices() -> Check:
         return Check("espeak-ng voices", False, f"{type(exc).__name__}: {exc}")
 
 
+def _flite() -> Check:
+    """flite (Debian package, default engine of several English accents): installed or how to get it."""
+    try:
+        from pipelines.voice.engines import flite
+
+        return Check("flite voices", flite.available(), flite.status())
+    except Exception as exc:
+        return Check("flite voices", False, f"{type(exc).__name__}: {exc}")
+
+
 def _extra(name: str, modules: list[str], hint: str) -> Check:
     """Import each module in a subprocess so a broken native library cannot crash doctor."""
     code = "import importlib,sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
@@ -168,13 +178,14 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
         skip_ray: bool = typer.Option(False, "--skip-ray", help="Do not start Ray (it takes a few seconds)."),
     ) -> None:
-        """Check this machine: Python, ffmpeg, espeak-ng voices, engines, GPUs, Ray, data dir."""
+        """Check this machine: Python, ffmpeg, espeak-ng and flite voices, engines, GPUs, Ray, data dir."""
         settings = settings_from(ctx)
         checks = [
             Check("python", sys.version_info >= (3, 11), f"{platform.python_implementation()} {platform.python_version()}"),
             Check("maydo", True, _version()),
             _ffmpeg(),
             _espeak_voices(),
+            _flite(),
             _extra("exact recolor (core)", ["cv2", "skimage", "onnxruntime"], "pip install maydo"),
             _extra("video (core)", ["moviepy", "imageio_ffmpeg"], "pip install maydo"),
             _extra("diffusion", ["torch", "diffusers", "transformers", "accelerate"], "pip install 'maydo[diffusion]'"),
