@@ -116,7 +116,7 @@ def test_render_ad_fans_out_and_dedupes_shared_children(wsettings: Settings) -> 
         JobSpec(
             kind="render_ad",
             inputs={"product_image": A},
-            params={"template": "t", "data": {"name": "An"}, "recolor": recolor, "voice": voice},
+            params={"template": "bumper_6s", "data": {"name": "An"}, "recolor": recolor, "voice": voice},
             campaign_id="c1",
         )
     )
@@ -124,7 +124,7 @@ def test_render_ad_fans_out_and_dedupes_shared_children(wsettings: Settings) -> 
         JobSpec(
             kind="render_ad",
             inputs={"product_image": A},
-            params={"template": "t", "data": {"name": "Bo"}, "recolor": recolor, "voice": voice},
+            params={"template": "bumper_6s", "data": {"name": "Bo"}, "recolor": recolor, "voice": voice},
             campaign_id="c1",
         )
     )
