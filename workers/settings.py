@@ -49,6 +49,10 @@ class RaySettings(_Section):
     address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
     num_gpus: float | None = Field(None, ge=0)
+    # Embedded Ray only (see workers/raynet.py): every Ray socket binds this address.
+    node_ip_address: str = "127.0.0.1"
+    include_dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
 
 
 class WebhookSettings(_Section):

@@ -125,12 +125,10 @@ class Dispatcher:
             if address:
                 kwargs["address"] = address
             else:
-                kwargs.update(include_dashboard=False)
-                if self.settings.ray.num_cpus is not None:
-                    kwargs["num_cpus"] = self.settings.ray.num_cpus
-                if self.settings.ray.num_gpus is not None:
-                    kwargs["num_gpus"] = self.settings.ray.num_gpus
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                from workers.raynet import local_init_kwargs
+
+                # Loopback-only sockets, dashboard off, token auth (workers/raynet.py).
+                kwargs.update(local_init_kwargs(self.settings))
             ray.init(**kwargs)
         return ray
 
