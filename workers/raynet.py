@@ -62,11 +62,13 @@ def ensure_token(data_dir: Path, env: dict[str, str] | os._Environ[str] | None =
 def _refresh_ray_config() -> None:
     """Ray caches its config (the auth mode among it) per process: re-read the environment, as
     Ray's own ``_enable_token_auth`` does, so this driver speaks the mode its GCS will use."""
+    import importlib
+
     try:
-        from ray._raylet import Config
+        raylet: Any = importlib.import_module("ray._raylet")
     except ImportError:  # pragma: no cover - ray is a core dependency
         return
-    Config.initialize("")
+    raylet.Config.initialize("")
 
 
 def local_init_kwargs(settings: Settings, env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def local_init_kwargs(settings: Settings, env: dict[str, str] | os._Environ[str]
         kwargs["dashboard_host"] = cfg.dashboard_host
     if is_loopback(cfg.node_ip_address):
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        consts = sys.modules.get("ray._private.ray_constants")
+        consts: Any = sys.modules.get("ray._private.ray_constants")
         if env is os.environ and consts is not None:
             # Ray read that variable when it was imported; its node-address lookup reads this
             # module attribute at call time (ray 2.60: services.get_node_ip_address).
