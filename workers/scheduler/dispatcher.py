@@ -105,6 +105,9 @@ class Dispatcher:
         self._last_health = 0.0
         self._last_cancel_check = 0.0
         self.error: BaseException | None = None
+        from workers.limits import Limits
+
+        self._limits = Limits.from_settings(settings).to_dict()
 
     @property
     def running(self) -> bool:
@@ -354,6 +357,7 @@ class Dispatcher:
             "params": job.params,
             "inputs": job.inputs,
             "deps": deps,
+            "limits": self._limits,  # applied again by the actor before any work (workers/limits.py)
         }
 
     def _collect(self) -> int:
