@@ -147,7 +147,9 @@ class Runtime:
                 raise PipelineInputError(
                     "params.voice must be an object with 'text' (and 'accent', ...)", field="params.voice"
                 )
-            children["voice"] = child(JobKind.VOICE.value, dict(voice), {})
+            # A reference voice (coqui cloning) travels as an asset, like every file.
+            voice_inputs = {"speaker_wav": spec.inputs["speaker_wav"]} if "speaker_wav" in spec.inputs else {}
+            children["voice"] = child(JobKind.VOICE.value, dict(voice), voice_inputs)
         child_fps = {name: self.fingerprint(c.validated()) for name, c in children.items()}
         fp = self.fingerprint(spec, extra={"children": child_fps})
         cached = self.store.find_by_fingerprint(fp)
