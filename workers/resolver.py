@@ -401,6 +401,8 @@ def check_job_params(kind: str, params: Mapping[str, Any], prefix: str = "params
     for key, why in _FORBIDDEN_PARAMS.get(kind, {}).items():
         if key in params:
             raise RefError(f"{prefix}.{key}: not a request parameter; {why}", field=f"{prefix}.{key}")
+    if kind == "voice" and params.get("voice") is not None:
+        check_name(params["voice"], f"{prefix}.voice")  # an engine voice name, never a file path
     if kind == "render_ad":
         for child, child_kind in (("recolor", "recolor"), ("voice", "voice")):
             sub = params.get(child)
