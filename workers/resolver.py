@@ -102,7 +102,7 @@ _FORBIDDEN_PARAMS: dict[str, dict[str, str]] = {
         "out_dir": "output locations are chosen by the server; outputs come back as asset ids",
     },
 }
-_BASENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_BASENAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")  # a file-name stem: no '/', no leading '.'
 
 
 class RefError(PipelineInputError):
@@ -411,7 +411,7 @@ def check_job_params(kind: str, params: Mapping[str, Any], prefix: str = "params
         basename = params.get("basename")
         if basename is not None and (not isinstance(basename, str) or not _BASENAME_RE.match(basename)):
             raise RefError(
-                f"{prefix}.basename must be 1-64 characters of [A-Za-z0-9._-] starting with a letter or digit "
+                f"{prefix}.basename must be 1-100 characters of [A-Za-z0-9._-], not starting with '.' "
                 f"(a file name stem, not a path), got {basename!r}",
                 field=f"{prefix}.basename",
             )
