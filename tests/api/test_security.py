@@ -323,6 +323,8 @@ def test_served_files_are_inert_with_clean_headers(server: Server) -> None:
         r = c.get(f"/v1/assets/{img['id']}?disposition=inline")
         assert r.headers["content-disposition"].startswith("inline;") and r.headers["content-type"] == "image/png"
         assert r.headers["x-content-type-options"] == "nosniff"
+        missing = c.get("/v1/assets/" + "0" * 64)  # JSON errors too
+        assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
         # Control characters in a filename never reach a header (the download used to drop).
         evil = upload(c, _png(35, 33), "a\r\nSet-Cookie: x=1\x07;b\u00e9.png", "image/png")
         assert evil["filename"] is not None and not any(ord(ch) < 32 for ch in evil["filename"])
