@@ -28,7 +28,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -51,11 +50,14 @@ def main() -> None:
 
     from workers.actors.noop import NoopActor
     from workers.jobs.models import JobSpec, JobStatus
+    from workers.raynet import local_init_kwargs
     from workers.runtime import Runtime
     from workers.settings import load_settings
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     data = Path(tempfile.mkdtemp(prefix="maydo-bench-queue-"))
+    # The same loopback-only, token-authenticated Ray as `maydo worker` (workers/raynet.py).
+    ray_kw = local_init_kwargs(load_settings(env={}, overrides={"data_dir": str(data)}))
+    ray.init(**{**ray_kw, "num_cpus": 2, "num_gpus": 1}, log_to_driver=False, configure_logging=False)
     rows: list[tuple[str, str]] = []
 
     def runtime(name: str, **noop: object) -> Runtime:

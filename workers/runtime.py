@@ -80,12 +80,14 @@ class Runtime:
         """Validate a spec and check its references with ``workers.resolver`` (asset ids that
         exist — and, with ``owns(asset_id)``, that the caller owns — or registry names; never a
         path). Asset ids an uploaded template uses are added to ``inputs`` (``media.<n>``).
-        Raises ``PipelineInputError`` naming the field."""
+        The ``limits.*`` settings are applied (``workers.limits``). Raises ``PipelineInputError``
+        naming the field."""
+        from workers.limits import Limits
         from workers.resolver import Resolver, prepare_job
         from workers.storage import open_store
 
         spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
-        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns))
+        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns), Limits.from_settings(self.settings))
 
     def _submit_one(
         self, spec: JobSpec, depends_on: Sequence[str] = (), extra: dict[str, Any] | None = None
@@ -145,7 +147,9 @@ class Runtime:
                 raise PipelineInputError(
                     "params.voice must be an object with 'text' (and 'accent', ...)", field="params.voice"
                 )
-            children["voice"] = child(JobKind.VOICE.value, dict(voice), {})
+            # A reference voice (coqui cloning) travels as an asset, like every file.
+            voice_inputs = {"speaker_wav": spec.inputs["speaker_wav"]} if "speaker_wav" in spec.inputs else {}
+            children["voice"] = child(JobKind.VOICE.value, dict(voice), voice_inputs)
         child_fps = {name: self.fingerprint(c.validated()) for name, c in children.items()}
         fp = self.fingerprint(spec, extra={"children": child_fps})
         cached = self.store.find_by_fingerprint(fp)

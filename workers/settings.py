@@ -43,12 +43,22 @@ class LimitsSettings(_Section):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_script_chars: int = Field(2000, gt=0)
     max_audience_rows: int = Field(100_000, gt=0)
+    # Enforced at submit and in the workers (workers/limits.py).
+    max_template_seconds: float = Field(180.0, gt=0)
+    max_scenes: int = Field(40, gt=0)
+    max_layers: int = Field(400, gt=0)
+    max_canvas_pixels: int = Field(3840 * 2160, gt=0)
+    max_recolor_targets: int = Field(16, gt=0)
 
 
 class RaySettings(_Section):
     address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
     num_gpus: float | None = Field(None, ge=0)
+    # Embedded Ray only (see workers/raynet.py): every Ray socket binds this address.
+    node_ip_address: str = "127.0.0.1"
+    include_dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
 
 
 class WebhookSettings(_Section):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.limits import Limits
 
 
 class JobCanceled(Exception):
@@ -72,6 +73,7 @@ class JobContext:
     workdir: Path
     progress: Progress
     input_ids: dict[str, str] = field(default_factory=dict)  # input name -> asset id (what ``inputs`` came from)
+    limits: Limits = field(default_factory=lambda: Limits())  # ``limits.*`` settings, applied before any work
     outputs: dict[str, Path] = field(default_factory=dict)  # fill: output name -> file in workdir
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -160,6 +162,7 @@ class PipelineActor:
                 params=dict(payload.get("params") or {}),
                 inputs={k: store.path(v) for k, v in (payload.get("inputs") or {}).items()},
                 input_ids={k: str(v) for k, v in (payload.get("inputs") or {}).items()},
+                limits=Limits.from_dict(payload.get("limits")),
                 deps={
                     name: {
                         "outputs": {k: store.path(v) for k, v in dep.get("outputs", {}).items()},

@@ -33,8 +33,9 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
     from workers.resolver import check_job_params
 
     check_job_params("recolor", ctx.params)  # a worker never takes a path from a request
+    ctx.limits.job("recolor", ctx.params, ctx.inputs)
     ctx.progress("load", 0.05)
-    image = load_image(ctx.inputs["image"])
+    image = load_image(ctx.inputs["image"], max_pixels=ctx.limits.max_image_pixels, field="inputs.image")
     params = make_params(params_cls, ctx.params, skip=("engine",))
     if "mask" in ctx.inputs and "mask" in {f.name for f in dataclasses.fields(params_cls)}:
         params = dataclasses.replace(params, mask=ctx.inputs["mask"])

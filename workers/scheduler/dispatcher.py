@@ -105,6 +105,9 @@ class Dispatcher:
         self._last_health = 0.0
         self._last_cancel_check = 0.0
         self.error: BaseException | None = None
+        from workers.limits import Limits
+
+        self._limits = Limits.from_settings(settings).to_dict()
 
     @property
     def running(self) -> bool:
@@ -125,12 +128,10 @@ class Dispatcher:
             if address:
                 kwargs["address"] = address
             else:
-                kwargs.update(include_dashboard=False)
-                if self.settings.ray.num_cpus is not None:
-                    kwargs["num_cpus"] = self.settings.ray.num_cpus
-                if self.settings.ray.num_gpus is not None:
-                    kwargs["num_gpus"] = self.settings.ray.num_gpus
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                from workers.raynet import local_init_kwargs
+
+                # Loopback-only sockets, dashboard off, token auth (workers/raynet.py).
+                kwargs.update(local_init_kwargs(self.settings))
             ray.init(**kwargs)
         return ray
 
@@ -356,6 +357,7 @@ class Dispatcher:
             "params": job.params,
             "inputs": job.inputs,
             "deps": deps,
+            "limits": self._limits,  # applied again by the actor before any work (workers/limits.py)
         }
 
     def _collect(self) -> int:
