@@ -135,3 +135,57 @@ def save_png_atomic(img: Image.Image, path: str | Path) -> Path:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 0.8) -> Image.Image:
+    """An RGBA cut-out of ``rgb`` (uint8 HxWx3) with ``alpha`` (float HxW in [0, 1]) as its soft edge.
+
+    PNG stores straight (un-premultiplied) alpha, so the colour of a partly transparent edge pixel
+    must be the *foreground's* colour, not the photo's mix of product and background: with
+    ``I = a F + (1 - a) B``, the background ``B`` near the edge is estimated by normalised
+    convolution of the pure-background pixels (a < 0.02) and ``F = (I - (1 - a) B) / a`` is solved
+    where ``a`` is large enough to be stable, blended towards the nearby pure-foreground colour
+    where it is small. Compositing the cut-out on any backdrop then shows no halo of the old one.
+    A (nearly) binary ``alpha`` first gets a symmetric ``hard_edge_sigma`` px blur (soft edge).
+    Fully transparent pixels get RGB 0. Returns a PIL ``RGBA`` image of the same size.
+    """
+    import cv2
+
+    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3], dtype=np.uint8)
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    if a.shape != rgb.shape[:2]:
+        raise PipelineInputError(f"alpha is {a.shape[::-1]} but the image is {rgb.shape[1::-1]}", field="mask")
+    soft_px = np.count_nonzero((a > 0.02) & (a < 0.98))
+    hard = (a >= 0.5).astype(np.uint8)
+    edge_px = int(np.count_nonzero(cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))))
+    if soft_px < 0.25 * max(1, edge_px) and hard_edge_sigma > 0:
+        a = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma)
+        a[a < 0.02] = 0.0
+        a[a > 0.98] = 1.0
+    fg = np.zeros_like(rgb)
+    edge = (a > 0.0) & (a < 1.0)
+    fg[a >= 1.0] = rgb[a >= 1.0]
+    if edge.any():
+        ys, xs = np.nonzero(edge)
+        r = max(3, int(round(0.01 * max(a.shape))))
+        y0, y1 = max(0, ys.min() - 3 * r), min(a.shape[0], ys.max() + 3 * r + 1)
+        x0, x1 = max(0, xs.min() - 3 * r), min(a.shape[1], xs.max() + 3 * r + 1)
+        ac = a[y0:y1, x0:x1]
+        img = rgb[y0:y1, x0:x1].astype(np.float32)
+        sig = float(r)
+
+        def spread(weight: np.ndarray) -> np.ndarray:
+            num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sig)
+            den = cv2.GaussianBlur(weight, (0, 0), sig)[..., None]
+            return np.asarray(num / np.maximum(den, 1e-6), np.float32)
+
+        bg = spread((ac < 0.02).astype(np.float32))
+        near_fg = spread((ac >= 0.98).astype(np.float32))
+        aa = np.maximum(ac, 1e-3)[..., None]
+        solved = np.clip((img - (1.0 - aa) * bg) / aa, 0.0, 255.0)
+        trust = np.clip((ac - 0.05) / 0.25, 0.0, 1.0)[..., None]  # small a amplifies noise: lean on near_fg
+        f = trust * solved + (1.0 - trust) * near_fg
+        e = edge[y0:y1, x0:x1]
+        fg[y0:y1, x0:x1][e] = np.clip(f[e] + 0.5, 0, 255).astype(np.uint8)
+    a8 = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.dstack([fg, a8]), "RGBA")

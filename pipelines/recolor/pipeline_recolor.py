@@ -57,7 +57,8 @@ class RecolorParams:
 
     ``to_colors``: one or more target specs (see ``colors.parse_color``); ``from_color``: the
     source colour to replace on a multi-colour product (default: the dominant colour); ``mask``:
-    a product mask (or one per image); ``onnx_model``: local segmentation model; ``feather_px``:
+    a product mask (or one per image); ``onnx_model``: local segmentation model and
+    ``onnx_preprocess`` its preprocessing (overrides its JSON sidecar, see ``masks.OnnxPreprocess``); ``feather_px``:
     outward feather of hard mask edges (0 = none); ``palettes``: brand palettes overriding
     ``configs/palettes``; ``clusters``/``sample_size``/``seed``: colour-model controls.
     """
@@ -66,6 +67,7 @@ class RecolorParams:
     from_color: str | None = None
     mask: MaskSpec | Sequence[MaskSpec | None] | None = None
     onnx_model: str | Path | None = None
+    onnx_preprocess: Mapping[str, Any] | None = None
     feather_px: float = 1.5
     palettes: Mapping[str, Mapping[str, str]] | None = None
     clusters: int = 6
@@ -213,6 +215,21 @@ def fit_color_model(
             counts = np.concatenate([counts, np.zeros(len(keep), counts.dtype)])
             is_main = np.concatenate([is_main, np.zeros(len(keep), bool)])
     return ColorModel(lab_centers=centers.astype(np.float32), is_main=is_main, counts=counts)
+
+
+def region_note(model: ColorModel) -> str:
+    """One sentence saying which colour region is recolored and why (for the report)."""
+    main = model.is_main & (model.counts > 0)
+    others = ~model.is_main & (model.counts > 0)
+    total = max(1, int(model.counts.sum()))
+    share = float(model.counts[main].sum()) / total
+    lab = model.main_lab
+    chroma = float(np.hypot(lab[1], lab[2]))
+    kind = "achromatic (white/grey/black)" if chroma < ACHROMATIC_C else "chromatic"
+    kept = ", ".join(make_color(_lab_to_rgb8(c)).hex for c in model.lab_centers[others]) or "none"
+    return (f"main colour {make_color(_lab_to_rgb8(np.asarray(lab))).hex} ({kind}, L* {lab[0]:.0f}): "
+            f"{int(main.sum())} of {int((model.counts > 0).sum())} colour clusters, {share:.0%} of the product's "
+            f"pixels, joined as one material's shading ramp; kept as they are (logos, prints, other colours): {kept}")
 
 
 def _lab_to_rgb8(lab: np.ndarray) -> tuple[int, int, int]:
@@ -423,8 +440,9 @@ class RecolorPipeline:
 
     version = PIPELINE_VERSION
 
-    def __init__(self, *, max_pixels: int | None = None) -> None:
+    def __init__(self, *, max_pixels: int | None = None, models_dir: str | Path | None = None) -> None:
         self.max_pixels = max_pixels
+        self.models_dir = models_dir  # where `maydo models install` put U²-Net-p (default: masks.default_models_dir)
 
     def check_inputs(
         self, images: ImageSource | Sequence[ImageSource], params: RecolorParams
@@ -455,7 +473,8 @@ class RecolorPipeline:
 
     def prepare(self, image: Image.Image, mask: MaskSpec | None, params: RecolorParams) -> _Prepared:
         t0 = time.perf_counter()
-        mres = product_mask(image, mask=mask, onnx_model=params.onnx_model)
+        mres = product_mask(image, mask=mask, onnx_model=params.onnx_model, onnx_preprocess=params.onnx_preprocess,
+                            models_dir=self.models_dir)
         if mres.is_hard:
             alpha, ring = feather_mask(mres.alpha, params.feather_px)
         else:
@@ -508,4 +527,8 @@ class RecolorPipeline:
             n_targets=len(targets),
             mask_sources=[p.mask.source for p in preps],
             timings_ms=timings,
+            product_masks=[p.mask.alpha for p in preps],
+            mask_reasons=[p.mask.reason for p in preps],
+            mask_warnings=[p.mask.warnings for p in preps],
+            region_notes=[region_note(model)] * len(preps),
         )
