@@ -268,6 +268,34 @@ def color_weights(rgb: np.ndarray, mask: np.ndarray, model: ColorModel) -> np.nd
     return out
 
 
+def drop_enclosed_islands(weights: np.ndarray, product: np.ndarray, *, max_share: float = 0.1) -> tuple[np.ndarray, int]:
+    """Zero small patches of the main colour that lie wholly inside other colours of the product.
+
+    A patch of the main colour enclosed by the product's other colours (the dark rim of the
+    coffee inside a red cup, a red letter in a white print) is not the product's body: it touches
+    neither the product's silhouette (``product`` alpha < 0.5 within 3 px) nor the largest patch,
+    and holds < ``max_share`` of the region. Returns (new weights, pixels dropped).
+    """
+    support = (weights > 0.02).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(support, connectivity=8)
+    if n <= 2:
+        return weights, 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    largest = int(np.argmax(areas)) + 1
+    total = float(areas.sum())
+    k7 = np.ones((7, 7), np.uint8)
+    edge = cv2.dilate((product < 0.5).astype(np.uint8), k7) > 0
+    near_main = cv2.dilate((labels == largest).astype(np.uint8), k7) > 0
+    touching = set(np.unique(labels[edge | near_main]).tolist())
+    drop = [i for i in range(1, n) if i != largest and i not in touching and areas[i - 1] < max_share * total]
+    if not drop:
+        return weights, 0
+    sel = np.isin(labels, drop)
+    out = weights.copy()
+    out[sel] = 0.0
+    return out, int(sel.sum())
+
+
 def main_color_weights(rgb: np.ndarray, mask: np.ndarray, from_color: NamedColor | None = None) -> np.ndarray:
     """Recolor weights (float32 HxW in [0, 1]) of the product's main colour inside ``mask``.
 
@@ -496,7 +524,7 @@ class RecolorPipeline:
         timings: list[dict[str, float]] = []
         for p in preps:
             t1 = time.perf_counter()
-            weights = color_weights(p.rgb, p.alpha, model)
+            weights, _ = drop_enclosed_islands(color_weights(p.rgb, p.alpha, model), p.mask.alpha)
             src_mean = source_stats(p.rgb, weights)
             weights_ms = (time.perf_counter() - t1) * 1000.0
             for tgt in targets:
