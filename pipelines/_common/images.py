@@ -30,7 +30,9 @@ def load_image(
     Accepts a path, encoded bytes, a PIL image or a uint8 HxWx{3,4} array. Guards against
     decompression bombs (``max_pixels`` checked from the header before decoding), truncated or
     corrupt data, and modes that cannot be shown as RGB; 16-bit, CMYK, palette and greyscale
-    images are normalised. EXIF orientation is applied. Raises ``PipelineInputError``.
+    images are normalised. EXIF orientation is applied. Animated images (GIF, WebP, APNG) give
+    their first frame, with ``info["frames"]`` set (see :func:`animation_warning`).
+    Raises ``PipelineInputError``.
     """
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels=max_pixels, keep_alpha=keep_alpha, field=field)
@@ -76,8 +78,20 @@ def load_image(
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise PipelineInputError(f"{field}: {name} is corrupt or truncated: {exc}", field=field) from exc
+    frames = int(getattr(img, "n_frames", 1) or 1) if getattr(img, "is_animated", False) else 1
     img = ImageOps.exif_transpose(img) or img
-    return _normalise(img, keep_alpha=keep_alpha, field=field)
+    out = _normalise(img, keep_alpha=keep_alpha, field=field)
+    if frames > 1:  # animated GIF/WebP/PNG: PIL decodes frame 0; callers warn "first frame only"
+        out.info["frames"] = frames
+    return out
+
+
+def animation_warning(img: Image.Image) -> str | None:
+    """``"animated image (N frames): only the first frame is used"`` for an animated input, else None."""
+    frames = int(img.info.get("frames", 1) or 1)
+    if frames > 1:
+        return f"animated image ({frames} frames): only the first frame is used; the output is a still PNG"
+    return None
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, field: str) -> None:
@@ -159,7 +173,7 @@ def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 
     hard = (a >= 0.5).astype(np.uint8)
     edge_px = int(np.count_nonzero(cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))))
     if soft_px < 0.25 * max(1, edge_px) and hard_edge_sigma > 0:
-        a = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma)
+        a = np.asarray(cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma), np.float32)
         a[a < 0.02] = 0.0
         a[a > 0.98] = 1.0
     fg = np.zeros_like(rgb)

@@ -30,7 +30,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -265,9 +265,8 @@ def onnx_mask(rgb: np.ndarray, model: str | Path, preprocess: OnnxPreprocess | N
         size = (max(32, int(round(w * scale / 32)) * 32), max(32, int(round(h * scale / 32)) * 32))
     src = rgb if pre.channels == "RGB" else rgb[..., ::-1]
     shrink = size[0] < w or size[1] < h
-    x = cv2.resize(np.ascontiguousarray(src), size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    x = x.astype(np.float32)
-    x /= np.float32(max(1.0, float(rgb.max())) if pre.scale == "max" else 255.0)
+    resized = cv2.resize(np.ascontiguousarray(src), size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    x = np.asarray(resized, np.float32) / np.float32(max(1.0, float(rgb.max())) if pre.scale == "max" else 255.0)
     mean, std = np.asarray(pre.mean, np.float32), np.asarray(pre.std, np.float32)
     if pre.channels == "BGR":
         mean, std = mean[::-1], std[::-1]

@@ -80,7 +80,7 @@ class RecolorOutput:
     timings_ms: list[dict[str, float]] = field(default_factory=list)
     product_masks: list[np.ndarray] = field(default_factory=list)  # per image: float32 HxW product alpha
     mask_reasons: list[str] = field(default_factory=list)  # per image: why that mask source
-    mask_warnings: list[tuple[str, ...]] = field(default_factory=list)  # per image: the mask looks wrong
+    mask_warnings: list[tuple[str, ...]] = field(default_factory=list)  # per image: mask looks wrong, GIF frames
     region_notes: list[str] = field(default_factory=list)  # per image: which colour region moved and why
 
     def cutout(self, k: int) -> Image.Image:

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
-from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, animation_warning, load_image
 from pipelines.recolor.colors import NamedColor, make_color, parse_color
 from pipelines.recolor.masks import MaskResult, product_mask
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
@@ -557,6 +557,6 @@ class RecolorPipeline:
             timings_ms=timings,
             product_masks=[p.mask.alpha for p in preps],
             mask_reasons=[p.mask.reason for p in preps],
-            mask_warnings=[p.mask.warnings for p in preps],
+            mask_warnings=[tuple(w for w in (animation_warning(p.image),) if w) + p.mask.warnings for p in preps],
             region_notes=[region_note(model)] * len(preps),
         )
