@@ -13,10 +13,13 @@ and logo interiors get exactly 0.
 
 Recolor (``apply_target_color``): in CIELAB, the region's mean L* moves to the target's and the
 local L* variation (shading, texture) is kept (the gain of the side that would clip at black/white is
-reduced, down to 0.6, then the mean moves as little as needed); a/b deviations from the region's mean are
+reduced, down to 0.6, or 0.5 when the mean could not reach the target otherwise, then the mean moves
+as little as needed); a/b deviations from the region's mean are
 (minus their shading-correlated part) rotated to the target hue and never amplified, then put
 on the target's a/b, so the target chroma holds across the shading; chroma is limited
-to the sRGB gamut at the target hue. Output = original blended with the recolor by the weights,
+to the sRGB gamut at the target hue (so for a target at the gamut's edge, e.g. CSS navy, the
+darkest pixels keep less chroma and the region's *mean* a*b* falls short of the target's while
+the per-pixel median stays on it). Output = original blended with the recolor by the weights,
 so pixels with weight 0 are bit-identical. Hard masks get an outward feather (``feather_px``).
 
 Several images of one SKU share one colour model (same region picked in every view) and each
@@ -47,6 +50,7 @@ L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not sp
 RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
 ACHROMATIC_C = 12.0
 MIN_GAIN = 0.6
+DEEP_MIN_GAIN = 0.5
 
 MaskSpec = np.ndarray | Image.Image | str | Path
 
@@ -384,16 +388,29 @@ def apply_target_color(
     p_lo, p_hi = (float(v) for v in np.percentile(lcore, [1.0, 99.0]))
     spread_hi, spread_lo = max(p_hi - ls, 1e-3), max(ls - p_lo, 1e-3)
     # Separate gains above/below the mean (continuous at the mean): only the side that would clip
-    # at L*=0 or 100 is compressed, and never below MIN_GAIN; the centre moves only if still needed.
+    # at L*=0 or 100 is compressed (to MIN_GAIN; down to DEEP_MIN_GAIN when the region's mean could
+    # not reach the target's otherwise, e.g. navy); the centre is set so the mean L* lands on the
+    # target's (unequal gains shift the mean), and moves off it only if still needed.
+    dl0 = lab[:, 0] - ls
+    wcore = wv[core] if core.any() else wv
+    dcore = dl0[core] if core.any() else dl0
+    wsum = float(wcore.sum()) or 1.0
+    pos = float((np.maximum(dcore, 0.0) * wcore).sum()) / wsum
+    neg = float((np.maximum(-dcore, 0.0) * wcore).sum()) / wsum
     g_hi = float(np.clip((99.5 - lt) / spread_hi, MIN_GAIN, 1.0))
     g_lo = float(np.clip((lt - 0.5) / spread_lo, MIN_GAIN, 1.0))
-    centre = lt
+    centre = lt - (g_hi * pos - g_lo * neg)
+    if centre - g_lo * spread_lo < 0.5:
+        g_lo = float(np.clip((lt - g_hi * pos - 0.5) / max(spread_lo - neg, 1e-3), DEEP_MIN_GAIN, g_lo))
+        centre = lt - (g_hi * pos - g_lo * neg)
+    if centre + g_hi * spread_hi > 99.5:
+        g_hi = float(np.clip((99.5 - lt - g_lo * neg) / max(spread_hi - pos, 1e-3), DEEP_MIN_GAIN, g_hi))
+        centre = lt - (g_hi * pos - g_lo * neg)
     if centre + g_hi * spread_hi > 99.5:
         centre = 99.5 - g_hi * spread_hi
     if centre - g_lo * spread_lo < 0.5:
         centre = 0.5 + g_lo * spread_lo
     new = np.empty_like(lab)
-    dl0 = lab[:, 0] - ls
     gains = np.where(dl0 > 0, np.float32(g_hi), np.float32(g_lo))
     new[:, 0] = np.clip(np.float32(centre) + gains * dl0, 0.0, 100.0)
     cs = float(np.hypot(as_, bs))

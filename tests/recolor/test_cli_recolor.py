@@ -36,7 +36,10 @@ def test_cli_writes_pngs_and_json(tmp_path: Path) -> None:
         assert f.is_file() and f.parent == out
         assert e["report"]["median_de00"] <= 2.0 and e["report"]["max_abs_outside"] == 0
         assert Image.open(f).size == (128, 128)
-    assert sorted(p.name for p in out.iterdir()) == ["mug_acme-jade.png", "mug_do.png"]  # no temp files left
+    assert sorted(p.name for p in out.iterdir()) == [  # no temp files left
+        "mug.mask.png", "mug_acme-jade.cutout.png", "mug_acme-jade.png", "mug_do.cutout.png", "mug_do.png"]
+    cut = Image.open(out / "mug_do.cutout.png")
+    assert cut.mode == "RGBA" and cut.size == (128, 128)
 
 
 def test_cli_table_with_mask_and_from(tmp_path: Path) -> None:
