@@ -176,6 +176,7 @@ def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 
         a = np.asarray(cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma), np.float32)
         a[a < 0.02] = 0.0
         a[a > 0.98] = 1.0
+    a = np.round(a * 255.0) / np.float32(255.0)  # the 8-bit alpha the PNG will hold decides what is edge
     fg = np.zeros_like(rgb)
     edge = (a > 0.0) & (a < 1.0)
     fg[a >= 1.0] = rgb[a >= 1.0]
@@ -201,5 +202,5 @@ def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 
         f = trust * solved + (1.0 - trust) * near_fg
         e = edge[y0:y1, x0:x1]
         fg[y0:y1, x0:x1][e] = np.clip(f[e] + 0.5, 0, 255).astype(np.uint8)
-    a8 = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    a8 = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
     return Image.fromarray(np.dstack([fg, a8]), "RGBA")

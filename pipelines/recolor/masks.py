@@ -444,11 +444,12 @@ def cast_shadow(lab: np.ndarray, hard: np.ndarray, bg: np.ndarray, sigma: float 
     """Pixels of ``hard`` (bool HxW) that look like a cast shadow on the backdrop ``bg`` (Lab HxWx3).
 
     A cast shadow is the backdrop in shade: darker than the backdrop model (ΔL* >= 3) with the
-    backdrop's chromaticity (Δa*b* small), smooth (blurred |∇L*| < 1.2 per pixel), with no more
-    texture than the backdrop's own noise (``sigma``, ΔE) and a soft edge towards the backdrop; the
-    product's sharp silhouette stops it. Found as the smooth,
-    backdrop-chromaticity components of the mask that touch the mask's outline and lie mostly
-    below the mask's centre. Returns bool HxW (empty when nothing qualifies).
+    backdrop's chromaticity (Δa*b* small), smooth (blurred |∇L*| < 2.5 per pixel, so the product's
+    sharp silhouette stops it), near the mask's outline, below the bulk of the mask, and fading
+    out *softly* below its patch (2-4 px further down the floor is still >= 20 % as dark as the
+    patch's own lower edge, above twice the noise, and smooth: median |∇²L*| < 0.5 + sigma),
+    where a product's edge is a step back to the backdrop. ``sigma`` (the backdrop's noise, ΔE)
+    sets the darkness floor. Returns bool HxW (empty when nothing qualifies).
     """
     out = np.zeros(hard.shape, bool)
     if not hard.any():
@@ -457,29 +458,41 @@ def cast_shadow(lab: np.ndarray, hard: np.ndarray, bg: np.ndarray, sigma: float 
     gx = cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gy = cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     grad = np.hypot(gx, gy)
-    dl = bg[..., 0] - lab[..., 0]
+    texture = cv2.blur(np.abs(cv2.Laplacian(L, cv2.CV_32F, ksize=3)), (5, 5))  # ~0 on a smooth ramp
+    dl = bg[..., 0] - L
     dab = np.hypot(lab[..., 1] - bg[..., 1], lab[..., 2] - bg[..., 2])
-    raw = lab[..., 0]
-    mean = cv2.blur(raw, (5, 5))
-    local_sd = np.sqrt(np.maximum(cv2.blur(raw * raw, (5, 5)) - mean * mean, 0.0))
-    cand = hard & (dl >= 3.0) & (dab <= 3.0 + 0.08 * dl) & (grad < 1.2) & (local_sd < 1.0 + 2.0 * sigma)
+    cand = hard & (dl >= max(3.0, 4.0 * sigma)) & (dab <= 3.0 + 0.08 * dl) & (grad < 2.5)
     if not cand.any():
         return out
     h8 = hard.astype(np.uint8)
-    outline = h8 - cv2.erode(h8, np.ones((3, 3), np.uint8))
+    outline = (h8 - cv2.erode(h8, np.ones((3, 3), np.uint8))) > 0
+    near_outline = cv2.dilate(outline.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     n, labels, stats, cents = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
-    ys = np.nonzero(hard)[0]
-    cy = float(ys.mean())
+    cy = float(np.nonzero(hard)[0].mean())
     total = float(hard.sum())
-    touching = np.unique(labels[(outline > 0) & cand])
-    for i in touching:
+    rows = np.arange(hard.shape[0])[:, None]
+    k3, k9 = np.ones((3, 3), np.uint8), np.ones((9, 9), np.uint8)
+    for i in np.unique(labels[near_outline & cand]):
         area = int(stats[i, cv2.CC_STAT_AREA])
-        if i == 0 or area < 0.01 * total or area > 0.5 * total:
+        if i == 0 or area < 0.01 * total or area > 0.5 * total or cents[i][1] <= cy:
             continue
         comp = labels == i
         rest_y = np.nonzero(hard & ~comp)[0]
         # A cast shadow lies on the floor: below the bulk of the product, not beside or above it.
-        if rest_y.size and cents[i][1] > cy and float(np.median(np.nonzero(comp)[0])) > float(np.percentile(rest_y, 75)):
+        if not rest_y.size or float(np.median(np.nonzero(comp)[0])) <= float(np.percentile(rest_y, 75)):
+            continue
+        c8 = comp.astype(np.uint8)
+        below = rows > cents[i][1]
+        edge_in = comp & (cv2.erode(c8, k3) == 0) & below
+        band = (cv2.dilate(c8, k9) > 0) & (cv2.dilate(c8, k3) == 0) & below
+        if not edge_in.any() or not band.any():
+            continue
+        # Soft fade (the floor keeps >= 20 % of the darkness just past the patch, above the noise),
+        # not a step back to the backdrop.
+        # The floor there is as smooth as a shadow's ramp (fabric or print has texture).
+        fade = float(np.median(dl[band]))
+        smooth = float(np.median(texture[band])) < 0.5 + sigma
+        if smooth and fade >= 0.2 * float(np.median(dl[edge_in])) and fade >= 2.0 * sigma:
             out |= comp
     return out
 
@@ -571,7 +584,7 @@ def product_mask(
     if mask is not None:
         alpha = _given_mask(mask, shape)
         return MaskResult(alpha=alpha, source="given", coverage=check_coverage(alpha, "given"),
-                          reason="a mask was given")
+                          reason="a mask was given", warnings=tuple(mask_warnings(alpha, np.asarray(image.convert("RGB")))))
     rgb = np.asarray(image.convert("RGB"))
     if onnx_model is not None:
         pre = onnx_preprocess if isinstance(onnx_preprocess, OnnxPreprocess) else \
