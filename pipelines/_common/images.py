@@ -176,7 +176,7 @@ def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 
         a = np.asarray(cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma), np.float32)
         a[a < 0.02] = 0.0
         a[a > 0.98] = 1.0
-    a = np.round(a * 255.0) / np.float32(255.0)  # the 8-bit alpha the PNG will hold decides what is edge
+    a = (np.round(a * 255.0) / 255.0).astype(np.float32)  # the 8-bit alpha the PNG will hold decides what is edge
     fg = np.zeros_like(rgb)
     edge = (a > 0.0) & (a < 1.0)
     fg[a >= 1.0] = rgb[a >= 1.0]
