@@ -348,8 +348,8 @@ class StudioFit:
     ``ambiguous``: pixels near the mask whose distance from the backdrop is between 0.35x and 1x the
     threshold, per mask pixel (a product close to the backdrop colour, e.g. white on white).
     ``confident`` when the border is a clean backdrop (sigma <= 3, >= 80 % inliers) and the product
-    stands clear of it (ambiguous <= 0.15) with no cast shadow touching it (where a shadow meets
-    the product, the studio mask's lower edge is a guess).
+    stands clear of it (ambiguous <= 0.15). A cast shadow found below the product is left out of
+    the mask (``shadow_px``); it does not lower the confidence.
     """
 
     sigma: float
@@ -360,7 +360,7 @@ class StudioFit:
     @property
     def confident(self) -> bool:
         return (self.sigma <= STUDIO_MAX_SIGMA and self.inliers >= STUDIO_MIN_INLIERS
-                and self.ambiguous <= STUDIO_MAX_AMBIGUOUS and self.shadow_px == 0)
+                and self.ambiguous <= STUDIO_MAX_AMBIGUOUS)
 
 
 def auto_mask(rgb: np.ndarray) -> np.ndarray:
@@ -598,18 +598,16 @@ def product_mask(
     studio = (f"border fits a smooth studio backdrop (residual {fit.sigma:.1f} ΔE, {fit.inliers:.0%} of the "
               f"border) and the product stands clear of it ({fit.ambiguous:.0%} ambiguous pixels)")
     if fit.confident:
-        reason = studio + "; no cast shadow touches it"
+        reason = studio + (f"; {fit.shadow_px} px of cast shadow left out" if fit.shadow_px else "")
         return MaskResult(alpha=alpha, source="auto", coverage=check_coverage(alpha, "automatic"), reason=reason,
                           warnings=tuple(mask_warnings(alpha)))
     if fit.sigma > STUDIO_MAX_SIGMA or fit.inliers < STUDIO_MIN_INLIERS:
         why = (f"the border is not a plain studio backdrop (residual {fit.sigma:.1f} ΔE on the {fit.inliers:.0%} of "
                f"it kept by the robust fit; a backdrop needs <= {STUDIO_MAX_SIGMA:.0f} ΔE on >= "
                f"{STUDIO_MIN_INLIERS:.0%})")
-    elif fit.ambiguous > STUDIO_MAX_AMBIGUOUS:
+    else:
         why = (f"the product is too close to its backdrop's colour for the studio mask ({fit.ambiguous:.0%} "
                f"ambiguous pixels, allowed {STUDIO_MAX_AMBIGUOUS:.0%})")
-    else:
-        why = f"a cast shadow ({fit.shadow_px} px) touches the product, so the studio mask's lower edge is unsure"
     path = salient_model_path(models_dir)
     alpha = onnx_mask(rgb, path, U2NETP_PREPROCESS)
     return MaskResult(alpha=alpha, source="u2netp", coverage=check_coverage(alpha, "U²-Net-p salient object"),
