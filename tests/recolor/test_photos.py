@@ -30,7 +30,7 @@ from pipelines.recolor.synthetic import render_grey16, render_product, render_wh
 from tests.recolor.photos import coffee, models_dir
 
 # The demo catalogue's colourways for the espresso cup (assets/demo/catalogue.yaml).
-CUP_COLOURWAYS = {"Espresso Red": "#8B2A1A", "Harbour Navy": "#1F3A5F", "Sage": "#7FA38A", "Mustard": "#D4A017"}
+CUP_COLOURWAYS = {"Espresso Red": "#7B2312", "Harbour Navy": "#1F3A5F", "Sage": "#7FA38A", "Mustard": "#D4A017"}
 
 
 @pytest.fixture(scope="module")
