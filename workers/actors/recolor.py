@@ -80,7 +80,7 @@ def _mask_u8(mask: Any) -> Any:
 
     arr = np.asarray(mask)
     if arr.dtype == bool or arr.max(initial=0) <= 1:
-        arr = arr.astype(np.float32) * 255
+        arr = np.round(arr.astype(np.float32) * 255)  # rounded like the cut-out's alpha
     return arr.clip(0, 255).astype(np.uint8)
 
 

@@ -51,7 +51,8 @@ class VideoActor(PipelineActor):
         template = self._template(ctx)
         product: Path | None = None
         if "recolor" in ctx.deps:
-            product = ctx.deps["recolor"]["outputs"].get("image")
+            rec = ctx.deps["recolor"]["outputs"]
+            product = rec.get("cutout") or rec.get("image")  # RGBA cut-out: no opaque photo tile
         elif "product_image" in ctx.inputs:
             product = ctx.inputs["product_image"]
         voiceover: Any = None
