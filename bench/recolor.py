@@ -193,7 +193,7 @@ def main() -> None:
                     help="also run the real-photo rows at 1024x1024 (needs `maydo models install`)")
     ap.add_argument("--models-dir", default=None, help="where u2netp.onnx is (default: maydo-data/models)")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=200)  # tables are wide; never wrap them into unreadable columns
     if args.photos:
         table = Table(title="recolor bench — real photos and hard products at 1024x1024, full pipeline, 1 thread "
                             "(ms: min of repeats; ΔE00 at matched L*; outside = changed pixels outside the mask)")
