@@ -22,6 +22,9 @@ darkest pixels keep less chroma and the region's *mean* a*b* falls short of the 
 the per-pixel median stays on it). Output = original blended with the recolor by the weights,
 so pixels with weight 0 are bit-identical. Hard masks get an outward feather (``feather_px``).
 
+A target within ΔE00 3 of the region's mean colour (the hero colourway put onto its exact hex) is
+reached by one uniform Lab shift of the region instead, which keeps the photo's own chroma and shading.
+
 Several images of one SKU share one colour model (same region picked in every view) and each
 view's region is mapped to the same target, so the output colour is consistent across views.
 ``main_color_weights`` and ``apply_target_color`` are reused by the diffusion engine's hue lock.
@@ -41,7 +44,7 @@ from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, animation_warning, load_image
-from pipelines.recolor.colors import NamedColor, make_color, parse_color
+from pipelines.recolor.colors import NamedColor, delta_e00, make_color, parse_color
 from pipelines.recolor.masks import MaskResult, product_mask
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
 
@@ -51,6 +54,7 @@ RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between ma
 ACHROMATIC_C = 12.0
 MIN_GAIN = 0.6
 DEEP_MIN_GAIN = 0.5
+SMALL_MOVE_DE = 3.0  # source mean within this ΔE00 of the target: uniform Lab shift instead of a remap
 
 MaskSpec = np.ndarray | Image.Image | str | Path
 
@@ -435,6 +439,11 @@ def apply_target_color(
     else:
         new[:, 1] = at + scale * da
         new[:, 2] = bt + scale * db
+    if delta_e00((ls, as_, bs), (lt, at, bt)) < SMALL_MOVE_DE:
+        # A small correction (e.g. a photo already in its colourway, put onto the exact brand hex):
+        # move every pixel by the same Lab offset, keeping the photo's own chroma and shading.
+        new = lab + np.asarray([lt - ls, at - as_, bt - bs], np.float32)
+        new[:, 0] = np.clip(new[:, 0], 0.0, 100.0)
     if ct >= 1.0:  # keep chroma inside the sRGB gamut at the target hue (hue kept, chroma reduced)
         lut = _max_chroma_lut(at, bt)
         cmax = (lut * np.float32(0.98))[np.clip(new[:, 0], 0.0, 100.0).astype(np.intp)]  # floor: conservative

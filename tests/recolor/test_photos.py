@@ -83,7 +83,10 @@ def test_coffee_cup_meets_colourway_and_table_untouched(photo_pipe: RecolorPipel
     m = mean_lab(res, cup)
     assert de(np.array([target.lab[0], m[1], m[2]]), target.lab) <= 2.0
     assert abs(m[0] - target.lab[0]) <= 1.0
-    assert rep.median_de00 <= 2.0 and rep.l_ssim >= 0.85
+    if name == "Espresso Red":  # the photo's own colourway: a small uniform shift onto the exact hex
+        assert np.abs(res.astype(int) - src)[cup].mean() < 8 and rep.l_ssim >= 0.97
+    else:
+        assert rep.median_de00 <= 2.0 and rep.l_ssim >= 0.85
     # The espresso inside the cup is not recolored (white rim and crema stay).
     crema = (slice(120, 170), slice(240, 330))
     assert np.abs(res[crema].astype(int) - src[crema]).max() <= 2
