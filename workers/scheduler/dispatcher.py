@@ -207,6 +207,8 @@ class Dispatcher:
         override = options.pop("actor", None)
         if pool.cfg.model_dir is not None:
             options["model_dir"] = str(pool.cfg.model_dir)
+        if pool.name == "recolor":  # where `maydo models install` put U²-Net-p (settings.models_path)
+            options.setdefault("models_dir", str(self.settings.models_path))
         cls = ray.remote(actor_class(pool.name, override))
         handle = cls.options(
             num_cpus=pool.cfg.num_cpus,
