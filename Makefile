@@ -44,7 +44,7 @@ demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
 test: $(VENV)/.all system-deps models
-	$(VENV)/bin/ruff check pipelines workers tests bench
+	$(VENV)/bin/ruff check pipelines workers maydo_testing tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 

@@ -112,7 +112,7 @@ def main() -> None:
         from PIL import Image
 
         from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
-        from pipelines.recolor.synthetic import render_product
+        from maydo_testing.synthetic import render_product
         from workers.storage import LocalAssetStore
 
         buf = io.BytesIO()

@@ -48,7 +48,7 @@ from pipelines.recolor.pipeline_recolor import (  # noqa: E402
     fit_color_model,
     source_stats,
 )
-from pipelines.recolor.synthetic import (  # noqa: E402
+from maydo_testing.synthetic import (  # noqa: E402
     SyntheticProduct,
     render_grey16,
     render_white_tee,

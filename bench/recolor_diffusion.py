@@ -80,9 +80,9 @@ def main() -> None:
     import torch
 
     from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
-    from pipelines.recolor.diffusion_tiny import build_tiny_controlnet, build_tiny_inpaint_model
+    from maydo_testing.diffusion_tiny import build_tiny_controlnet, build_tiny_inpaint_model
     from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     torch.set_num_threads(args.threads)
     tmp = tempfile.TemporaryDirectory()

@@ -267,7 +267,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         coqui_dir = None
         if not args.no_coqui:
-            from pipelines.voice.engines.coqui_tiny import build_tiny_vits
+            from maydo_testing.coqui_tiny import build_tiny_vits
 
             coqui_dir = Path(tmp) / "tiny_vits"
             build_tiny_vits(coqui_dir, speakers=("p225", "p294"))

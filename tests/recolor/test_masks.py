@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
 from pipelines.recolor.masks import MaskResult, product_mask
-from pipelines.recolor.synthetic import render_product
+from maydo_testing.synthetic import render_product
 
 SIZE = 160
 

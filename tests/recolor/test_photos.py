@@ -26,7 +26,7 @@ from pipelines.recolor.masks import (
     product_mask,
 )
 from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
-from pipelines.recolor.synthetic import render_grey16, render_product, render_white_tee
+from maydo_testing.synthetic import render_grey16, render_product, render_white_tee
 from tests.recolor.photos import coffee, models_dir
 
 # The demo catalogue's colourways for the espresso cup (assets/demo/catalogue.yaml).

@@ -17,7 +17,7 @@ from pipelines.recolor.pipeline_recolor import (
     apply_target_color,
     main_color_weights,
 )
-from pipelines.recolor.synthetic import render_product, synthetic_suite
+from maydo_testing.synthetic import render_product, synthetic_suite
 from tests.recolor.conftest import SIZE, de00, lab_of
 
 SUITE = synthetic_suite(SIZE)

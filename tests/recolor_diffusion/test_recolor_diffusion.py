@@ -130,7 +130,7 @@ def test_controlnet_path(cn_pipe, products) -> None:  # type: ignore[no-untyped-
 
 
 def test_rgba_cutout_uses_alpha_and_stays_rgba(pipe) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     prod = render_product("shirt", 64, color=(230, 120, 30), logo_color=None, alpha=True, seed=6)
     out = pipe(prod.image, _params(to_colors=["xanh navy"]))
@@ -153,7 +153,7 @@ def test_bad_inputs(pipe, products) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_from_color_picks_the_second_colour(pipe) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     prod = render_product("shirt", 96, color=(40, 140, 70), second_color=(240, 200, 40), logo_color=None, seed=3)
     out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], from_color="#F0C828"), masks=[prod.coverage])
