@@ -111,8 +111,8 @@ def main() -> None:
     if not args.no_recolor:
         from PIL import Image
 
-        from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
         from maydo_testing.synthetic import render_product
+        from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
         from workers.storage import LocalAssetStore
 
         buf = io.BytesIO()

@@ -38,6 +38,12 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
 
+from maydo_testing.synthetic import (  # noqa: E402
+    SyntheticProduct,
+    render_grey16,
+    render_white_tee,
+    synthetic_suite,
+)
 from pipelines.recolor.colors import NamedColor, parse_color  # noqa: E402
 from pipelines.recolor.masks import product_mask  # noqa: E402
 from pipelines.recolor.pipeline_output import quality_report  # noqa: E402
@@ -47,12 +53,6 @@ from pipelines.recolor.pipeline_recolor import (  # noqa: E402
     feather_mask,
     fit_color_model,
     source_stats,
-)
-from maydo_testing.synthetic import (  # noqa: E402
-    SyntheticProduct,
-    render_grey16,
-    render_white_tee,
-    synthetic_suite,
 )
 
 cv2.setNumThreads(1)

@@ -79,10 +79,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
     from maydo_testing.diffusion_tiny import build_tiny_controlnet, build_tiny_inpaint_model
-    from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
     from maydo_testing.synthetic import render_product
+    from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+    from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
 
     torch.set_num_threads(args.threads)
     tmp = tempfile.TemporaryDirectory()

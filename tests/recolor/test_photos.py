@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from maydo_testing.synthetic import render_grey16, render_product, render_white_tee
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import cutout_rgba, load_image
 from pipelines.recolor.colors import parse_color
@@ -26,7 +27,6 @@ from pipelines.recolor.masks import (
     product_mask,
 )
 from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
-from maydo_testing.synthetic import render_grey16, render_product, render_white_tee
 from tests.recolor.photos import coffee, models_dir
 
 # The demo catalogue's colourways for the espresso cup (assets/demo/catalogue.yaml).

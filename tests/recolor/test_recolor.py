@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from maydo_testing.synthetic import render_product, synthetic_suite
 from pipelines._common.errors import PipelineInputError
 from pipelines.recolor.colors import delta_e00, parse_color
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
@@ -17,7 +18,6 @@ from pipelines.recolor.pipeline_recolor import (
     apply_target_color,
     main_color_weights,
 )
-from maydo_testing.synthetic import render_product, synthetic_suite
 from tests.recolor.conftest import SIZE, de00, lab_of
 
 SUITE = synthetic_suite(SIZE)
