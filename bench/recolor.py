@@ -45,15 +45,15 @@ from maydo_testing.synthetic import (  # noqa: E402
     synthetic_suite,
 )
 from pipelines.recolor.colors import NamedColor, parse_color  # noqa: E402
-from pipelines.recolor.masks import product_mask  # noqa: E402
-from pipelines.recolor.pipeline_output import quality_report  # noqa: E402
-from pipelines.recolor.pipeline_recolor import (  # noqa: E402
+from pipelines.recolor.colour_shift import (  # noqa: E402
     apply_target_color,
     color_weights,
     feather_mask,
     fit_color_model,
     source_stats,
 )
+from pipelines.recolor.masks import product_mask  # noqa: E402
+from pipelines.recolor.pipeline_output import quality_report  # noqa: E402
 
 cv2.setNumThreads(1)
 

@@ -19,6 +19,7 @@ from maydo_testing.synthetic import render_grey16, render_product, render_white_
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import cutout_rgba, load_image
 from pipelines.recolor.colors import parse_color
+from pipelines.recolor.config import RecolorParams
 from pipelines.recolor.masks import (
     SALIENT_MODEL_SHA256,
     OnnxPreprocess,
@@ -26,7 +27,7 @@ from pipelines.recolor.masks import (
     onnx_preprocess_for,
     product_mask,
 )
-from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+from pipelines.recolor.pipeline_recolor import RecolorPipeline
 from tests.recolor.photos import coffee, models_dir
 
 # The demo catalogue's colourways for the espresso cup (assets/demo/catalogue.yaml).
