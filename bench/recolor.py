@@ -44,7 +44,7 @@ from maydo_testing.synthetic import (  # noqa: E402
     render_white_tee,
     synthetic_suite,
 )
-from pipelines.recolor.colors import NamedColor, parse_color  # noqa: E402
+from pipelines._common.colors import NamedColor, parse_color  # noqa: E402
 from pipelines.recolor.colour_shift import (  # noqa: E402
     apply_target_color,
     color_weights,

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipelines._common.colors import NamedColor, delta_e00, make_color
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.colors import NamedColor, delta_e00, make_color
 
 L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not split a material
 RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.recolor.colors import NamedColor
+from pipelines._common.colors import NamedColor
 
 if TYPE_CHECKING:
     from pipelines.recolor.masks import MaskResult

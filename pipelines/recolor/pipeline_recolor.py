@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipelines._common.colors import NamedColor, parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, animation_warning, load_image
 from pipelines.recolor import EXACT_VERSION
-from pipelines.recolor.colors import NamedColor, parse_color
 from pipelines.recolor.colour_shift import (
     apply_target_color,
     color_weights,

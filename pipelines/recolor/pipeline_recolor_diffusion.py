@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipelines._common.colors import NamedColor, parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import ImageSource, load_image
 from pipelines.recolor import DIFFUSION_VERSION
-from pipelines.recolor.colors import NamedColor, parse_color
 from pipelines.recolor.colour_shift import apply_target_color, main_color_weights
 from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams, MaskSpec
 from pipelines.recolor.diffusion_image import (

@@ -16,9 +16,9 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from maydo_testing.synthetic import render_grey16, render_product, render_white_tee
+from pipelines._common.colors import parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import cutout_rgba, load_image
-from pipelines.recolor.colors import parse_color
 from pipelines.recolor.config import RecolorParams
 from pipelines.recolor.masks import (
     SALIENT_MODEL_SHA256,

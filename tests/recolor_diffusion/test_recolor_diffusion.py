@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from pipelines._common.colors import parse_color
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.colors import parse_color
 from pipelines.recolor.config import DiffusionRecolorParams
 
 
