@@ -45,7 +45,7 @@ sys.path.insert(0, str(_HERE.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipelines.voice.audio import integrated_loudness, true_peak_dbtp  # noqa: E402
+from pipelines._common.loudness import integrated_loudness, true_peak_dbtp  # noqa: E402
 from pipelines.voice.engines.base import SynthSettings  # noqa: E402
 from pipelines.voice.pipeline_voice import VoiceConfig, VoiceParams, VoicePipeline  # noqa: E402
 from pipelines.voice.prosody import split_sentences  # noqa: E402

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from pipelines._common.errors import PipelineInputError
+from pipelines._common.loudness import normalize_loudness
 from pipelines.voice import VERSION
 from pipelines.voice.accents import ENGINES, AccentSpec, EngineVoice, VoiceRegistry, load_registry
-from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, normalize_loudness, resample, silence, speech_bounds
+from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, resample, silence, speech_bounds
 from pipelines.voice.config import (
     LUFS_RANGE,
     MAX_FACTOR,

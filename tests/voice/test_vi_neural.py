@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from pipelines._common.errors import PipelineInputError
+from pipelines._common.loudness import integrated_loudness
 from pipelines.voice.accents import DEFAULT_REGISTRY_PATH
-from pipelines.voice.audio import integrated_loudness
 from pipelines.voice.pipeline_voice import VoiceConfig, VoiceParams, VoicePipeline
 
 from .conftest import assert_timings_valid
