@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench
+.PHONY: demo test bench postgres-bin
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -29,7 +29,17 @@ $(VENV)/.all: pyproject.toml | $(PY)
 demo: $(VENV)/.core
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all
+# The job-store tests start a throwaway PostgreSQL cluster (initdb + pg_ctl, loopback, temp dir):
+# install the server binaries when they are missing and we may (root on Debian).
+postgres-bin:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "note: PostgreSQL server binaries not found; install postgresql-15 (the postgres job-store tests need them)"; fi; \
+	fi
+
+test: $(VENV)/.all postgres-bin
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q

@@ -2,7 +2,7 @@
 and the dispatcher that runs them on Ray actor pools.
 
 Submitting and reading need no Ray: any process (CLI, HTTP API, campaigns) opens a ``Runtime``
-on the same settings and talks to the durable SQLite store. Exactly one process runs the
+on the same settings and talks to the durable job store (SQLite or PostgreSQL, ``jobs.database_url``). Exactly one process runs the
 dispatcher (``Runtime.start()`` or ``maydo worker``); it claims jobs, runs them on actors and
 writes results back. See docs/workers.md.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines._common.errors import PipelineInputError
 from workers.jobs.fingerprint import fingerprint as make_fingerprint
 from workers.jobs.models import Attempt, JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
-from workers.jobs.store import InvalidTransition, JobNotFound, SQLiteJobStore
+from workers.jobs.store import InvalidTransition, JobNotFound, open_job_store
 from workers.settings import PoolSettings, Settings
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ def pool_for(kind: str, params: dict[str, Any]) -> str:
 
 
 class Runtime:
-    """Jobs facade. Cheap to construct (opens the SQLite store); thread-safe."""
+    """Jobs facade. Cheap to construct (opens the job store); thread-safe."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = SQLiteJobStore(settings.job_db_path)
+        self.store = open_job_store(settings)
         self._dispatcher: Dispatcher | None = None
 
     # -- submit ------------------------------------------------------------------------------
@@ -143,15 +143,7 @@ class Runtime:
         return self._submit_one(spec, depends_on=dep_ids, extra={"children": child_fps})
 
     def _by_key(self, spec: JobSpec) -> JobRecord | None:
-        row = (
-            self.store._conn()
-            .execute(
-                "SELECT id FROM jobs WHERE tenant = ? AND idempotency_key = ?",
-                (spec.tenant, spec.idempotency_key),
-            )
-            .fetchone()
-        )
-        return self.store.get(row["id"]) if row else None
+        return self.store.find_by_key(spec.tenant, spec.idempotency_key) if spec.idempotency_key else None
 
     # -- read / control ----------------------------------------------------------------------
 
@@ -217,8 +209,7 @@ class Runtime:
 
     def status(self) -> dict[str, Any]:
         """Pools (health, actors, in-flight, queued), queue depth per lane, dispatcher liveness."""
-        lease = self.store.lease_holder()
-        alive = lease is not None and time.time() - lease[1] < self.settings.dispatcher.lease_s
+        lease = self.store.lease_status(self.settings.dispatcher.lease_s)
         depth = self.store.pool_depth()
         health = {h.name: h for h in self.store.pool_health()}
         pools = {}
@@ -239,11 +230,7 @@ class Runtime:
                 "max_in_flight": cfg.max_in_flight,
             }
         return {
-            "dispatcher": {
-                "alive": alive,
-                "owner": lease[0] if lease else None,
-                "heartbeat_at": lease[1] if lease else None,
-            },
+            "dispatcher": lease,
             "lanes": self.store.queue_depth(),
             "pools": pools,
             "counts": self.store.counts(),

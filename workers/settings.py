@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -35,7 +35,40 @@ class StorageSettings(_Section):
 
 
 class JobsSettings(_Section):
+    """Where jobs live. ``database_url``: ``sqlite:///path`` (one host) or
+    ``postgresql://user:password@host:5432/db`` (several API processes and hosts); unset = SQLite at
+    ``db_path`` (default ``<data_dir>/jobs.sqlite3``)."""
+
+    database_url: str | None = None
     db_path: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(DB_URL_SCHEMES):
+            raise ValueError(
+                f"unsupported database URL {_mask_password(value)!r}; allowed: sqlite:///PATH, "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (postgres:// also)"
+            )
+        if value.startswith("sqlite://") and not value[len("sqlite:///") :].strip():
+            raise ValueError("sqlite URL needs a file path: sqlite:///relative/path or sqlite:////absolute/path")
+        return value
+
+
+DB_URL_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def _mask_password(url: str) -> str:
+    """``scheme://user:***@host/...``: a URL safe to print."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest:
+        cred, _, host = rest.rpartition("@")
+        if ":" in cred:
+            cred = cred.split(":", 1)[0] + ":***"
+        rest = f"{cred}@{host}"
+    return head + sep + rest
 
 
 class LimitsSettings(_Section):
@@ -123,8 +156,25 @@ class Settings(_Section):
 
     @property
     def job_db_path(self) -> Path:
-        """SQLite job database file."""
+        """SQLite job database file (``sqlite:///`` URL, else ``jobs.db_path``, else in the data dir)."""
+        url = self.jobs.database_url
+        if url and url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+            return path if path.is_absolute() else (Path.cwd() / path).resolve()
         return self.jobs.db_path or self.data_dir / "jobs.sqlite3"
+
+    @property
+    def job_database_url(self) -> str:
+        """The job store's URL: ``jobs.database_url`` or ``sqlite:///<job_db_path>``."""
+        url = self.jobs.database_url
+        if url and not url.startswith("sqlite:///"):
+            return url
+        return f"sqlite:///{self.job_db_path}"
+
+    @property
+    def job_database_display(self) -> str:
+        """The job store's URL with any password masked (for messages and logs)."""
+        return _mask_password(self.job_database_url)
 
     @property
     def ray_address(self) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
-from workers.jobs.store import SQLiteJobStore
+from workers.jobs.store import SQLJobStore
 from workers.settings import PoolSettings, Settings
 
 log = logging.getLogger("maydo.dispatcher")
@@ -85,7 +85,7 @@ class _Pool:
 class Dispatcher:
     """Runs jobs from the store on Ray actor pools. ``start()`` spawns the loop thread."""
 
-    def __init__(self, settings: Settings, store: SQLiteJobStore, pools: Sequence[str] | None = None) -> None:
+    def __init__(self, settings: Settings, store: SQLJobStore, pools: Sequence[str] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.cfg = settings.dispatcher
@@ -140,7 +140,7 @@ class Dispatcher:
             holder = self.store.lease_holder()
             raise RuntimeError(
                 f"another dispatcher is running ({holder[0] if holder else '?'}); "
-                f"only one may serve {self.settings.job_db_path}"
+                f"only one may serve {self.settings.job_database_display}"
             )
         self._last_lease = time.monotonic()
         requeued = self.store.requeue_stale(owner=self.owner)
