@@ -258,5 +258,8 @@ def _describe(exc: ValidationError) -> str:
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
             allowed = f"; allowed: {ctx['expected']}"
-        lines.append(f"setting {key!r} (env {env_name}) = {err.get('input')!r}: {err['msg']}{allowed}")
+        shown = err.get("input")
+        if isinstance(shown, str) and "://" in shown:
+            shown = _mask_password(shown)  # never echo a database password
+        lines.append(f"setting {key!r} (env {env_name}) = {shown!r}: {err['msg']}{allowed}")
     return "invalid settings:\n  " + "\n  ".join(lines)
