@@ -21,6 +21,7 @@ from disk), and ``state.json`` (resume bookkeeping).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import html
@@ -611,8 +612,9 @@ def run_campaign(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if started:
+        if started or exp.stats.pop("took_over", False):
             rt.stop(graceful=True)
+        exp.stats.pop("_watched", None)
         exp.stats["wait_s"] = round(time.monotonic() - t_wait, 3)
         exp.stats.update(_stage_times(rt, [r for r in exp.results.values() if r.job_id]))
         exp.stats["wall_s"] = round(time.monotonic() - t0, 3)
@@ -744,6 +746,24 @@ def _start_local(rt: Any, settings: Settings) -> None:
     rt.start(pools=list(CAMPAIGN_POOLS))
 
 
+def _watch_dispatcher(rt: Any, exp: Expansion) -> None:
+    """Once a second while waiting: if the dispatcher serving these jobs died (e.g. a killed
+    runner), start one here at once; if this process's own dispatcher stopped, fail clearly."""
+    now = time.monotonic()
+    if now - exp.stats.get("_watched", 0.0) < 1.0:
+        return
+    exp.stats["_watched"] = now
+    disp = getattr(rt, "_dispatcher", None)
+    if disp is not None and not disp.running and disp.error is not None:
+        raise RuntimeError(f"the dispatcher in this process stopped: {type(disp.error).__name__}: {disp.error}")
+    if disp is None and not rt.status()["dispatcher"]["alive"]:
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        with contextlib.suppress(LeaseHeld):  # lost the race to another process: it serves us
+            _start_local(rt, rt.settings)
+            exp.stats["took_over"] = True
+
+
 def _wait_and_export(
     rt: Any,
     exp: Expansion,
@@ -813,6 +833,7 @@ def _wait_and_export(
             for job_id in finished:
                 del waiting[job_id]
             if not finished:
+                _watch_dispatcher(rt, exp)
                 time.sleep(0.1)
                 continue
             exp.save()  # state on disk after every batch: a crash loses nothing

@@ -10,6 +10,8 @@ writes results back. See docs/workers.md.
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from workers.scheduler.dispatcher import Dispatcher
 
 __all__ = ["InvalidTransition", "JobNotFound", "Runtime", "pool_for"]
+
+log = logging.getLogger(__name__)
 
 
 def pool_for(kind: str, params: dict[str, Any]) -> str:
@@ -45,6 +49,8 @@ class Runtime:
         self.settings = settings
         self.store = open_job_store(settings)
         self._dispatcher: Dispatcher | None = None
+        self._standby: threading.Thread | None = None
+        self._standby_stop = threading.Event()
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -259,8 +265,65 @@ class Runtime:
         self._dispatcher.start()
         return self._dispatcher
 
+    def start_standby(self, pools: Sequence[str] | None = None, *, retry_s: float | None = None) -> None:
+        """Run the dispatcher here whenever no other live one does (HA for several ``maydo serve``).
+
+        A background thread tries to take the lease every ``retry_s`` (default ``lease_s / 3``, at
+        most 1 s): while another dispatcher is alive this process only serves the API; the moment
+        that holder dies (its process or database session gone) this one takes over and re-queues
+        its running jobs. If this process's dispatcher stops on an error it goes back to standby.
+        """
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        period = retry_s if retry_s is not None else min(1.0, self.settings.dispatcher.lease_s / 3)
+        self._standby_stop.clear()
+
+        def watch() -> None:
+            while not self._standby_stop.is_set():
+                disp = self._dispatcher
+                if disp is None or not disp.running:
+                    if disp is not None and disp.error is not None:
+                        log.warning("dispatcher stopped (%s); back to standby", disp.error)
+                        self._dispatcher = None
+                    try:
+                        self.start(pools)
+                        log.info("dispatcher active (lease taken)")
+                    except LeaseHeld:
+                        pass
+                    except Exception:  # e.g. Ray not reachable yet: logged, retried
+                        log.exception("dispatcher start failed; retrying")
+                self._standby_stop.wait(period)
+
+        self._standby = threading.Thread(target=watch, name="maydo-dispatcher-standby", daemon=True)
+        self._standby.start()
+
+    def ensure_dispatcher(self, pools: Sequence[str] | None = None) -> bool:
+        """Start a dispatcher here if no live one serves the store; True if this call started one.
+
+        Waiting commands call it periodically, so a runner killed while they wait is replaced at
+        once (its lease dies with its process) instead of leaving them waiting forever.
+        """
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        if self.dispatcher_active or self.status()["dispatcher"]["alive"]:
+            return False
+        try:
+            self.start(pools)
+        except LeaseHeld:  # another process won the race: it serves the jobs
+            return False
+        return True
+
+    @property
+    def dispatcher_active(self) -> bool:
+        """True while this process's dispatcher is running (holds the lease)."""
+        return self._dispatcher is not None and self._dispatcher.running
+
     def stop(self, *, graceful: bool = True) -> None:
         """Stop the dispatcher. ``graceful=False`` abandons running jobs in the store as a crash would."""
+        self._standby_stop.set()
+        if self._standby is not None:
+            self._standby.join(timeout=5)
+            self._standby = None
         if self._dispatcher is not None:
             self._dispatcher.stop(graceful=graceful)
             self._dispatcher = None

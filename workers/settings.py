@@ -87,9 +87,9 @@ class RaySettings(_Section):
 class WebhookSettings(_Section):
     allow_private_targets: bool = False  # SSRF guard: refuse loopback/private/link-local targets
     timeout_s: float = Field(5.0, gt=0, le=60)
-    max_attempts: int = Field(5, ge=1, le=20)
-    backoff_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(60.0, ge=0)
+    max_attempts: int = Field(20, ge=1, le=100)  # per event; then the event is marked failed
+    backoff_s: float = Field(1.0, ge=0)  # first retry delay; doubles per attempt (+ up to 10 % jitter)
+    backoff_max_s: float = Field(1800.0, ge=0)  # defaults: 20 attempts over about five hours
 
 
 class ApiSettings(_Section):
