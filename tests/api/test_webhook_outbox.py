@@ -15,10 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from workers.api.context import ApiContext
 from workers.api.notifier import WebhookNotifier
 from workers.api.signing import tenant_webhook_secret, verify_webhook
 from workers.api.webhooks import next_retry
+from workers.cli import app
 from workers.jobs.models import JobSpec
 from workers.runtime import Runtime
 from workers.settings import Settings, WebhookSettings, load_settings
@@ -137,6 +140,14 @@ def test_outbox_retries_until_2xx_in_order(tmp_path: Path, job_db_url: str) -> N
         _wait(lambda: rt.store.webhook_outbox_counts().get("failed", 0) == 1)
         events = rt.store.webhook_log(other)["events"]
         assert events[0]["status"] == "failed" and events[0]["last_status"] == 410 and events[0]["attempts"] == 1
+        # the CLI read path shows the same log
+        env = {"MAYDO_DATA_DIR": str(settings.data_dir), "MAYDO_JOBS__DATABASE_URL": settings.job_database_url}
+        res = CliRunner().invoke(app, ["webhooks", "log", job_id, "--json"], env=env)
+        assert res.exit_code == 0, res.output
+        shown = json.loads(res.output)
+        assert shown["url"] == rx.url and [d["status_code"] for d in shown["deliveries"]] == [503, 500, 200, 200]
+        bad = CliRunner().invoke(app, ["webhooks", "log", "j_nope"], env=env)
+        assert bad.exit_code == 2 and "no webhook" in bad.output
     finally:
         notifier.stop()
         rx.close()
@@ -146,7 +157,9 @@ def test_outbox_retries_until_2xx_in_order(tmp_path: Path, job_db_url: str) -> N
 _SENDER = textwrap.dedent(
     """
     import sys, time
-    from workers.api.context import ApiContext
+    from typer.testing import CliRunner
+
+from workers.api.context import ApiContext
     from workers.api.notifier import WebhookNotifier
     from workers.runtime import Runtime
     from workers.settings import load_settings
