@@ -12,7 +12,7 @@ Two duties per pass (every ``poll_s``; ``poke()`` wakes it early):
    ``max_attempts``) or failed for good (refused target, 4xx other than 408/429).
 
 A sender killed mid-delivery leaves a claim: rows claimed by a dead process on this host are
-released at start-up, others when the claim expires; the event then goes out again with the same
+released at start-up and every 2 s by any live sender here, others when the claim expires; the event then goes out again with the same
 ``X-Maydo-Delivery`` id, so a receiver that dedupes on it sees every event exactly once.
 """
 
@@ -70,11 +70,17 @@ class WebhookNotifier:
     def store(self) -> Any:
         return self.ctx.runtime.store
 
-    def start(self) -> None:
+    def release_dead_claims(self) -> int:
+        """Make events claimed by senders that died on this host due again now (not at claim expiry)."""
         dead = [o for o in self.store.webhook_claimants() if _sender_dead(o)]
-        if dead:
-            n = self.store.release_webhook_claims(dead)
-            log.info("released %d webhook delivery claim(s) of %d dead sender(s)", n, len(dead))
+        if not dead:
+            return 0
+        n = int(self.store.release_webhook_claims(dead))
+        log.info("released %d webhook delivery claim(s) of %d dead sender(s)", n, len(dead))
+        return n
+
+    def start(self) -> None:
+        self.release_dead_claims()
         self._thread = threading.Thread(target=self._run, name="maydo-webhook-notifier", daemon=True)
         self._thread.start()
 
@@ -90,8 +96,12 @@ class WebhookNotifier:
         self._wake.set()
 
     def _run(self) -> None:
+        last_release = time.monotonic()
         while not self._stop.is_set():
             try:
+                if time.monotonic() - last_release > 2.0:  # a peer API process on this host died
+                    last_release = time.monotonic()
+                    self.release_dead_claims()
                 self.scan()
                 self.deliver_due()
             except Exception:  # keep the notifier alive; the failure is logged with its traceback
