@@ -195,3 +195,42 @@ def test_kill_9_worker_and_servers_campaign_completes_once(
         servers.stop_all()
         rx.close()
         store.close()
+
+
+def test_killed_runner_is_replaced_at_once_by_a_waiting_command(
+    tmp_path: Path, job_db_url: str, ray_session: Any
+) -> None:
+    """The `campaign resume right after kill -9 of the runner hangs` bug: a command that waits for
+    jobs sees the dead runner's lease as dead at once and starts its own dispatcher."""
+    from workers.jobs.models import JobSpec
+    from workers.runtime import Runtime
+
+    data_dir = tmp_path / "data"
+    servers = Servers(data_dir, job_db_url, ray_session.get_runtime_context().gcs_address, tmp_path)
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
+    runner = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--pools", "noop"],
+                              env=servers.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    settings = load_settings(env={}, overrides={
+        "data_dir": str(data_dir), "jobs": {"database_url": job_db_url},
+        "ray": {"address": ray_session.get_runtime_context().gcs_address},
+        "dispatcher": {"test_kinds": True, "lease_s": 30}, "pools": {"noop": {"enabled": True}}})
+    rt = Runtime(settings)
+    try:
+        _wait(lambda: rt.status()["dispatcher"]["pid"] == runner.pid, 90, "the runner's dispatcher")
+        job = rt.submit(JobSpec(kind="noop", params={"payload": "resume", "sleep_s": 30, "stages": 30}))
+        _wait(lambda: rt.get(job.id).status == JobStatus.RUNNING, 60, "the job to start")
+        assert not rt.ensure_dispatcher(["noop"])  # a live runner serves it: nothing to do
+        runner.kill()
+        runner.wait(10)
+        took = _wait(lambda: not rt.status()["dispatcher"]["alive"], 5, "the dead runner's lease to read as dead")
+        assert took < 2  # not the 30 s lease
+        assert rt.ensure_dispatcher(["noop"])  # what `campaign resume` / `jobs show --wait` do while waiting
+        rt.cancel(job.id)
+        [rec] = rt.wait([job.id], timeout=60)
+        assert rec.terminal and rec.status == JobStatus.CANCELED
+        assert [a.outcome for a in rt.attempts(job.id)][0] == "abandoned"  # re-queued by the takeover
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        rt.close()
+        log.close()
