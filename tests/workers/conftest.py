@@ -31,14 +31,15 @@ def wsettings(tmp_path: Path, job_db_url: str) -> Settings:
 
 
 @pytest.fixture
-def runtime_factory(tmp_path: Path, ray_session: Any) -> Iterator[Callable[..., Runtime]]:
-    """``factory(noop={...}, start=True, pools=["noop"], **dispatcher)`` -> a Runtime (stopped at teardown)."""
+def runtime_factory(tmp_path: Path, ray_session: Any, job_db_url: str) -> Iterator[Callable[..., Runtime]]:
+    """``factory(noop={...}, start=True, pools=["noop"], **dispatcher)`` -> a Runtime (stopped at
+    teardown), once per job-store backend (SQLite, PostgreSQL)."""
     made: list[Runtime] = []
 
     def factory(
         noop: dict[str, Any] | None = None, start: bool = True, pools: list[str] | None = None, **dispatcher: Any
     ) -> Runtime:
-        rt = Runtime(make_settings(tmp_path / "data", noop, **dispatcher))
+        rt = Runtime(make_settings(tmp_path / "data", noop, database_url=job_db_url, **dispatcher))
         made.append(rt)
         if start:
             rt.start(pools=pools or ["noop"])
