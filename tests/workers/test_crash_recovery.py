@@ -165,6 +165,9 @@ def test_kill_9_worker_and_servers_campaign_completes_once(
         _wait(lambda: done() == N, 180, "all jobs")
         _wait(lambda: store.webhook_outbox_counts() == {"delivered": 2 * N}, 90, "all webhooks")
 
+        print(f"\n[{job_db_url.split(':')[0]}] takeover after kill -9: B {takeover_b:.2f} s, A2 {takeover_a2:.2f} s; "
+              f"attempts {sum(len(store.attempts(j)) for j in ids)} for {N} jobs; "
+              f"webhook POSTs {len(rx.calls)} for {2 * N} events")
         # takeover by liveness: seconds, not the 30 s lease
         assert takeover_b < 8 and takeover_a2 < 8, (takeover_b, takeover_a2)
         # 0 lost: every job succeeded with its own output
@@ -223,6 +226,7 @@ def test_killed_runner_is_replaced_at_once_by_a_waiting_command(
         runner.kill()
         runner.wait(10)
         took = _wait(lambda: not rt.status()["dispatcher"]["alive"], 5, "the dead runner's lease to read as dead")
+        print(f"\n[{job_db_url.split(':')[0]}] dead runner's lease seen dead after {took:.2f} s (lease_s 30)")
         assert took < 2  # not the 30 s lease
         assert rt.ensure_dispatcher(["noop"])  # what `campaign resume` / `jobs show --wait` do while waiting
         rt.cancel(job.id)
