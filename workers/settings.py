@@ -41,6 +41,7 @@ class JobsSettings(_Section):
 
     database_url: str | None = None
     db_path: Path | None = None
+    pool_size: int = Field(10, ge=1, le=200)  # PostgreSQL connections per process (shared by its threads)
 
     @field_validator("database_url")
     @classmethod
@@ -49,7 +50,7 @@ class JobsSettings(_Section):
             return None
         if not value.startswith(DB_URL_SCHEMES):
             raise ValueError(
-                f"unsupported database URL {_mask_password(value)!r}; allowed: sqlite:///PATH, "
+                f"unsupported database URL {mask_password(value)!r}; allowed: sqlite:///PATH, "
                 "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (postgres:// also)"
             )
         if value.startswith("sqlite://") and not value[len("sqlite:///") :].strip():
@@ -60,7 +61,7 @@ class JobsSettings(_Section):
 DB_URL_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
 
-def _mask_password(url: str) -> str:
+def mask_password(url: str) -> str:
     """``scheme://user:***@host/...``: a URL safe to print."""
     head, sep, rest = url.partition("://")
     if "@" in rest:
@@ -174,7 +175,7 @@ class Settings(_Section):
     @property
     def job_database_display(self) -> str:
         """The job store's URL with any password masked (for messages and logs)."""
-        return _mask_password(self.job_database_url)
+        return mask_password(self.job_database_url)
 
     @property
     def ray_address(self) -> str | None:
@@ -260,6 +261,6 @@ def _describe(exc: ValidationError) -> str:
             allowed = f"; allowed: {ctx['expected']}"
         shown = err.get("input")
         if isinstance(shown, str) and "://" in shown:
-            shown = _mask_password(shown)  # never echo a database password
+            shown = mask_password(shown)  # never echo a database password
         lines.append(f"setting {key!r} (env {env_name}) = {shown!r}: {err['msg']}{allowed}")
     return "invalid settings:\n  " + "\n  ".join(lines)

@@ -529,7 +529,10 @@ class SQLJobStore:
             return self._get(db, job_id), True
 
     def get(self, job_id: str) -> JobRecord:
-        return self._get(self._conn(), job_id)
+        row = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _row_to_job(row)
 
     def find_by_key(self, tenant: str, idempotency_key: str) -> JobRecord | None:
         """The job a tenant submitted with this idempotency key, if any."""
@@ -1147,7 +1150,8 @@ class SQLJobStore:
     # -- dispatcher lease (shared part) ------------------------------------------------------
 
     def _lease_row(self, db: Any | None = None) -> Any:
-        return self._x(db if db is not None else self._conn(), "SELECT * FROM dispatcher_lease WHERE id = 1").fetchone()
+        sql = "SELECT * FROM dispatcher_lease WHERE id = 1"
+        return (self._x(db, sql) if db is not None else self._read(sql)).fetchone()
 
     def _put_lease(self, db: Any, owner: str, now: float, backend_pid: int | None = None) -> None:
         me = holder_identity()
@@ -1269,6 +1273,19 @@ class SQLiteJobStore(SQLJobStore):
             self._x(db, "DELETE FROM dispatcher_lease WHERE id = 1 AND owner = ?", (owner,))
 
 
+class _Rows:
+    """Rows fetched before a pooled connection goes back (the cursor API the shared code uses)."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
 # Session advisory lock key of the PostgreSQL dispatcher lease ("mayd", "o-ds" as int4s). Advisory
 # locks are per database, so two maydo deployments in one cluster do not collide.
 _PG_LEASE_KEY = (0x6D617964, 0x6F2D6473)
@@ -1283,64 +1300,78 @@ class PostgresJobStore(SQLJobStore):
     _FOR_UPDATE = " FOR UPDATE"
     _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_s: float = 10.0) -> None:
         try:
-            import psycopg  # noqa: F401
+            import psycopg
+            from psycopg_pool import ConnectionPool
         except ImportError as exc:  # an optional extra
             raise RuntimeError(
-                "jobs.database_url is a PostgreSQL URL but psycopg is not installed: pip install 'maydo[postgres]'"
+                "jobs.database_url is a PostgreSQL URL but psycopg/psycopg-pool are not installed: "
+                "pip install 'maydo[postgres]'"
             ) from exc
         self.url = url
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
-        self._conns: list[Any] = []
-        self._conns_lock = threading.Lock()
         self._lease_lock = threading.Lock()
         self._lease_conn: Any = None
         self._lease_owner: str | None = None
-        conn = self._conn()
-        with conn.transaction():
+        try:
+            conn = self._connect()
+        except psycopg.OperationalError as exc:
+            raise RuntimeError(f"cannot connect to the job database {self.describe()}: {exc}".strip()) from exc
+        with conn, conn.transaction():
             # several processes may open a fresh database at once: create the schema one at a time
             conn.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (_PG_LEASE_KEY[0], 0))
             conn.execute(
                 _SCHEMA.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY", without_rowid="").encode()
             )
+        # Connections are shared by all threads through a bounded pool (an API process runs many
+        # request threads); a connection broken by a server restart is checked and replaced.
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs=self._connect_kwargs(),
+            check=ConnectionPool.check_connection,
+            timeout=30.0,
+            name="maydo-jobs",
+            open=True,
+        )
 
     def describe(self) -> str:
-        from psycopg.conninfo import conninfo_to_dict
+        from workers.settings import mask_password
 
-        info = conninfo_to_dict(self.url)
-        return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        return mask_password(self.url)
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        from psycopg.rows import dict_row
+
+        return {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": max(1, int(self.connect_timeout_s)),
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "application_name": "maydo",
+        }
 
     def _connect(self) -> Any:
         import psycopg
-        from psycopg.rows import dict_row
 
-        return psycopg.connect(
-            self.url,
-            autocommit=True,
-            row_factory=dict_row,
-            connect_timeout=max(1, int(self.connect_timeout_s)),
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-            application_name="maydo",
-        )
+        return psycopg.connect(self.url, **self._connect_kwargs())
 
     def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
-            conn = self._connect()  # a dropped connection (server restart) is replaced on next use
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+        raise NotImplementedError("PostgresJobStore lends pooled connections: use _read / _write")
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self._pool.connection() as conn:
+            cur = self._x(conn, sql, args)
+            return _Rows(cur.fetchall() if cur.description is not None else [])
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        conn = self._conn()
-        with conn.transaction():
+        with self._pool.connection() as conn, conn.transaction():
             yield conn
 
     def _x(self, db: Any, sql: str, args: Sequence[Any] = ()) -> Any:
@@ -1353,12 +1384,8 @@ class PostgresJobStore(SQLJobStore):
                     self._lease_conn.close()  # ends the session: the advisory lock goes with it
                 self._lease_conn = None
                 self._lease_owner = None
-        with self._conns_lock:
-            for conn in self._conns:
-                with contextlib.suppress(Exception):
-                    conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+        with contextlib.suppress(Exception):
+            self._pool.close()
 
     # -- dispatcher lease --------------------------------------------------------------------
 
@@ -1446,5 +1473,5 @@ def open_job_store(settings: object) -> SQLJobStore:
     assert isinstance(settings, Settings)
     url = settings.job_database_url
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresJobStore(url)
+        return PostgresJobStore(url, pool_size=settings.jobs.pool_size)
     return SQLiteJobStore(settings.job_db_path)
