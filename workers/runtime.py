@@ -284,6 +284,10 @@ class Runtime:
                 if disp is None or not disp.running:
                     if disp is not None and disp.error is not None:
                         log.warning("dispatcher stopped (%s); back to standby", disp.error)
+                        try:  # its actors go too (the lease was released when its loop failed)
+                            disp.stop(graceful=False)
+                        except Exception:
+                            log.exception("stopping the failed dispatcher")
                         self._dispatcher = None
                     try:
                         self.start(pools)

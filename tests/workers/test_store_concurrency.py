@@ -160,3 +160,22 @@ def test_database_url_setting_is_validated(tmp_path: Path) -> None:
     s = load_settings(env={}, overrides={"data_dir": str(tmp_path), "jobs": {"database_url": f"sqlite:///{tmp_path}/j.db"}})
     assert s.job_db_path == tmp_path / "j.db"
     assert load_settings(env={}, overrides={"data_dir": str(tmp_path)}).job_db_path == tmp_path / "jobs.sqlite3"
+
+
+def test_holder_liveness_rules() -> None:
+    import os
+    import socket
+
+    from workers.jobs.store import holder_dead, holder_identity
+
+    me = holder_identity()
+    assert not holder_dead(me)  # this process
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert holder_dead({**me, "pid": proc.pid})  # a pid that has exited
+    assert holder_dead({**me, "pid_start": "1"})  # our pid, but an older process (pid reused)
+    boot, _, ns = str(me["boot_id"]).partition("|")
+    assert holder_dead({**me, "pid": proc.pid, "boot_id": f"another-boot|{ns}"})  # host rebooted
+    assert not holder_dead({**me, "pid": proc.pid, "boot_id": f"{boot}|pid:[1]"})  # other pid namespace
+    assert not holder_dead({**me, "pid": proc.pid, "host": socket.gethostname() + "-other"})  # other host
+    assert os.getpid() == me["pid"]

@@ -46,9 +46,9 @@ def _sender_dead(owner: str) -> bool:
     parts = owner.split("|")
     if len(parts) != 4 or not parts[1].isdigit():
         return False
-    from workers.jobs.store import boot_id
+    from workers.jobs.store import host_boot
 
-    row = {"host": parts[0], "pid": int(parts[1]), "pid_start": parts[2] or None, "boot_id": boot_id()}
+    row = {"host": parts[0], "pid": int(parts[1]), "pid_start": parts[2] or None, "boot_id": host_boot()}
     return holder_dead(row)
 
 

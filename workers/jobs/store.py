@@ -352,10 +352,23 @@ def process_start(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def host_boot() -> str | None:
+    """``<boot id>|<pid namespace>``: pids are comparable only between processes that share both."""
+    b = boot_id()
+    return None if b is None else f"{b}|{_pid_namespace()}"
+
+
 def holder_identity() -> dict[str, Any]:
-    """Who is taking a lease: host name, boot id, pid and the pid's start time."""
+    """Who is taking a lease: host name, boot id (+ pid namespace), pid and the pid's start time."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": pid, "pid_start": process_start(pid)}
+    return {"host": socket.gethostname(), "boot_id": host_boot(), "pid": pid, "pid_start": process_start(pid)}
 
 
 def holder_dead(row: Any) -> bool:
@@ -363,15 +376,21 @@ def holder_dead(row: Any) -> bool:
 
     Only a holder on this host can be judged: it is dead when the host rebooted since (another
     boot id) or its pid is gone or belongs to a newer process (another start time). A holder on
-    another host is never presumed dead here (its heartbeat decides).
+    another host, or in another pid namespace (a container sharing the host name), is never
+    presumed dead here (its heartbeat decides).
     """
     if row is None:
         return True
     if row["host"] != socket.gethostname():
         return False
-    here = boot_id()
-    if row["boot_id"] and here and row["boot_id"] != here:
-        return True
+    here = host_boot()
+    if row["boot_id"] and here:
+        boot, _, ns = str(row["boot_id"]).partition("|")
+        here_boot, _, here_ns = here.partition("|")
+        if boot != here_boot:
+            return True  # the host rebooted since: every process of that boot is gone
+        if ns != here_ns:
+            return False  # another pid namespace: its pids mean nothing here
     if row["pid_start"] is not None:
         return process_start(int(row["pid"])) != row["pid_start"]
     try:  # no /proc: a signal-0 probe still tells a missing pid
