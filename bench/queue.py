@@ -168,6 +168,8 @@ def main() -> None:
         peak = max(peak, rss_mib())
         time.sleep(0.1)
     disp = rt._dispatcher
+    if disp is not None and disp.error is not None:
+        raise RuntimeError(f"dispatcher failed: {disp.error!r}")
     in_flight = len(disp.in_flight) if disp else -1
     left = rt.status()["lanes"]["batch"]["queued"]
     rt.close()

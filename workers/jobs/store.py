@@ -171,6 +171,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(pool, status, lane_rank, priority DESC, created_at);
+CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(pool, lane_rank, priority DESC, created_at, id)
+    WHERE status IN ('queued','retrying');
 CREATE INDEX IF NOT EXISTS jobs_fp ON jobs(fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_campaign ON jobs(campaign_id);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent_id);
@@ -1344,13 +1346,12 @@ class PostgresJobStore(SQLJobStore):
                 _SCHEMA.format(real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY", without_rowid="").encode()
             )
         # Connections are shared by all threads through a bounded pool (an API process runs many
-        # request threads); a connection broken by a server restart is checked and replaced.
+        # request threads); a connection broken by a server restart is dropped when returned.
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max(1, pool_size),
             kwargs=self._connect_kwargs(),
-            check=ConnectionPool.check_connection,
             timeout=30.0,
             name="maydo-jobs",
             open=True,
@@ -1384,9 +1385,19 @@ class PostgresJobStore(SQLJobStore):
         raise NotImplementedError("PostgresJobStore lends pooled connections: use _read / _write")
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        with self._pool.connection() as conn:
-            cur = self._x(conn, sql, args)
-            return _Rows(cur.fetchall() if cur.description is not None else [])
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    cur = self._x(conn, sql, args)
+                    return _Rows(cur.fetchall() if cur.description is not None else [])
+            except psycopg.OperationalError:
+                # a pooled connection the server dropped (restart, idle cut) fails once and is
+                # discarded by the pool; a read is safe to repeat on a fresh one
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
