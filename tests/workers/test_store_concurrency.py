@@ -179,3 +179,29 @@ def test_holder_liveness_rules() -> None:
     assert not holder_dead({**me, "pid": proc.pid, "boot_id": f"{boot}|pid:[1]"})  # other pid namespace
     assert not holder_dead({**me, "pid": proc.pid, "host": socket.gethostname() + "-other"})  # other host
     assert os.getpid() == me["pid"]
+
+
+def test_postgres_store_survives_dropped_connections(tmp_path: Path, pg_url: str) -> None:
+    """Connections the server kills (restart, idle cut) are replaced: reads go on, writes next time."""
+    import psycopg
+
+    from workers.settings import load_settings
+
+    settings = load_settings(env={}, overrides={"data_dir": str(tmp_path), "jobs": {"database_url": pg_url},
+                                                "dispatcher": {"test_kinds": True}, "pools": {"noop": {"enabled": True}}})
+    rt = Runtime(settings)
+    job = rt.submit(JobSpec(kind="noop"))
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert rt.get(job.id).id == job.id  # the read is retried on a fresh connection
+    rt.submit(JobSpec(kind="noop", params={"n": 1}))  # the pool was checked: writes work at once
+    assert len(rt.list()) == 2
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(psycopg.OperationalError):  # a write is never silently repeated...
+        rt.store.add_event(job.id, "note", 0.5, "lost")
+    rt.store.add_event(job.id, "note", 0.5, "kept")  # ...the next one goes through
+    assert [e.message for e in rt.events(job.id) if e.stage == "note"] == ["kept"]
+    rt.close()

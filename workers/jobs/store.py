@@ -1393,16 +1393,23 @@ class PostgresJobStore(SQLJobStore):
                     cur = self._x(conn, sql, args)
                     return _Rows(cur.fetchall() if cur.description is not None else [])
             except psycopg.OperationalError:
-                # a pooled connection the server dropped (restart, idle cut) fails once and is
-                # discarded by the pool; a read is safe to repeat on a fresh one
+                # the server dropped pooled connections (restart, idle cut): this one is discarded
+                # on return; check the idle ones too, then repeat the read (safe) on a fresh one
                 if attempt == 2:
                     raise
+                self._pool.check()
         raise AssertionError("unreachable")
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield conn
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.OperationalError:
+            self._pool.check()  # the next write gets a live connection; this one is not repeated
+            raise
 
     def _x(self, db: Any, sql: str, args: Sequence[Any] = ()) -> Any:
         return db.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(args))
