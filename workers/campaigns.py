@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -500,14 +499,14 @@ class Expansion:
 def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansion:
     """Validate + plan every row, then submit the ads that are not already exported (idempotent)."""
     from workers.jobs.models import JobSpec, JobStatus
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     t0 = time.monotonic()
     v = validate_campaign(spec, settings)
     out_dir = campaign_dir(settings, spec.campaign_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _load_state(out_dir / "state.json").get("results", {})
-    store = LocalAssetStore(settings.assets_dir)
+    store = open_store(settings)
     image_assets = {p.sku: store.put(p.image, "image/png", filename=p.image.name).id for p in v.catalogue}
     results: dict[str, AdResult] = {}
     pending: dict[str, AdResult] = {}
@@ -673,7 +672,7 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
     None when the campaign has never run here.
     """
     from workers.runtime import JobNotFound, Runtime
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     out_dir = campaign_dir(settings, campaign_id)
     state = _load_state(out_dir / "state.json")
@@ -682,7 +681,7 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
     spec = CampaignSpec.model_validate(state["spec"])
     results = {k: AdResult(**r) for k, r in state["results"].items()}
     pending = {r.job_id: r for r in results.values() if r.status == "pending" and r.job_id}
-    exp = Expansion(spec, out_dir, results, pending, dict(state.get("stats", {})), LocalAssetStore(settings.assets_dir))
+    exp = Expansion(spec, out_dir, results, pending, dict(state.get("stats", {})), open_store(settings))
     rt = runtime or Runtime(settings)
     try:
         for job_id, res in pending.items():
@@ -843,9 +842,7 @@ def _record(store: Any, out_dir: Path, rec: Any, res: AdResult) -> None:
             continue
         dest = folder / f"{fmt_tag(fmt)}{ext[kind]}"
         if not dest.is_file() or dest.stat().st_size != store.get(asset_id).size:
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.copyfile(store.path(asset_id), tmp)
-            os.replace(tmp, dest)
+            store.export(asset_id, dest)  # atomic: temp name, then rename
         files[name] = dest.relative_to(out_dir).as_posix()
     res.files = files
     res.assets = dict(rec.outputs)

@@ -7,6 +7,7 @@ registry, and the template (loaded and validated by the video pipeline's own loa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ def _check_image(ctx: ApiContext, asset_id: str, field: str, errors: list[dict[s
     from PIL import Image
 
     try:
-        with Image.open(ctx.assets.path(asset_id)) as im:
+        with ctx.assets.local_copy(asset_id) as local, Image.open(local) as im:
             w, h = im.size
     except Exception as exc:  # any decoder failure means "not an image we can read"
         _err(errors, f"input is not a readable image ({type(exc).__name__})", field)
@@ -98,8 +99,9 @@ def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str,
                          "field": "params.template"})
         return None
     path: Path | None = None
+    files = contextlib.ExitStack()  # an uploaded template: a local copy while it is loaded
     if "template" in inputs:
-        path = ctx.assets.path(inputs["template"])
+        path = files.enter_context(ctx.assets.local_copy(inputs["template"]))
     else:
         name = params.get("template")
         if not isinstance(name, str) or not name:
@@ -119,7 +121,8 @@ def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str,
             _err(errors, e.message, e.field)
             return None
     try:
-        template = tmpl.load_template(path)
+        with files:
+            template = tmpl.load_template(path)
     except PipelineInputError as exc:
         _err(errors, exc.message, exc.field or "params.template")
         return None

@@ -26,6 +26,7 @@ from typing import Any
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
 from workers.jobs.store import SQLiteJobStore
 from workers.settings import PoolSettings, Settings
+from workers.storage import store_spec
 
 log = logging.getLogger("maydo.dispatcher")
 
@@ -212,7 +213,7 @@ class Dispatcher:
             num_gpus=pool.cfg.num_gpus,
             max_concurrency=pool.cfg.max_in_flight + 2,  # + cancel() and ready() while jobs run
             max_restarts=0,
-        ).remote(pool.name, options, str(self.settings.assets_dir), self._sink)
+        ).remote(pool.name, options, store_spec(self.settings), self._sink)
         return _Slot(handle=handle, ready_ref=handle.ready.remote())
 
     def _replace_slot(self, pool: _Pool, slot: _Slot, reason: str) -> None:
