@@ -69,8 +69,11 @@ class S3Spec:
 
 
 def _client(spec: S3Spec, endpoint_url: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        raise AssetStoreError("storage.backend 's3' needs boto3: pip install 'maydo[s3]'") from exc
 
     kwargs: dict[str, Any] = {}
     key, secret = os.environ.get(spec.access_key_id_env), os.environ.get(spec.secret_access_key_env)
