@@ -322,7 +322,7 @@ def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language
     """
     import yaml
 
-    from pipelines._common.data import load_data_file
+    from pipelines._common.data import SAFE_DUMPER, load_data_file
 
     src = template_path(spec, variant)
     raw = load_data_file(src, field="template")
@@ -350,7 +350,7 @@ def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language
             return [fix(x) for x in node]
         return node
 
-    text = yaml.safe_dump(fix(raw), allow_unicode=True, sort_keys=False)
+    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)  # libyaml: same text
     dest = out_dir / "templates" / f"{src.stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
         atomic_write_bytes(dest, text.encode("utf-8"))
@@ -812,7 +812,9 @@ def _wait_and_export(
             for job_id in finished:
                 del waiting[job_id]
             if not finished:
-                time.sleep(0.1)
+                # Each pass reads every waiting job: with hundreds waiting, poll less often (an ad
+                # is exported at most 0.5 s later; rendering does not wait for this loop).
+                time.sleep(0.1 if len(waiting) <= 20 else 0.5)
                 continue
             exp.save()  # state on disk after every batch: a crash loses nothing
             ok = already + done_here
