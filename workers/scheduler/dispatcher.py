@@ -44,6 +44,7 @@ _TRANSIENT_RAY = {
 }
 _MAX_DEATHS = 5  # actor deaths per pool inside _DEATH_WINDOW_S before the pool is marked unhealthy
 _DEATH_WINDOW_S = 60.0
+_FLUSH_EVERY_S = 0.25  # progress events reach the store within this; a job's final state flushes first
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Dispatcher:
         self._last_lease = 0.0
         self._last_health = 0.0
         self._last_cancel_check = 0.0
+        self._last_flush = 0.0
         self.error: BaseException | None = None
 
     @property
@@ -308,7 +310,8 @@ class Dispatcher:
         if now - self._last_cancel_check > 0.1:
             self._last_cancel_check = now
             self._handle_stops()
-        self._flush_events()
+        if now - self._last_flush > _FLUSH_EVERY_S:  # a Ray round trip: not on every tick
+            self._flush_events()
         if now - self._last_health > 1.0:
             self._last_health = now
             for pool in self.pools.values():
@@ -467,6 +470,7 @@ class Dispatcher:
 
         if self._sink is None:
             return
+        self._last_flush = time.monotonic()
         events = ray.get(self._sink.drain.remote())
         if events:
             self.store.add_events(events)
