@@ -237,6 +237,9 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown setting {key!r} (env {env_name}); check the spelling against configs/default.yaml")
             continue
+        if err["type"] == "value_error":  # a cross-field check: its message names the keys
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
         allowed = ""
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
