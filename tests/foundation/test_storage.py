@@ -259,6 +259,14 @@ def test_s3_cache_prune_keeps_recent_and_evicts_lru(s3_settings):
     assert [p.exists() for p in paths] == [False, False, True, True]
     with store.local_copy(refs[0].id) as p:  # evicted: downloaded again on the next use
         assert p.read_bytes() == store.open(refs[0].id).read()
+    # Leftovers of killed processes (a half download, a spooled upload) go once they are stale.
+    half = paths[3].parent / ".dl-killed"
+    spool = store.cache_dir / ".spool-killed"
+    for leftover in (half, spool):
+        leftover.write_bytes(b"partial")
+        os.utime(leftover, (1_000_000, 1_000_000))
+    store.prune_cache()
+    assert not half.exists() and not spool.exists() and paths[3].exists()
 
 
 def test_s3_unreachable_or_missing_bucket_is_a_clear_error(s3_settings):

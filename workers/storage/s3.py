@@ -347,6 +347,10 @@ class S3AssetStore:
         limit = self.spec.cache_max_bytes if max_bytes is None else max_bytes
         entries = []
         total = 0
+        for p in self.cache_dir.glob(".spool-*"):  # uploads spooled by a killed process
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - p.stat().st_mtime > _PRUNE_GRACE_S:
+                    p.unlink()
         for p in self.cache_dir.glob("??/*"):
             with contextlib.suppress(FileNotFoundError):
                 st = p.stat()
