@@ -45,6 +45,7 @@ def test_put_get_open_local_copy_delete(store: AssetStore):
         assert fh.read() == data
     with store.local_copy(ref.id) as path:
         assert path.read_bytes() == data
+    assert store.path(ref.id).read_bytes() == data
     assert list(store.iter_ids()) == [ref.id]
     assert store.delete(ref.id) is True
     assert not store.exists(ref.id)
@@ -81,6 +82,8 @@ def test_malformed_and_missing_ids_are_not_found(store: AssetStore):
             store.open_range(bad, 0, 10)
         with pytest.raises(AssetNotFound), store.local_copy(bad):
             pass
+        with pytest.raises(AssetNotFound):
+            store.path(bad)
 
 
 def test_ranges(store: AssetStore):

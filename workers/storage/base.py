@@ -87,6 +87,11 @@ class AssetStore(Protocol):
         valid inside the block (the local store's own file; S3: a verified cache copy)."""
         ...
 
+    def path(self, asset_id: str) -> Path:
+        """A local file with the asset's bytes (local: the store's file; S3: the verified cache
+        copy, kept at least 10 minutes after its last use). Prefer ``local_copy`` in new code."""
+        ...
+
     def direct_path(self, asset_id: str) -> Path | None:
         """The asset's own local file when the backend keeps one (zero-copy serving), else None."""
         ...

@@ -282,6 +282,11 @@ class S3AssetStore:
             self.prune_cache()
         return dest
 
+    def path(self, asset_id: str) -> Path:
+        """A local file with the asset's bytes: the verified cache copy (kept at least 10 minutes
+        after its last use). Scoped code should prefer ``local_copy``."""
+        return self.cached_path(asset_id)
+
     def direct_path(self, asset_id: str) -> Path | None:
         return None
 
