@@ -55,20 +55,42 @@ def make_audience(n: int, dest: Path) -> None:
             writer.writerow(row)
 
 
-def _tree_cpu_s() -> float:
-    """CPU seconds of this process and every descendant (Ray's processes, actors, ffmpeg), with
-    what they reaped: robust on a shared machine where wall time depends on other load."""
-    import psutil
+class _TreeCpu:
+    """CPU seconds of this process and every descendant (Ray's processes, actors and the ffmpeg
+    they reap), sampled every 0.5 s by pid: actors are killed before the campaign returns, and
+    their CPU is not passed up to the raylet. Robust on a shared machine where wall time depends
+    on other load."""
 
-    total = 0.0
-    me = psutil.Process()
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
+    def __init__(self) -> None:
+        import threading
+
+        self._seen: dict[tuple[int, float], float] = {}
+        self._stop = threading.Event()
+        self._base = self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> float:
+        import psutil
+
+        me = psutil.Process()
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                key = (p.pid, p.create_time())
+            except psutil.Error:
+                continue
+            self._seen[key] = t.user + t.system + t.children_user + t.children_system
+        return sum(self._seen.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self._sample() - self._base
 
 
 def run_one(n: int, size: str) -> dict[str, float]:
@@ -82,11 +104,11 @@ def run_one(n: int, size: str) -> dict[str, float]:
         make_audience(n, aud)
         settings = load_settings(env={}, overrides={"data_dir": str(Path(tmp) / "data")})
         spec = load_spec(DEMO / "campaign.yaml", audience=str(aud), size=size, campaign_id=f"bench-{n}")
-        cpu0 = _tree_cpu_s()
+        meter = _TreeCpu()
         t0 = time.monotonic()
         result = run_campaign(spec, settings, show_progress=False)
         wall = time.monotonic() - t0
-        cpu = _tree_cpu_s() - cpu0  # before shutdown: Ray's processes are still in the tree
+        cpu = meter.stop()
         ray.shutdown()
     st = result.stats
     done = result.counts().get("done", 0)
