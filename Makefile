@@ -8,17 +8,15 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench system-deps models
+.PHONY: demo test bench system-deps test-system-deps models
 
-# Debian packages the voice engines use (flite: CMU voices, default engine of several English
-# accents). Installed only when running as root with apt and missing; otherwise `maydo doctor`
-# says how to install them and the accents fall back to espeak-ng with a warning.
+# Debian packages (see scripts/system_deps.sh): installed when missing and we are root with apt,
+# otherwise a note says what to install.
 system-deps:
-	@if ! command -v flite >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing flite (apt)"; \
-	  (apt-get install -y -qq flite >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq flite >/dev/null 2>&1)) \
-	    || echo "warning: apt-get install flite failed; English accents fall back to espeak-ng"; \
-	fi
+	@scripts/system_deps.sh flite
+
+test-system-deps:
+	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -43,7 +41,7 @@ models: $(VENV)/.core
 demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all system-deps models
+test: $(VENV)/.all test-system-deps models
 	$(VENV)/bin/ruff check pipelines workers maydo_testing tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q

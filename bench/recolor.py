@@ -160,7 +160,8 @@ def _photo_cases(side: int) -> list[tuple[str, np.ndarray, np.ndarray | None, st
 
 
 def run_photos(side: int, repeat: int, models_dir: str | None) -> list[dict[str, object]]:
-    from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+    from pipelines.recolor.config import RecolorParams
+    from pipelines.recolor.pipeline_recolor import RecolorPipeline
 
     pipe = RecolorPipeline(models_dir=models_dir)
     rows: list[dict[str, object]] = []
