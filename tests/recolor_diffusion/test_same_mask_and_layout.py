@@ -53,3 +53,22 @@ def test_same_mask_input_same_result_and_errors(pipe, tmp_path: Path):  # type: 
             run([prod.coverage, prod.coverage])
         errors.append((str(info.value), info.value.field))
     assert errors[0] == errors[1] == ("got 2 masks for 1 images; give one per image", "mask")
+
+
+def test_diffusion_job_uses_the_jobs_mask_input(pipe, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A job's ``inputs.mask`` reaches the diffusion engine as it reaches the exact one."""
+    from workers.actors.base import JobContext
+    from workers.actors.recolor import _run_recolor
+
+    prod = render_product("sphere", 64, color=(200, 40, 40), seed=3)
+    image, mask = tmp_path / "p.png", tmp_path / "m.png"
+    Image.fromarray(prod.rgb).save(image)
+    Image.fromarray((prod.coverage * 255).astype(np.uint8), "L").save(mask)
+    work = tmp_path / "work"
+    work.mkdir()
+    ctx = JobContext(job_id="j1", fence=1, kind="recolor", attempt=1,
+                     params={"to_colors": ["navy"], "steps": 2, "resolution": 64},
+                     inputs={"image": image, "mask": mask}, deps={}, workdir=work, progress=lambda *a, **k: None)
+    _run_recolor(pipe, DiffusionRecolorParams, ctx)
+    assert ctx.result["mask"]["sources"] == ["given"]
+    assert {"image", "mask", "product_mask", "cutout"} <= set(ctx.outputs)
