@@ -87,7 +87,8 @@ class WebhookNotifier:
         if not rec.terminal:
             return
         view = job_view(self.ctx, rec, include_deliveries=False)
-        payload = {"job_id": rec.id, "status": view["status"], "job": view, "sent_at": time.time()}
+        payload = {"job_id": rec.id, "status": view["status"], "metadata": view.get("metadata"), "job": view,
+                   "sent_at": time.time()}
         events: list[tuple[str, dict[str, Any]]] = []
         if rec.outputs:
             events.append(("job.assets_stored", payload))
@@ -104,6 +105,7 @@ class WebhookNotifier:
             return
         if not summary.get("done"):
             return
-        payload = {"campaign_id": hook["object_id"], "campaign": summary, "sent_at": time.time()}
+        payload = {"campaign_id": hook["object_id"], "metadata": self.ctx.store.metadata(hook["object_id"]),
+                   "campaign": summary, "sent_at": time.time()}
         self._send(hook, [("campaign.completed", payload)])
         self.ctx.store.mark_webhook_done(hook["object_id"])

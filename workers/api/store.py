@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     duration_ms REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_object ON webhook_deliveries (object_id, id);
+CREATE TABLE IF NOT EXISTS object_metadata (
+    object_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_sent (
     object_id TEXT NOT NULL,
     event_key TEXT NOT NULL,
@@ -222,6 +228,60 @@ class ApiStore:
             ).fetchone()
         return None if row is None else str(row["tenant"])
 
+    def campaigns(self, tenant: str | None, *, created_after: float | None = None,
+                  created_before: float | None = None, before: tuple[float, str] | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """Campaigns (id, tenant, created), newest first; ``tenant`` None = every tenant;
+        ``before``: keyset cursor ``(created, campaign_id)`` of the previous page's last row."""
+        where: list[str] = []
+        args: list[Any] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
+        if created_after is not None:
+            where.append("created >= ?")
+            args.append(created_after)
+        if created_before is not None:
+            where.append("created < ?")
+            args.append(created_before)
+        if before is not None:
+            where.append("(created < ? OR (created = ? AND campaign_id < ?))")
+            args.extend([before[0], before[0], before[1]])
+        sql = "SELECT campaign_id, tenant, created FROM campaign_owners"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created DESC, campaign_id DESC LIMIT ?"
+        args.append(int(limit))
+        with self._conn() as conn:
+            return [dict(r) for r in conn.execute(sql, args)]
+
+    def forget_campaign(self, campaign_id: str, asset_ids: Iterable[str] = ()) -> None:
+        """Remove a campaign's owner row, webhook, metadata and the given assets' ownership rows."""
+        ids = list(asset_ids)
+        with self._conn() as conn:
+            conn.execute("DELETE FROM campaign_owners WHERE campaign_id = ?", (campaign_id,))
+            conn.execute("DELETE FROM webhooks WHERE object_id = ?", (campaign_id,))
+            conn.execute("DELETE FROM object_metadata WHERE object_id = ?", (campaign_id,))
+            conn.executemany("DELETE FROM asset_owners WHERE asset_id = ?", [(a,) for a in ids])
+
+    # --- caller metadata (passed back in replies and webhook bodies) -------------------------
+    def set_metadata(self, object_id: str, tenant: str, data: dict[str, Any]) -> None:
+        import json
+
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO object_metadata (object_id, tenant, data, created) VALUES (?,?,?,?)",
+                (object_id, tenant, json.dumps(data, ensure_ascii=False), time.time()),
+            )
+
+    def metadata(self, object_id: str) -> dict[str, Any] | None:
+        import json
+
+        with self._conn() as conn:
+            row = conn.execute("SELECT data FROM object_metadata WHERE object_id = ?", (object_id,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row["data"])
+        return data if isinstance(data, dict) else None
+
     # --- webhooks ---------------------------------------------------------------------------
     def set_webhook(self, object_id: str, kind: str, tenant: str, url: str) -> None:
         with self._conn() as conn:
@@ -238,6 +298,12 @@ class ApiStore:
     def pending_webhooks(self) -> list[dict[str, Any]]:
         with self._conn() as conn:
             return [dict(r) for r in conn.execute("SELECT * FROM webhooks WHERE done = 0 ORDER BY created")]
+
+    def rearm_webhook(self, object_id: str) -> None:
+        """Deliver this object's events again (a retried job reaches a terminal state anew)."""
+        with self._conn() as conn:
+            conn.execute("UPDATE webhooks SET done = 0 WHERE object_id = ?", (object_id,))
+            conn.execute("DELETE FROM webhook_sent WHERE object_id = ?", (object_id,))
 
     def mark_webhook_done(self, object_id: str) -> None:
         with self._conn() as conn:

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,7 @@ from workers.settings import WebhookSettings
 SIGNATURE_HEADER = "X-Maydo-Signature"
 TIMESTAMP_HEADER = "X-Maydo-Timestamp"
 EVENT_HEADER = "X-Maydo-Event"
+DELIVERY_HEADER = "X-Maydo-Delivery"  # one id per event, stable across retries
 
 
 class WebhookTargetError(ValueError):
@@ -109,7 +111,10 @@ class WebhookSender:
     def deliver(self, object_id: str, url: str, event: str, payload: dict[str, Any], secret: bytes,
                 sleep: Any = time.sleep) -> bool:
         """POST ``payload`` to ``url`` (signed with ``secret``) until a 2xx or ``max_attempts``."""
-        body = json.dumps({"event": event, **payload}, separators=(",", ":"), default=str).encode()
+        # One delivery id per event, the same on every retry: receivers dedupe on it.
+        delivery_id = str(payload.get("delivery_id") or uuid.uuid4().hex)
+        body = json.dumps({"event": event, "delivery_id": delivery_id, **payload}, separators=(",", ":"),
+                          default=str).encode()
         delay = self.settings.backoff_s
         for attempt in range(1, self.settings.max_attempts + 1):
             started = time.monotonic()
@@ -126,6 +131,7 @@ class WebhookSender:
                     TIMESTAMP_HEADER: ts,
                     SIGNATURE_HEADER: sign_webhook(secret, ts, body),
                     EVENT_HEADER: event,
+                    DELIVERY_HEADER: delivery_id,
                 }
                 ext = {"sni_hostname": target.sni_host} if target.sni_host else None
                 resp = self.client.post(target.connect_url, content=body, headers=headers, extensions=ext)

@@ -24,6 +24,11 @@ def safe_name(customer_id: str) -> str:
     return cleaned[:64]
 
 
+def ad_formats(spec: CampaignSpec, primary: str) -> list[str]:
+    """Every format the spec lists, the customer's personalized choice (channel/device) first."""
+    return [primary, *(f for f in spec.formats if f != primary)]
+
+
 def fmt_tag(fmt: str) -> str:
     return fmt.replace(":", "x")
 
@@ -103,7 +108,7 @@ def ad_job_spec(
     params: dict[str, Any] = {
         "template": localized_template(spec, out_dir, plan.template_variant, plan.language, plan.currency),
         "data": data,
-        "formats": [plan.format],
+        "formats": ad_formats(spec, plan.format),
         "basename": safe_name(plan.customer_id),
         "captions": spec.captions if spec.voiceover else "none",
         **SIZE_PRESETS[spec.size],

@@ -70,6 +70,10 @@ class JobStore(Protocol):
         parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> list[JobRecord]: ...
 
     def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None: ...
@@ -194,6 +198,17 @@ CREATE TABLE IF NOT EXISTS pools (
     in_flight INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ad_reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    job_id TEXT,
+    state TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL DEFAULT '',
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ad_reviews_campaign ON ad_reviews(campaign_id, customer_id, id);
 CREATE TABLE IF NOT EXISTS lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     owner TEXT NOT NULL,
@@ -418,10 +433,27 @@ class SQLiteJobStore:
         parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> list[JobRecord]:
-        """Newest first."""
+        """Newest first. ``created_after``/``created_before``: unix seconds, inclusive/exclusive;
+        ``before``: keyset cursor ``(created_at, id)`` of the last job of the previous page;
+        ``top_level``: only jobs no other job depends on (what a user submitted, not child jobs)."""
         where: list[str] = []
         args: list[Any] = []
+        if created_after is not None:
+            where.append("created_at >= ?")
+            args.append(float(created_after))
+        if created_before is not None:
+            where.append("created_at < ?")
+            args.append(float(created_before))
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend([float(before[0]), float(before[0]), str(before[1])])
+        if top_level:
+            where.append("NOT EXISTS (SELECT 1 FROM job_deps d WHERE d.dep_id = jobs.id)")
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             where.append(f"status IN ({','.join('?' * len(statuses))})")
@@ -828,6 +860,41 @@ class SQLiteJobStore:
         ]
 
     # -- dispatcher lease --------------------------------------------------------------------
+
+    # -- ad reviews (campaign review page) ---------------------------------------------------
+
+    def add_review(self, campaign_id: str, customer_id: str, job_id: str | None, state: str, comment: str,
+                   reviewer: str) -> dict[str, Any]:
+        """Record a review decision for one ad (history is kept; the newest row is the ad's state)."""
+        now = time.time()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO ad_reviews(campaign_id, customer_id, job_id, state, comment, reviewer, ts)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (campaign_id, customer_id, job_id, state, comment, reviewer, now),
+            )
+        return {"id": cur.lastrowid, "campaign_id": campaign_id, "customer_id": customer_id, "job_id": job_id,
+                "state": state, "comment": comment, "reviewer": reviewer, "ts": now}
+
+    def reviews(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        """customer id -> its newest review row, for one campaign."""
+        rows = self._conn().execute(
+            "SELECT * FROM ad_reviews WHERE campaign_id = ? ORDER BY id", (campaign_id,)
+        ).fetchall()
+        return {str(r["customer_id"]): dict(r) for r in rows}
+
+    def delete_campaign(self, campaign_id: str) -> list[str]:
+        """Delete every job, event, attempt and review of a campaign; returns the deleted job ids."""
+        with self._write() as db:
+            ids = [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE campaign_id = ?", (campaign_id,))]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk:chunk + 500]
+                marks = ",".join("?" * len(part))
+                for table, col in (("events", "job_id"), ("attempts", "job_id"), ("job_deps", "job_id"),
+                                   ("job_deps", "dep_id"), ("job_assets", "job_id"), ("jobs", "id")):
+                    db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", part)
+            db.execute("DELETE FROM ad_reviews WHERE campaign_id = ?", (campaign_id,))
+        return ids
 
     def acquire_lease(self, owner: str, lease_s: float) -> bool:
         """Take (or renew) the single-dispatcher lease; False while another live owner holds it."""
