@@ -228,8 +228,11 @@ def export_approved(
                 fmt, _, kind = name.rpartition(".")
                 if kind not in ext:
                     continue
+                suffix = ext[kind]
+                if kind == "poster" and ctx.assets.get(asset["asset_id"]).media_type == "image/jpeg":
+                    suffix = ".poster.jpg"
                 zf.write(ctx.assets.path(asset["asset_id"]),
-                         f"{campaigns.safe_name(ad['customer_id'])}/{campaigns.fmt_tag(fmt)}{ext[kind]}")
+                         f"{campaigns.safe_name(ad['customer_id'])}/{campaigns.fmt_tag(fmt)}{suffix}")
     headers["Content-Disposition"] = f'attachment; filename="{campaign_id}-approved-{stamp}.zip"'
     return Response(out.getvalue(), media_type="application/zip", headers=headers)
 
