@@ -218,6 +218,7 @@ def _inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> bool:
 
 def _shot(driver: Any, path: Path) -> Path:
     """Full-page screenshot (the window grows to the document height), saved and checked as a PNG."""
+    driver.execute_script("window.scrollTo(0, 0)")
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1400, max(1000, min(int(height) + 40, 6000)))
     assert driver.save_screenshot(str(path))
@@ -279,11 +280,13 @@ def test_review_in_chromium_approve_reject_rerender_export(rv: Review, tmp_path:
             assert script.get_attribute("src") or script.get_attribute("type") == "application/json"
         for el in driver.find_elements(By.CSS_SELECTOR, "[src]"):
             assert el.get_attribute("src").startswith(rv.url), el.get_attribute("src")
-        posters = driver.find_elements(By.CSS_SELECTOR, ".card[data-customer='a1'] img.poster")
-        assert len(posters) == 2
-        WebDriverWait(driver, 20).until(
-            lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", p)
-                          for p in posters))
+        players = driver.find_elements(By.CSS_SELECTOR, ".card[data-customer='a1'] video[poster]")
+        assert [v.find_element(By.XPATH, "..").get_attribute("data-format") for v in players] == ["9:16", "1:1"]
+        for player in players:  # the poster each player shows loads from its signed URL
+            width = driver.execute_async_script(
+                "var done = arguments[1], im = new Image(); im.onload = function () { done(im.naturalWidth); };"
+                "im.onerror = function () { done(0); }; im.src = arguments[0].getAttribute('poster');", player)
+            assert width > 0
         assert _assert_reasons_readable(driver) >= 4 * 8
         first = _shot(driver, tmp_path / "review-1-page.png")
 

@@ -157,9 +157,9 @@ def _card(a: AdResult, review: dict[str, Any] | None, media: MediaUrl, served: b
         if not video and not poster:
             continue
         cell = [f"<figure class='variant' data-format='{e(fmt)}'>"]
-        if poster:
+        if poster and not video:
             cell.append(f"<img class='poster' src='{e(poster)}' alt='poster {e(fmt)}' loading='lazy'>")
-        if video:
+        if video:  # the player shows the poster until played
             cell.append(f"<video controls preload='none'{f' poster={chr(39)}{e(poster)}{chr(39)}' if poster else ''}>"
                         f"<source src='{e(video)}' type='video/mp4'>")
             if vtt:
