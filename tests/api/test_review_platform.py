@@ -182,6 +182,121 @@ def test_platform_lists_and_downloads_finished_ads(rv: Review) -> None:
             _no_server_paths(body, rv.data_dir)
 
 
+# --- docs/api.md: every example runs -----------------------------------------------------------
+
+class _Hooks:
+    """A loopback webhook receiver that records every delivery (headers + raw body)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                hooks.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.got]
+
+
+def doc_blocks(lang: str) -> list[str]:
+    """The fenced code blocks of docs/api.md in ``lang``."""
+    import re
+
+    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
+    """Each bash and python block of docs/api.md, run as written with the variables it names; every
+    curl must get a 2xx/3xx (``--fail-with-body``), and the replies carry no server paths."""
+    import sys
+
+    hooks = _Hooks()
+    rv.ctx.settings.api.webhooks.allow_private_targets = True
+    images = REPO / "assets" / "demo" / "images"
+    (tmp_path / "shirt.png").write_bytes((images / "tee-lotus.png").read_bytes())
+    (tmp_path / "kite.png").write_bytes((images / "tee-lotus.png").read_bytes())
+    (tmp_path / "kite.mask.png").write_bytes((images / "tee-lotus.mask.png").read_bytes())
+    (tmp_path / "campaign.yaml").write_text(SPEC, encoding="utf-8")  # the rendered campaign: resubmitting it is a no-op
+    (tmp_path / "audience.csv").write_text(AUDIENCE, encoding="utf-8")
+    (tmp_path / "catalogue.yaml").write_text(TEAM_CATALOGUE, encoding="utf-8")
+    (tmp_path / "copy.yaml").write_bytes((REPO / "assets/demo/copy.yaml").read_bytes())
+    with rv.client("creator") as c:
+        asset = c.post("/v1/assets", files={"file": ("shirt.png", (tmp_path / "shirt.png").read_bytes(),
+                                                      "image/png")}).json()["id"]
+        job = c.post("/v1/jobs", json={"kind": "voice", "params": {"text": "Hello there", "accent": "en-us"}}).json()
+        not_image = c.post("/v1/assets", files={"file": ("x.png", b"not an image at all", "image/png")}).json()["id"]
+        failed = c.post("/v1/jobs", json={"kind": "recolor", "inputs": {"image": not_image},
+                                          "params": {"to_colors": ["#c0392b"]}}).json()
+        deadline = time.monotonic() + 120
+        while {c.get(f"/v1/jobs/{j['id']}").json()["status"] for j in (job, failed)} - {"succeeded", "failed"}:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert c.get(f"/v1/jobs/{failed['id']}").json()["status"] == "failed"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO), "HOME": str(tmp_path), "MAYDO_DATA_DIR": str(rv.data_dir),
+        "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+        "MAYDO": rv.url, "K": f"X-API-Key: {rv.keys['creator']}", "P": f"X-API-Key: {rv.keys['platform']}",
+        "ASSET": asset, "JOB": job["id"], "FAILED_JOB": failed["id"], "CAMPAIGN": CAMPAIGN, "CUSTOMER": "a1",
+        "HOOK": hooks.url,
+    }
+    # curl as the examples write it, but failing on HTTP errors and bounded in time.
+    preamble = "set -euo pipefail\ncurl() { command curl --fail-with-body -sS --max-time 30 \"$@\"; echo; }\n"
+    blocks = doc_blocks("bash")
+    assert len(blocks) >= 5
+    outputs = []
+    for block in blocks:
+        script = block.replace("http://127.0.0.1:8080", rv.url).replace("mdk_...(creator)", rv.keys["creator"]) \
+            .replace("mdk_...(platform)", rv.keys["platform"])
+        run = subprocess.run(["bash", "-c", preamble + script], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, f"docs/api.md example failed:\n{block}\n--- stdout\n{run.stdout[-3000:]}\n" \
+                                    f"--- stderr\n{run.stderr[-3000:]}"
+        outputs.append(run.stdout)
+        assert str(rv.data_dir) not in run.stdout, block
+    text = "\n".join(outputs)
+    assert "mdk_" in outputs[0]  # keys were created
+    assert '"dry_run":true' in text and '"submitted"' in text and '"next_cursor"' in text
+    assert (tmp_path / "approved.zip").is_file() and zipfile.is_zipfile(tmp_path / "approved.zip")
+    assert "304" in text and (tmp_path / "first-MiB").stat().st_size > 0
+    # The webhook example: the recolor job's deliveries carry the metadata and a delivery id, and
+    # the docs' verify() accepts their signature.
+    with rv.client("creator") as c:
+        secret = c.get("/v1/webhooks/secret").json()["secret"].encode()
+        deadline = time.monotonic() + 120
+        while not any(e.get("event", "").startswith("job.") and e.get("metadata") for e in hooks.events()):
+            assert time.monotonic() < deadline, hooks.events()
+            time.sleep(0.5)
+    namespace: dict[str, Any] = {}
+    (python_block,) = doc_blocks("python")
+    exec(python_block, namespace)  # noqa: S102 - the documented snippet itself
+    for headers, body in hooks.got:
+        event = json.loads(body)
+        assert headers["x-maydo-delivery"] == event["delivery_id"] and len(event["delivery_id"]) >= 16
+        assert namespace["verify"](secret, headers["x-maydo-timestamp"], body, headers["x-maydo-signature"])
+        if event["event"].startswith("job."):
+            assert event["metadata"] == {"order": "42", "line": 3}
+            _no_server_paths(event, rv.data_dir)
+    assert len({e["delivery_id"] for e in hooks.events()}) == len(hooks.got)
+    hooks.server.shutdown()
+    rv.ctx.settings.api.webhooks.allow_private_targets = False
+
+
 # --- browser ------------------------------------------------------------------------------------
 
 def _driver(tmp: Path) -> Any:
@@ -346,7 +461,7 @@ def test_review_in_chromium_approve_reject_rerender_export(rv: Review, tmp_path:
         card = _card(driver, "c3")
         card.find_element(By.CSS_SELECTOR, ".rerender summary").click()
         choice = Select(card.find_element(By.CSS_SELECTOR, ".rr-colourway"))
-        new_colourway = next(o.get_attribute("value") for o in choice.options
+        new_colourway = next(o.get_attribute("value") for o in reversed(choice.options)  # not the hero (first)
                              if o.get_attribute("value") != old_colourway)
         choice.select_by_value(new_colourway)
         card.find_element(By.CSS_SELECTOR, ".rerender-btn").click()
@@ -357,6 +472,12 @@ def test_review_in_chromium_approve_reject_rerender_export(rv: Review, tmp_path:
                 assert ad["status"] == "pending" and time.monotonic() < deadline, ad
                 time.sleep(1)
         assert ad["colourway"] == new_colourway and ad["assets"]["9:16.video"]["asset_id"] != old_video
+        with rv.client("platform") as p:
+            job = p.get(f"/v1/jobs/{ad['job_id']}").json()
+        # The copy names the new colourway (headline and voice script), the recolor targets its hex.
+        assert new_colourway in job["params"]["data"]["copy"]["headline"]
+        assert new_colourway in job["params"]["voice"]["text"] and old_colourway not in job["params"]["voice"]["text"]
+        assert job["params"]["recolor"]["to_colors"] == [ad["colour_hex"]]
         assert ad["review"]["state"] == "rejected"  # the old verdict stays until someone reviews the new render
         assert any(d["level"] == 0 and d["field"] == "colourway" and "Saffron clashes" in d["reason"]
                    for d in ad["decisions"])
@@ -413,6 +534,72 @@ def test_static_gallery_opens_from_disk(rv: Review, tmp_path: Path) -> None:
         _shot(driver, tmp_path / "gallery-disk.png")
     finally:
         driver.quit()
+
+
+REPO = Path(__file__).resolve().parents[2]
+TEAM_CATALOGUE = """
+products:
+  - sku: KITE-01
+    name: {en: Harbour Kite, vi: Diều Bến Cảng}
+    category: toys
+    prices: {VND: 99000, USD: 6.0, GBP: 5.0}
+    image: kite.png
+    mask: kite.mask.png
+    colourways: {Lotus Pink: "#D9467A", Jade: "#1F9E6E", Sunflower: "#F2B705"}
+    features: {en: flies in light wind, vi: bay cả khi gió nhẹ}
+"""
+TEAM_SPEC = """
+campaign_id: team-kite
+catalogue: catalogue.yaml
+copy: copy.yaml
+audience: audience.csv
+template: promo.yaml
+formats: ["9:16"]
+size: tiny
+"""
+
+
+def _team_parts(catalogue: str = TEAM_CATALOGUE, template: str | None = None) -> list[tuple[str, Any]]:
+    tpl = template if template is not None else (REPO / "assets/templates/product_promo.yaml").read_text("utf-8")
+    images = REPO / "assets/demo/images"
+    return [
+        ("spec", ("campaign.yaml", TEAM_SPEC.encode())),
+        ("audience", ("audience.csv", b"customer_id,first_name,age,location,viewed,channel\n"
+                                      b"k1,Kim,29,Hanoi,KITE-01:Jade,tiktok\n")),
+        ("catalogue", ("catalogue.yaml", catalogue.encode())),
+        ("copy", ("copy.yaml", (REPO / "assets/demo/copy.yaml").read_bytes())),
+        ("template", ("promo.yaml", tpl.encode())),
+        ("images", ("kite.png", (images / "tee-lotus.png").read_bytes(), "image/png")),
+        ("images", ("kite.mask.png", (images / "tee-lotus.mask.png").read_bytes(), "image/png")),
+    ]
+
+
+def test_campaign_with_the_teams_own_files(rv: Review) -> None:
+    """Catalogue, copy deck, template and images uploaded with the campaign; nothing under the
+    server's assets/ is named by the spec; files the uploads point at must be uploads too."""
+    with rv.client("creator") as c:
+        dry = c.post("/v1/campaigns", params={"dry_run": "true"}, files=_team_parts())
+        assert dry.status_code == 200, dry.text
+        assert dry.json()["dry_run"] is True and dry.json()["planned"] == 1
+        assert c.get("/v1/campaigns/team-kite").status_code == 404  # a dry run starts nothing
+        bad = c.post("/v1/campaigns", files=_team_parts(TEAM_CATALOGUE.replace("kite.png", "../../../etc/passwd")))
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "catalogue.products[0].image"
+        evil = "name: x\nscenes:\n  - {id: a, duration: 1, layers: [{type: image, src: /etc/passwd}]}\n"
+        bad = c.post("/v1/campaigns", files=_team_parts(template=evil))
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "template.scenes[0].layers[0].src"
+        # The catalogue again by asset id (an earlier upload), the rest as parts: a real render.
+        cat_id = c.post("/v1/assets", files={"file": ("catalogue.yaml", TEAM_CATALOGUE.encode())}).json()["id"]
+        parts = [p for p in _team_parts() if p[0] != "catalogue"]
+        started = c.post("/v1/campaigns", files=parts, data={"catalogue_asset": cat_id})
+        assert started.status_code == 202, started.text
+        _wait_done(c, "team-kite", timeout=240)
+        ad = c.get("/v1/campaigns/team-kite/ads/k1").json()
+        assert ad["status"] == "done" and ad["sku"] == "KITE-01" and ad["product_name"] == "Diều Bến Cảng"  # Hanoi: Vietnamese
+        assert ad["colourway"] == "Jade"
+        assert c.get(ad["assets"]["9:16.video"]["url"]).content[4:8] == b"ftyp"
+        job = c.get(f"/v1/jobs/{ad['job_id']}").json()
+        assert "Diều Bến Cảng" in json.dumps(job["params"], ensure_ascii=False)
+        assert c.delete("/v1/campaigns/team-kite").status_code == 200
 
 
 def test_delete_campaign_removes_ads_assets_and_audience(rv: Review) -> None:

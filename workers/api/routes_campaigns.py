@@ -45,6 +45,19 @@ _CAMPAIGN_DOC = {
                                      "description": "audience file (CSV, JSONL or Parquet)"},
                         "webhook_url": {"type": "string", "description": "called when the campaign completes"},
                         "dry_run": {"type": "boolean"},
+                        "metadata": {"type": "string", "description": "your JSON object, returned in replies and "
+                                     "webhook bodies (at most 4096 bytes)"},
+                        "catalogue": {"type": "string", "format": "binary",
+                                      "description": "your catalogue YAML (images/masks name uploaded images)"},
+                        "copy": {"type": "string", "format": "binary", "description": "your copy deck YAML"},
+                        "template": {"type": "string", "format": "binary",
+                                     "description": "your template YAML (media: uploaded files or shipped ones)"},
+                        "images": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                   "description": "product images, masks and template media, by file name"},
+                        "catalogue_asset": {"type": "string", "description": "asset id instead of a catalogue part"},
+                        "copy_asset": {"type": "string", "description": "asset id instead of a copy part"},
+                        "template_asset": {"type": "string", "description": "asset id instead of a template part"},
+                        "images_asset": {"type": "string", "description": "asset ids of images, comma-separated"},
                     },
                 }
             }
@@ -123,12 +136,15 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
     return tenant
 
 
-def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
-    """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
-    under assets/), then run the campaign on a background thread; returns its id and plan stats."""
+def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool,
+           team_files: dict[str, list[tuple[str, str]]] | None = None) -> dict[str, Any]:
+    """Validate the uploaded spec (tenant and audience forced; catalogue/copy/template are the
+    team's uploads, or else shipped files under assets/), then submit the campaign's ads; returns
+    its id and plan stats."""
     import yaml
 
     from pipelines._common.data import ASSETS_DIR
+    from workers.api.campaign_files import materialise
 
     try:
         raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
@@ -138,9 +154,12 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
     root = Path(ASSETS_DIR).resolve()
     overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
+    uploaded = materialise(ctx, tenant, team_files or {})
+    for key, path in uploaded.items():
+        overrides[key] = str(path)
     for key in ("catalogue", "copy"):
         value = raw.get(key)
-        if value is None:
+        if value is None or key in uploaded:
             continue
         resolved = (root / str(value)).resolve()
         if not resolved.is_relative_to(root) or not resolved.is_file():
@@ -211,7 +230,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     ctx = ctx_of(request)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise ApiError(415, "send multipart/form-data with 'spec' and 'audience' files", field="content-type")
-    form = await request.form(max_files=4, max_fields=8)
+    form = await request.form(max_files=64, max_fields=80)
     spec, audience = form.get("spec"), form.get("audience")
     if not isinstance(spec, UploadFile):
         raise ApiError(422, "missing 'spec' file (campaign spec, YAML or JSON)", field="spec")
@@ -231,12 +250,13 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
             )
         except WebhookTargetError as exc:
             raise ApiError(422, str(exc), field="webhook_url") from None
+    team_files = await _team_files(ctx, principal, form)
     spec_ref = await store_upload(ctx, principal.tenant, spec, "spec")
     audience_ref = await store_upload(ctx, principal.tenant, audience, "audience")
     try:
         started = await anyio.to_thread.run_sync(
             lambda: _start(ctx, ctx.assets.path(spec_ref.id), _audience_file(ctx, audience_ref, principal.tenant),
-                           principal.tenant, dry_run)
+                           principal.tenant, dry_run, team_files)
         )
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
@@ -253,6 +273,30 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
             "status_url": f"{root}/v1/campaigns/{campaign_id}", "manifest_url": f"{root}/v1/campaigns/{campaign_id}/manifest",
             "ads_url": f"{root}/v1/campaigns/{campaign_id}/ads", "review_url": f"{root}/v1/campaigns/{campaign_id}/review"}
     return JSONResponse(body, status_code=202, headers={"Location": f"{root}/v1/campaigns/{campaign_id}"})
+
+
+async def _team_files(ctx: ApiContext, principal: Principal, form: Any) -> dict[str, list[tuple[str, str]]]:
+    """The team's own files: ``catalogue``/``copy``/``template``/``images`` parts, or asset ids of
+    earlier uploads in ``<part>_asset`` fields (``images_asset`` may repeat or be comma-separated)."""
+    from workers.api.campaign_files import FILE_PARTS, IMAGE_PART, safe_filename
+
+    files: dict[str, list[tuple[str, str]]] = {}
+    for part in (*FILE_PARTS, IMAGE_PART):
+        for value in form.getlist(part):
+            if not isinstance(value, UploadFile):
+                raise ApiError(422, f"{part!r} must be a file part (or give an asset id in '{part}_asset')", field=part)
+            name = safe_filename(value.filename, part)
+            ref = await store_upload(ctx, principal.tenant, value, part)
+            files.setdefault(part, []).append((name, ref.id))
+        ids = [i.strip() for v in form.getlist(f"{part}_asset") if isinstance(v, str) for i in v.split(",") if i.strip()]
+        for asset_id in ids:
+            field = f"{part}_asset"
+            owned = principal.is_admin or await anyio.to_thread.run_sync(ctx.owns_asset, asset_id, principal.tenant)
+            if not owned or not ctx.assets.exists(asset_id):
+                raise ApiError(422, f"{field}: no asset {asset_id!r} in this tenant", field=field)
+            ref = ctx.assets.get(asset_id)
+            files.setdefault(part, []).append((safe_filename(ref.filename or asset_id, field), asset_id))
+    return files
 
 
 def _metadata_field(raw: Any) -> dict[str, Any] | None:

@@ -76,7 +76,7 @@ def rerender_ad(
     allowed, naming the field and the allowed values; a row that has no job to start from).
     """
     from pipelines._common.errors import unknown_choice
-    from pipelines.personalization import load_catalogue
+    from pipelines.personalization import load_catalogue, load_copy_deck
     from pipelines.personalization.taste import TONES
     from pipelines.voice.accents import load_registry
     from workers.jobs.models import JobSpec
@@ -120,6 +120,25 @@ def rerender_ad(
         if not changes:
             raise PipelineInputError("nothing to change: give a colourway, accent or tone different from the "
                                      "current ad", field="body")
+        if any(name in ("colourway", "tone") for name, _ in changes):
+            # The copy names the colourway and is written per tone: render it again from the deck.
+            plan = res.plan
+            product = load_catalogue(spec.catalogue).get(str(plan.get("sku")), field="sku")
+            language = str(plan.get("language", "en"))
+            values = {
+                "first_name": res.first_name,
+                "product": str(plan.get("product_name", "")),
+                "colourway": str(plan.get("colourway", "")),
+                "price": str(plan.get("price_text", "")),
+                "offer": str(plan.get("offer_text", "")),
+                "feature": product.features.get(language) or product.features.get("en", ""),
+            }
+            copy_key, new_copy = load_copy_deck(spec.copy_deck).render(
+                language, str(plan.get("template_variant", "promo")), str(plan.get("tone", "")), values)
+            plan.update({"copy": dict(new_copy), "copy_key": copy_key})
+            params["data"]["copy"] = dict(new_copy)
+            if "voice" in params:
+                params["voice"]["text"] = new_copy["script"]
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
         cid = hashlib.sha256(customer_id.encode()).hexdigest()[:12]
         rec = runtime.submit(JobSpec(
