@@ -20,7 +20,11 @@ from workers.settings import Settings
 
 _PATH_KEYS = frozenset({"dir", "path", "gallery", "out_dir", "folder"})
 # An absolute POSIX or Windows path somewhere inside a string.
-_ABS_PATH_RE = re.compile(r"(?<![\w:/])(/(?:[^/\s'\"]+/)+([^/\s'\"]+)|[A-Za-z]:\\(?:[^\\\s'\"]+\\)+([^\\\s'\"]+))")
+# API routes (/v1/..., /static-offline-docs/...) are not file paths and stay as they are.
+_ABS_PATH_RE = re.compile(
+    r"(?<![\w:/])(/(?!v1/|static-offline-docs/)(?:[^/\s'\"]+/)+([^/\s'\"]+)"
+    r"|[A-Za-z]:\\(?:[^\\\s'\"]+\\)+([^\\\s'\"]+))"
+)
 
 
 def base_url(settings: Settings, request: Request | None = None) -> str:
