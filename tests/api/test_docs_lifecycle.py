@@ -90,18 +90,23 @@ def test_purge_deletes_campaigns_past_their_tenants_retention(tmp_path: Path) ->
     settings = api_settings(tmp_path / "data", retention={"default_days": 30, "tenants": {"keep": 365}})
     ctx = ApiContext(settings)
     try:
-        for cid, tenant in (("old-acme", "acme"), ("new-acme", "acme"), ("old-keep", "keep")):
-            ctx.store.add_campaign_owner(cid, tenant)
-            ctx.runtime.submit(JobSpec(kind="voice", params={"text": "hi"}, lane="batch", tenant=tenant,
-                                       campaign_id=cid))
-        with ctx.store._conn() as conn:
-            conn.execute("UPDATE campaign_owners SET created = ? WHERE campaign_id IN ('old-acme', 'old-keep')",
-                         (time.time() - 40 * 86400,))
-        from workers.api.routes_campaigns import purge_expired
+        from workers.api.routes_campaigns import internal_campaign_id, purge_expired
 
-        assert purge_expired(ctx) == ["old-acme"]  # 40 days > acme's 30; 'keep' keeps a year
-        assert ctx.store.campaign_tenant("old-acme") is None and ctx.store.campaign_tenant("old-keep") == "keep"
-        assert ctx.runtime.list(campaign_id="old-acme") == []
-        assert len(ctx.runtime.list(campaign_id="new-acme")) == 1
+        ids = {}
+        for cid, tenant in (("old", "acme"), ("new", "acme"), ("old", "keep")):
+            ids[tenant, cid] = internal = internal_campaign_id(tenant, cid)
+            assert ctx.store.claim_campaign(tenant, cid, internal)
+            ctx.runtime.submit(JobSpec(kind="voice", params={"text": "hi"}, lane="batch", tenant=tenant,
+                                       campaign_id=internal))
+        with ctx.store._conn() as conn:
+            conn.execute("UPDATE tenant_campaigns SET created = ? WHERE campaign_id = 'old'",
+                         (time.time() - 40 * 86400,))
+
+        assert purge_expired(ctx) == ["acme/old"]  # 40 days > acme's 30; 'keep' keeps a year
+        assert ctx.store.tenant_campaign("acme", "old") is None
+        assert ctx.store.tenant_campaign("keep", "old") == ids["keep", "old"]
+        assert ctx.runtime.list(campaign_id=ids["acme", "old"]) == []
+        assert len(ctx.runtime.list(campaign_id=ids["acme", "new"])) == 1
+        assert len(ctx.runtime.list(campaign_id=ids["keep", "old"])) == 1
     finally:
         ctx.runtime.close()

@@ -231,8 +231,11 @@ def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
     (tmp_path / "shirt.png").write_bytes((images / "tee-lotus.png").read_bytes())
     (tmp_path / "kite.png").write_bytes((images / "tee-lotus.png").read_bytes())
     (tmp_path / "kite.mask.png").write_bytes((images / "tee-lotus.mask.png").read_bytes())
-    (tmp_path / "campaign.yaml").write_text(SPEC, encoding="utf-8")  # the rendered campaign: resubmitting it is a no-op
-    (tmp_path / "audience.csv").write_text(AUDIENCE, encoding="utf-8")
+    # The docs' campaign: one customer, one format (rendered for real by the examples).
+    (tmp_path / "campaign.yaml").write_text(SPEC.replace(CAMPAIGN, "docs-demo").replace('["9:16", "1:1"]', '["9:16"]'),
+                                            encoding="utf-8")
+    (tmp_path / "audience.csv").write_text("customer_id,first_name,age,location,channel,intent\n"
+                                           "d1,Dan,30,Hà Nội,tiktok,browsing\n", encoding="utf-8")
     (tmp_path / "catalogue.yaml").write_text(TEAM_CATALOGUE, encoding="utf-8")
     (tmp_path / "copy.yaml").write_bytes((REPO / "assets/demo/copy.yaml").read_bytes())
     with rv.client("creator") as c:
@@ -520,7 +523,8 @@ def test_static_gallery_opens_from_disk(rv: Review, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    index = rv.data_dir / "campaigns" / CAMPAIGN / "index.html"
+    (folder,) = (rv.data_dir / "campaigns").glob(f"{CAMPAIGN}.*")  # the tenant-scoped internal id
+    index = folder / "index.html"
     assert index.is_file() and (index.parent / "review.js").is_file()
     driver = _driver(tmp_path)
     try:
@@ -560,7 +564,9 @@ size: tiny
 
 
 def _team_parts(catalogue: str = TEAM_CATALOGUE, template: str | None = None) -> list[tuple[str, Any]]:
-    tpl = template if template is not None else (REPO / "assets/templates/product_promo.yaml").read_text("utf-8")
+    # An uploaded template names shipped media by registry name ('music/x.wav', 'media/x.png').
+    tpl = template if template is not None else \
+        (REPO / "assets/templates/product_promo.yaml").read_text("utf-8").replace("../music/", "music/")
     images = REPO / "assets/demo/images"
     return [
         ("spec", ("campaign.yaml", TEAM_SPEC.encode())),
@@ -607,8 +613,7 @@ def test_delete_campaign_removes_ads_assets_and_audience(rv: Review) -> None:
         ads = p.get(f"/v1/campaigns/{CAMPAIGN}/ads", params={"status": "done"}).json()["items"]
         video = ads[0]["assets"]["9:16.video"]["url"]
         assert p.get(video).status_code == 200
-        uploads = list((rv.data_dir / "api-uploads").rglob("*.csv"))
-        assert uploads and "Hà Nội" in uploads[0].read_text(encoding="utf-8")
+        (audience,) = [f for f in (rv.data_dir / "api-uploads").rglob("*.csv") if "Dee" in f.read_text("utf-8")]
         assert p.delete(f"/v1/campaigns/{CAMPAIGN}").status_code == 403
         out = c.delete(f"/v1/campaigns/{CAMPAIGN}")
         assert out.status_code == 200, out.text
@@ -617,8 +622,8 @@ def test_delete_campaign_removes_ads_assets_and_audience(rv: Review) -> None:
         assert body["assets_deleted"] >= 16  # 4 ads x 2 formats x (video, poster) at least
         assert c.get(f"/v1/campaigns/{CAMPAIGN}").status_code == 404
         assert p.get(video).status_code == 404
-        assert not (rv.data_dir / "campaigns" / CAMPAIGN).exists()
-        assert not list((rv.data_dir / "api-uploads").rglob("*.csv"))
+        assert not list((rv.data_dir / "campaigns").glob(f"{CAMPAIGN}.*"))
+        assert not audience.exists()
         assert c.get("/v1/jobs", params={"campaign_id": CAMPAIGN}).json()["items"] == []
         # Nothing personal is left in any file under the data dir (names, messages, cities).
         leftovers = subprocess.run(["grep", "-rlaF", "-e", "Dee", "-e", "love it", "-e", "Zed", str(rv.data_dir)],

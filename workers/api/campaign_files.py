@@ -1,11 +1,13 @@
 """A creative team's own campaign files over HTTP: catalogue, copy deck, template and images,
-uploaded as multipart parts or named by asset id (``<part>_asset`` fields), laid out in a
-per-campaign folder the runner reads.
+uploaded as multipart parts or named by asset id (``<part>_asset`` fields).
 
-Nothing here ever opens a path the caller wrote: uploads are asset ids in the tenant's store,
-copied under ``<data_dir>/api-uploads/<tenant>/files-<hash>/`` by their bare file names, and every
-file a catalogue or template refers to must be one of those uploads (or, for a template's media,
-a file shipped under the server's ``assets/templates``); anything else is a 422 naming the field.
+Nothing here ever opens a path the caller wrote: uploads are asset ids in the tenant's store.
+The catalogue and copy deck are copied under ``<data_dir>/api-uploads/<tenant>/files-<hash>/``
+with the images by their bare file names, and every image a catalogue names must be one of those
+uploads. The template becomes an asset whose media ``src`` values naming uploads are replaced by
+their asset ids; every other ``src`` is then checked by ``workers.resolver`` like any uploaded
+template's (registry names or the tenant's asset ids, never a path). Bad references are a 422
+naming the field.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from workers.api.errors import ApiError
 FILE_PARTS = ("catalogue", "copy", "template")
 IMAGE_PART = "images"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,120}$")
-_MEDIA_KEYS = ("src", "image", "mask", "font")
 
 
 def safe_filename(name: str | None, field: str) -> str:
@@ -34,35 +35,37 @@ def safe_filename(name: str | None, field: str) -> str:
     return base
 
 
-def materialise(ctx: ApiContext, tenant: str, files: dict[str, list[tuple[str, str]]]) -> dict[str, Path]:
-    """Copy the uploads (part -> [(file name, asset id)]) into one folder; returns part -> path for
-    catalogue / copy / template. Checks that the catalogue's images and masks and the template's
-    media are among the uploads (template media may also name files shipped with the server)."""
-    from pipelines._common.data import ASSETS_DIR
-
+def materialise(ctx: ApiContext, tenant: str, files: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
+    """The team's uploads (part -> [(file name, asset id)]) as spec values: ``catalogue`` and
+    ``copy`` -> files in one upload folder (catalogue images next to them), ``template`` -> the
+    asset id of the template with its uploaded media replaced by asset ids."""
     if not any(files.values()):
         return {}
     digest = hashlib.sha256(repr(sorted((k, sorted(v)) for k, v in files.items())).encode()).hexdigest()[:16]
     folder = ctx.settings.data_dir / "api-uploads" / tenant / f"files-{digest}"
     folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    names: set[str] = set()
+    out: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    template_id: str | None = None
     for part, items in files.items():
         for filename, asset_id in items:
-            if filename in names:
+            if filename in by_name:
                 raise ApiError(422, f"two uploads are named {filename!r}; file names must be unique", field=part)
-            names.add(filename)
+            by_name[filename] = asset_id
+            if part in out or (part == "template" and template_id is not None):
+                raise ApiError(422, f"send one {part!r} file", field=part)
+            if part == "template":
+                template_id = asset_id
+                continue
             dest = folder / filename
             if not dest.is_file():
                 shutil.copyfile(ctx.assets.path(asset_id), dest)
             if part in FILE_PARTS:
-                if part in out:
-                    raise ApiError(422, f"send one {part!r} file", field=part)
-                out[part] = dest
+                out[part] = str(dest)
     if "catalogue" in out:
-        _check_catalogue(out["catalogue"], folder)
-    if "template" in out:
-        _rewrite_template(out["template"], folder, (ASSETS_DIR / "templates").resolve())
+        _check_catalogue(Path(out["catalogue"]), folder)
+    if template_id is not None:
+        out["template"] = _template_asset(ctx, tenant, template_id, by_name)
     return out
 
 
@@ -98,36 +101,26 @@ def _check_catalogue(path: Path, folder: Path) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def _rewrite_template(path: Path, folder: Path, shipped: Path) -> None:
-    """Media references become uploads in ``folder`` or absolute files under ``shipped``."""
+def _template_asset(ctx: ApiContext, tenant: str, template_id: str, by_name: dict[str, str]) -> str:
+    """Store the template with every ``src`` that names an upload replaced by its asset id."""
     import yaml
 
-    data = _load_yaml(path, "template")
+    data = _load_yaml(ctx.assets.path(template_id), "template")
     if not isinstance(data, dict):
         raise ApiError(422, "template must be a mapping", field="template")
 
-    def fix(node: Any, where: str) -> Any:
+    def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                here = f"{where}.{k}"
-                if k in _MEDIA_KEYS and isinstance(v, str) and not v.startswith("#"):
-                    out[k] = _media(v, here)
-                else:
-                    out[k] = fix(v, here)
+            out = {k: fix(v) for k, v in node.items()}
+            src = out.get("src")
+            if isinstance(src, str) and src in by_name:
+                out["src"] = by_name[src]
             return out
         if isinstance(node, list):
-            return [fix(v, f"{where}[{i}]") for i, v in enumerate(node)]
+            return [fix(v) for v in node]
         return node
 
-    def _media(value: str, where: str) -> str:
-        if "/" not in value and "\\" not in value and (folder / value).is_file():
-            return value
-        cand = (shipped / value).resolve()
-        if cand.is_relative_to(shipped.parent) and cand.is_file():
-            return str(cand)
-        raise ApiError(422, f"{where}: {value!r} is neither an uploaded file nor a file shipped with the server's "
-                       "templates", field=where)
-
-    fixed = fix(data, "template")
-    path.write_text(yaml.safe_dump(fixed, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    text = yaml.safe_dump(fix(data), allow_unicode=True, sort_keys=False).encode("utf-8")
+    ref = ctx.assets.put(text, "application/yaml", filename="template.yaml")
+    ctx.store.add_asset_owner(ref.id, tenant)
+    return ref.id

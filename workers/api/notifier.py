@@ -105,7 +105,7 @@ class WebhookNotifier:
             return
         if not summary.get("done"):
             return
-        payload = {"campaign_id": hook["object_id"], "metadata": self.ctx.store.metadata(hook["object_id"]),
+        payload = {"campaign_id": summary["id"], "metadata": self.ctx.store.metadata(hook["object_id"]),
                    "campaign": summary, "sent_at": time.time()}
         self._send(hook, [("campaign.completed", payload)])
         self.ctx.store.mark_webhook_done(hook["object_id"])

@@ -66,12 +66,20 @@ _CAMPAIGN_DOC = {
 }
 
 
-def campaign_jobs(ctx: ApiContext, campaign_id: str) -> list[Any]:
-    """Every top-level job of the campaign (paged through the runtime)."""
+def internal_campaign_id(tenant: str, campaign_id: str) -> str:
+    """Campaign ids are namespaced per tenant: the job store and the campaign folder use
+    ``<campaign_id>.<10 hex of sha256(tenant)>``, so two tenants' "spring" never meet."""
+    import hashlib
+
+    return f"{campaign_id}.{hashlib.sha256(tenant.encode('utf-8')).hexdigest()[:10]}"
+
+
+def campaign_jobs(ctx: ApiContext, campaign_id: str, tenant: str | None = None) -> list[Any]:
+    """Every job of the campaign (paged through the runtime), only ``tenant``'s when given."""
     out: list[Any] = []
     offset = 0
     while True:
-        page = ctx.runtime.list(campaign_id=campaign_id, limit=_PAGE, offset=offset)
+        page = ctx.runtime.list(campaign_id=campaign_id, tenant=tenant, limit=_PAGE, offset=offset)
         out.extend(page)
         if len(page) < _PAGE:
             return out
@@ -79,6 +87,10 @@ def campaign_jobs(ctx: ApiContext, campaign_id: str) -> list[Any]:
 
 
 def _tenant_of(ctx: ApiContext, campaign_id: str) -> str | None:
+    """Tenant of an internal campaign id (an API campaign, or jobs submitted with that id)."""
+    known = ctx.store.campaign_by_internal(campaign_id)
+    if known is not None:
+        return known[0]
     tenant = ctx.store.campaign_tenant(campaign_id)
     if tenant is not None:
         return tenant
@@ -87,13 +99,15 @@ def _tenant_of(ctx: ApiContext, campaign_id: str) -> str | None:
 
 
 def campaign_summary(ctx: ApiContext, campaign_id: str, base: str | None = None) -> dict[str, Any] | None:
-    """Counts by state (and done/total) for a campaign, or None when there is no such campaign.
+    """Counts by state (and done/total) for a campaign (internal id), or None when there is none.
     URLs are absolute under ``base`` (default ``api.public_base_url``); no server paths."""
     tenant = _tenant_of(ctx, campaign_id)
     if tenant is None:
         return None
     root = base_url(ctx.settings) if base is None else base
-    every = campaign_jobs(ctx, campaign_id)
+    known = ctx.store.campaign_by_internal(campaign_id)
+    public = known[1] if known is not None else campaign_id
+    every = campaign_jobs(ctx, campaign_id, tenant)
     # The ads: not the recolor/voice jobs they depend on (those carry the campaign id too).
     deps = {d for j in every for d in (j.depends_on or ())}
     jobs = [j for j in every if j.parent_id is None and j.id not in deps]
@@ -103,18 +117,18 @@ def campaign_summary(ctx: ApiContext, campaign_id: str, base: str | None = None)
     terminal = sum(1 for j in jobs if j.terminal)
     done = total > 0 and terminal == total and not (runner_status or {}).get("expanding", False)
     return {
-        "id": campaign_id,
+        "id": public,
         "tenant": tenant,
         "total": total,
         "counts": dict(sorted(counts.items())),
         "done": done,
         "progress": round(terminal / total, 4) if total else 0.0,
         "runner": scrub(runner_status),
-        "url": f"{root}/v1/campaigns/{campaign_id}",
-        "manifest_url": f"{root}/v1/campaigns/{campaign_id}/manifest",
-        "ads_url": f"{root}/v1/campaigns/{campaign_id}/ads",
-        "review_url": f"{root}/v1/campaigns/{campaign_id}/review",
-        "export_url": f"{root}/v1/campaigns/{campaign_id}/export",
+        "url": f"{root}/v1/campaigns/{public}",
+        "manifest_url": f"{root}/v1/campaigns/{public}/manifest",
+        "ads_url": f"{root}/v1/campaigns/{public}/ads",
+        "review_url": f"{root}/v1/campaigns/{public}/review",
+        "export_url": f"{root}/v1/campaigns/{public}/export",
         "metadata": ctx.store.metadata(campaign_id),
     }
 
@@ -128,23 +142,28 @@ def _runner_status(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None:
 
 
 def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) -> str:
+    """The internal id of the caller's campaign ``campaign_id``; 404 for unknown and foreign ids
+    alike (an admin may also name a campaign by its internal id)."""
     if not campaign_id or len(campaign_id) > 128:
         raise not_found("campaign")
-    tenant = _tenant_of(ctx, campaign_id)
+    internal = ctx.store.tenant_campaign(principal.tenant, campaign_id)
+    if internal is not None:
+        return internal
+    tenant = _tenant_of(ctx, campaign_id)  # jobs submitted with a campaign id (CLI, runtime)
     if tenant is None or not can_see(principal, tenant):
         raise not_found("campaign")
-    return tenant
+    return campaign_id
 
 
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool,
            team_files: dict[str, list[tuple[str, str]]] | None = None) -> dict[str, Any]:
-    """Validate the uploaded spec (tenant and audience forced; catalogue/copy/template are the
-    team's uploads, or else shipped files under assets/), then submit the campaign's ads; returns
-    its id and plan stats."""
+    """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
+    are the team's uploads (``workers.api.campaign_files``), registry names or the tenant's asset
+    ids, see workers.resolver), then submit the campaign; returns its id and plan stats."""
     import yaml
 
-    from pipelines._common.data import ASSETS_DIR
     from workers.api.campaign_files import materialise
+    from workers.resolver import Resolver, check_name
 
     try:
         raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
@@ -152,32 +171,49 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         raise ApiError(422, f"spec is not valid YAML/JSON: {exc}", field="spec") from None
     if not isinstance(raw, dict):
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
-    root = Path(ASSETS_DIR).resolve()
     overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
+    resolver = Resolver(ctx.assets, owns=lambda asset_id: ctx.owns_asset(asset_id, tenant))
     uploaded = materialise(ctx, tenant, team_files or {})
-    for key, path in uploaded.items():
-        overrides[key] = str(path)
+    for key, ref in uploaded.items():
+        overrides[key] = ref
+        if key == "template":  # an asset id now: checked by the resolver below like any other
+            raw["template"] = ref
     for key in ("catalogue", "copy"):
         value = raw.get(key)
         if value is None or key in uploaded:
             continue
-        resolved = (root / str(value)).resolve()
-        if not resolved.is_relative_to(root) or not resolved.is_file():
-            raise ApiError(422, f"spec.{key} must name a file under the server's assets/ directory "
-                           f"(e.g. 'demo/{key if key == 'copy' else 'catalogue'}.yaml'), got {value!r}",
-                           field=f"spec.{key}")
-        overrides[key] = str(resolved)
+        try:  # a shipped data file by name ('demo/catalogue.yaml'); its images resolve next to it
+            overrides[key] = str(resolver.registry.data_file(value, f"spec.{key}"))
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field) from None
+    # Templates and the music bed: registry names or the tenant's asset ids (media inside an
+    # uploaded template too); a path anywhere is refused before anything is opened.
+    refs: list[tuple[str, Any, str]] = [("spec.template", raw.get("template"), "template")]
+    templates_raw = raw.get("templates") or {}
+    if not isinstance(templates_raw, dict):
+        raise ApiError(422, "spec.templates must map template variants to template names", field="spec.templates")
+    refs += [(f"spec.templates.{k}", v, "template") for k, v in templates_raw.items()]
+    refs.append(("spec.music", raw.get("music"), "music"))
+    for field, value, kind in refs:
+        if value is None:
+            continue
+        try:
+            if kind == "template":
+                resolver.load_template(check_name(value, field), field)
+            else:
+                resolver.music(check_name(value, field), field)
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field or field) from None
     try:
         spec = campaigns.load_spec(spec_path, **overrides)
     except campaigns.CampaignSpecError as exc:
         raise ApiError(422, str(exc), field="spec") from None
-    owner = ctx.store.campaign_tenant(spec.campaign_id)
-    if owner is not None and owner != tenant:
-        raise ApiError(409, f"campaign id {spec.campaign_id!r} is taken; choose another campaign_id",
-                       field="spec.campaign_id")
+    public = spec.campaign_id
+    if len(public) > 64:
+        raise ApiError(422, "spec.campaign_id must be 1-64 characters of [A-Za-z0-9._-]", field="spec.campaign_id")
     validation = campaigns.validate_campaign(spec, campaign_settings(ctx))
     report = {
-        "id": spec.campaign_id,
+        "id": public,
         "rows": getattr(validation, "rows_total", None),
         "planned": len(getattr(validation, "planned", [])),
         "invalid_rows": [
@@ -189,7 +225,11 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         return {**report, "dry_run": True, "valid": bool(report["planned"])}
     if not report["planned"]:
         raise ApiError(422, "no audience row could be planned; see invalid_rows in a dry run", field="audience")
-    ctx.store.add_campaign_owner(spec.campaign_id, tenant)
+    internal = internal_campaign_id(tenant, public)
+    if not ctx.store.claim_campaign(tenant, public, internal):  # the unique key: one winner
+        raise ApiError(409, f"this tenant already has a campaign {public!r}; choose another campaign_id",
+                       field="spec.campaign_id")
+    overrides["campaign_id"] = internal
     # The runner's non-blocking start: validate, submit every ad as a durable job (tenant and
     # campaign_id on each), write the pending manifest, return. The dispatcher (``maydo serve``
     # or a ``maydo worker``) renders them; the status endpoint reads progress from the job store.
@@ -199,10 +239,15 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
     safe = {**raw, **overrides}
     folder = ctx.settings.data_dir / "api-uploads" / tenant
     folder.mkdir(parents=True, exist_ok=True)
-    safe_spec = folder / f"campaign-{spec.campaign_id}.yaml"
+    safe_spec = folder / f"campaign-{internal}.yaml"
     safe_spec.write_text(_yaml.safe_dump(safe, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    started = campaigns.start_campaign(ctx.settings, safe_spec, audience_path, tenant=tenant, runtime=ctx.runtime)
-    return {**report, "submitted": started.get("submitted")}
+    try:
+        started = campaigns.start_campaign(ctx.settings, safe_spec, audience_path, tenant=tenant,
+                                           runtime=ctx.runtime)
+    except BaseException:
+        ctx.store.release_campaign(internal)
+        raise
+    return {**report, "submitted": started.get("submitted"), "internal_id": internal}
 
 
 def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
@@ -263,11 +308,11 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     campaign_id = str(started["id"])
     if dry_run:
         return JSONResponse(json.loads(json.dumps(started, default=str)), status_code=200)
-    ctx.store.add_campaign_owner(campaign_id, principal.tenant)
+    internal = str(started.pop("internal_id"))
     if webhook:
-        ctx.store.set_webhook(campaign_id, "campaign", principal.tenant, webhook)
+        ctx.store.set_webhook(internal, "campaign", principal.tenant, webhook)
     if metadata is not None:
-        ctx.store.set_metadata(campaign_id, principal.tenant, metadata)
+        ctx.store.set_metadata(internal, principal.tenant, metadata)
     root = base_url(ctx.settings, request)
     body = {**json.loads(json.dumps(started, default=str)), "id": campaign_id, "metadata": metadata,
             "status_url": f"{root}/v1/campaigns/{campaign_id}", "manifest_url": f"{root}/v1/campaigns/{campaign_id}/manifest",
@@ -341,7 +386,7 @@ def list_campaigns(
                 more = True
                 break
             last = row
-            summary = campaign_summary(ctx, row["campaign_id"], base=root)
+            summary = campaign_summary(ctx, row["internal_id"], base=root)
             if summary is None or (status == "done" and not summary["done"]) or (status == "active" and summary["done"]):
                 continue
             summary["created_at"] = row["created"]
@@ -349,25 +394,26 @@ def list_campaigns(
             items.append(summary)
         if more or len(rows) < limit:
             break
-        before = (rows[-1]["created"], rows[-1]["campaign_id"])
+        before = (rows[-1]["created"], rows[-1]["internal_id"])
     if not more and last is not None and len(items) == limit:
         more = bool(ctx.store.campaigns(tenant if principal.is_admin else principal.tenant,
                                         created_after=created_after, created_before=created_before,
-                                        before=(last["created"], last["campaign_id"]), limit=1))
-    nxt = encode_cursor(last["created"], last["campaign_id"]) if more and last is not None else None
+                                        before=(last["created"], last["internal_id"]), limit=1))
+    nxt = encode_cursor(last["created"], last["internal_id"]) if more and last is not None else None
     return {"items": items, "next_cursor": nxt}
+
 
 
 @router.get("/{campaign_id}", summary="Campaign progress: job counts by state")
 def get_campaign(request: Request, campaign_id: str,
                  principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
-    summary = campaign_summary(ctx, campaign_id, base=base_url(ctx.settings, request))
+    internal = visible_campaign(ctx, principal, campaign_id)
+    summary = campaign_summary(ctx, internal, base=base_url(ctx.settings, request))
     if summary is None:
         raise not_found("campaign")
-    hook = ctx.store.webhook(campaign_id)
-    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(campaign_id)}
+    hook = ctx.store.webhook(internal)
+    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(internal)}
     return summary
 
 
@@ -375,15 +421,15 @@ def get_campaign(request: Request, campaign_id: str,
 def get_manifest(request: Request, campaign_id: str,
                  principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     manifest: Any = None
     try:
-        manifest = campaigns.load_manifest(ctx.settings, campaign_id)  # refreshed from the job store
+        manifest = campaigns.load_manifest(ctx.settings, internal, runtime=ctx.runtime)  # refreshed from the job store
     except (KeyError, FileNotFoundError, json.JSONDecodeError):
         manifest = None
     if manifest is None:
         rows = []
-        for job in campaign_jobs(ctx, campaign_id):
+        for job in campaign_jobs(ctx, internal, None if principal.is_admin else principal.tenant):
             if job.parent_id is not None:
                 continue
             rows.append({"job_id": job.id, "status": str(job.status.value), "outputs": job.outputs,
@@ -393,7 +439,8 @@ def get_manifest(request: Request, campaign_id: str,
     # job store's asset index (ApiContext.owns_asset), no write needed here.
     if not isinstance(manifest, dict):
         manifest = {"campaign_id": campaign_id, "rows": manifest}
-    return public_manifest(manifest, base_url(ctx.settings, request))
+    # the caller's id, not the internal one
+    return public_manifest({**manifest, "campaign_id": campaign_id}, base_url(ctx.settings, request))
 
 
 def public_manifest(manifest: dict[str, Any], root: str) -> dict[str, Any]:
@@ -412,18 +459,23 @@ def public_manifest(manifest: dict[str, Any], root: str) -> dict[str, Any]:
 
 
 def delete_campaign(ctx: ApiContext, campaign_id: str) -> dict[str, Any]:
-    """Delete a campaign everywhere: its jobs (queued ones are canceled first), events and reviews;
+    """Delete a campaign (internal id) everywhere: its jobs (queued ones are canceled first), events and reviews;
     the campaign folder (ads, manifests, gallery, state with the audience rows); the audience and
     spec uploads; and every asset only this campaign's jobs used or produced. Blocking."""
     from workers.campaigns import review as campaign_review
     from workers.jobs.models import JobStatus
     from workers.storage import AssetNotFound
 
-    tenant = ctx.store.campaign_tenant(campaign_id) or _tenant_of(ctx, campaign_id)
-    jobs = campaign_jobs(ctx, campaign_id)
+    tenant = _tenant_of(ctx, campaign_id)
+    jobs = campaign_jobs(ctx, campaign_id, tenant)
+    from workers.runtime import JobInUse
+
     for job in jobs:
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING):
-            ctx.runtime.cancel(job.id)
+            try:
+                ctx.runtime.cancel(job.id)
+            except JobInUse:  # shared with another campaign's ad: it keeps running for that one
+                continue
     state_spec: dict[str, Any] = {}
     from workers.campaigns.state import campaign_dir, load_state
 
@@ -469,8 +521,8 @@ def delete_campaign(ctx: ApiContext, campaign_id: str) -> dict[str, Any]:
 def delete_campaign_route(request: Request, campaign_id: str,
                           principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
-    return delete_campaign(ctx, campaign_id)
+    out = delete_campaign(ctx, visible_campaign(ctx, principal, campaign_id))
+    return {**out, "id": campaign_id}
 
 
 def purge_expired(ctx: ApiContext, now: float | None = None) -> list[str]:
@@ -483,6 +535,8 @@ def purge_expired(ctx: ApiContext, now: float | None = None) -> list[str]:
     for row in ctx.store.campaigns(None, limit=1_000_000):
         days = retention.days_for(row["tenant"])
         if days is not None and row["created"] < now - days * 86400:
-            delete_campaign(ctx, row["campaign_id"])
-            gone.append(row["campaign_id"])
+            delete_campaign(ctx, row["internal_id"])
+            gone.append(f"{row['tenant']}/{row['campaign_id']}")
     return gone
+
+

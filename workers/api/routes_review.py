@@ -117,8 +117,8 @@ def list_ads(
     principal: Principal = Depends(require("creator", "platform")),
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
-    ads = _manifest(ctx, campaign_id).get("ads", [])
+    internal = visible_campaign(ctx, principal, campaign_id)
+    ads = _manifest(ctx, internal).get("ads", [])
     filters = {"status": status, "review": review_state, "language": language, "accent": accent,
                "colourway": colourway, "tone": tone}
     after = decode_cursor(cursor, int)
@@ -136,8 +136,8 @@ def list_ads(
 def get_ad(request: Request, campaign_id: str, customer_id: str,
            principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
-    for ad in _manifest(ctx, campaign_id).get("ads", []):
+    internal = visible_campaign(ctx, principal, campaign_id)
+    for ad in _manifest(ctx, internal).get("ads", []):
         if ad["customer_id"] == customer_id:
             return public_ad(ad, base_url(ctx.settings, request), campaign_id)
     raise not_found("ad", field="customer_id")
@@ -147,9 +147,9 @@ def get_ad(request: Request, campaign_id: str, customer_id: str,
 def review_ad(request: Request, campaign_id: str, customer_id: str, body: ReviewIn,
               principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     try:
-        ad = review.ad_result(ctx.settings, campaign_id, customer_id)
+        ad = review.ad_result(ctx.settings, internal, customer_id)
     except KeyError:
         raise not_found("ad", field="customer_id") from None
     if body.state == "rejected" and not body.comment.strip():
@@ -157,9 +157,9 @@ def review_ad(request: Request, campaign_id: str, customer_id: str, body: Review
     if ad.status != "done":
         raise ApiError(409, f"ad {customer_id!r} is {ad.status}; only rendered (done) ads can be reviewed",
                        field="status")
-    row = ctx.runtime.store.add_review(campaign_id, customer_id, ad.job_id, body.state, body.comment.strip(),
+    row = ctx.runtime.store.add_review(internal, customer_id, ad.job_id, body.state, body.comment.strip(),
                                        f"{principal.tenant}/{principal.key_id}")
-    campaigns.refresh_campaign(ctx.settings, campaign_id, runtime=ctx.runtime)  # manifest + gallery show it
+    campaigns.refresh_campaign(ctx.settings, internal, runtime=ctx.runtime)  # manifest + gallery show it
     return {"campaign_id": campaign_id, "customer_id": customer_id,
             "review": {k: row[k] for k in ("state", "comment", "reviewer", "ts", "job_id")}}
 
@@ -169,16 +169,16 @@ def review_ad(request: Request, campaign_id: str, customer_id: str, body: Review
 def rerender(request: Request, campaign_id: str, customer_id: str, body: RerenderIn,
              principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     try:
-        res = review.rerender_ad(ctx.settings, campaign_id, customer_id, runtime=ctx.runtime,
+        res = review.rerender_ad(ctx.settings, internal, customer_id, runtime=ctx.runtime,
                                  colourway=body.colourway, accent=body.accent, tone=body.tone,
                                  comment=body.comment.strip(), reviewer=f"{principal.tenant}/{principal.key_id}")
     except KeyError:
         raise not_found("ad", field="customer_id") from None
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
-    campaigns.refresh_campaign(ctx.settings, campaign_id, runtime=ctx.runtime)
+    campaigns.refresh_campaign(ctx.settings, internal, runtime=ctx.runtime)
     root = base_url(ctx.settings, request)
     return {"campaign_id": campaign_id, "customer_id": customer_id, "job_id": res.job_id, "status": res.status,
             "job_url": f"{root}/v1/jobs/{res.job_id}",
@@ -194,9 +194,9 @@ def export_approved(
     principal: Principal = Depends(require("creator", "platform")),
 ) -> Response:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     root = base_url(ctx.settings, request)
-    ads = [public_ad(a, root, campaign_id) for a in review.approved(_manifest(ctx, campaign_id).get("ads", []))]
+    ads = [public_ad(a, root, campaign_id) for a in review.approved(_manifest(ctx, internal).get("ads", []))]
     headers = {"X-Maydo-Approved": str(len(ads))}
     if format == "json":
         import json
@@ -242,13 +242,14 @@ def review_link(request: Request, campaign_id: str,
                 ttl: int | None = Query(None, ge=1, description="lifetime in seconds (default api.default_url_ttl_s)"),
                 principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     if ttl is not None and ttl > ctx.settings.api.max_url_ttl_s:
         raise ApiError(422, f"ttl must be between 1 and {ctx.settings.api.max_url_ttl_s} seconds", field="ttl")
     expires = int(time.time()) + (ttl or ctx.settings.api.default_url_ttl_s)
-    sig = sign_asset(ctx.secret, f"review:{campaign_id}", expires)
+    # The link names the campaign by its internal (tenant-unique) id: it works without a key.
+    sig = sign_asset(ctx.secret, f"review:{internal}", expires)
     root = base_url(ctx.settings, request)
-    return {"url": f"{root}/v1/campaigns/{campaign_id}/review?expires={expires}&signature={sig}", "expires": expires}
+    return {"url": f"{root}/v1/campaigns/{internal}/review?expires={expires}&signature={sig}", "expires": expires}
 
 
 @router.get("/{campaign_id}/review", response_class=HTMLResponse,
@@ -265,14 +266,19 @@ def review_page(
                 ctx.secret, f"review:{campaign_id}", expires, signature):
             raise ApiError(403, "review link is invalid or has expired; ask for a new one at /review/url",
                            field="signature")
-        if ctx.store.campaign_tenant(campaign_id) is None:
+        internal = campaign_id  # signed links name the internal id
+        known = ctx.store.campaign_by_internal(internal)
+        if known is None:
             raise not_found("campaign")
+        public = known[1]
     else:
         principal = authenticate(request, request.headers.get("x-api-key"), _bearer_of(request))
         if principal.role not in ("creator", "platform", "admin"):
             raise ApiError(403, "role may not read campaigns")
-        visible_campaign(ctx, principal, campaign_id)
-    result = campaigns.refresh_campaign(ctx.settings, campaign_id, runtime=ctx.runtime)
+        internal = visible_campaign(ctx, principal, campaign_id)
+        known = ctx.store.campaign_by_internal(internal)
+        public = known[1] if known is not None else campaign_id
+    result = campaigns.refresh_campaign(ctx.settings, internal, runtime=ctx.runtime)
     if result is None:
         raise not_found("campaign")
     root = base_url(ctx.settings, request)
@@ -285,14 +291,15 @@ def review_page(
         return f"{root}/v1/assets/{aid}?expires={link_expiry}&signature={sign_asset(ctx.secret, aid, link_expiry)}" \
                f"&disposition=inline"
 
-    spec = campaigns.CampaignSpec.model_validate(_spec_of(ctx, campaign_id))
-    reviews = ctx.runtime.store.reviews(campaign_id)
+    spec = campaigns.CampaignSpec.model_validate(_spec_of(ctx, internal))
+    spec = spec.model_copy(update={"campaign_id": public})
+    reviews = ctx.runtime.store.reviews(internal)
     try:
-        options = review.rerender_options(ctx.settings, campaign_id)
+        options = review.rerender_options(ctx.settings, internal)
     except (KeyError, PipelineInputError, OSError):
         options = {}
     page = gallery.render_gallery(result, spec, reviews=reviews, media_url=media,
-                                  api=f"{root}/v1/campaigns/{campaign_id}", static_prefix=f"{root}/v1/static/",
+                                  api=f"{root}/v1/campaigns/{public}", static_prefix=f"{root}/v1/static/",
                                   options=options)
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 

@@ -62,7 +62,7 @@ def render_gallery(
     e = html.escape
     reviews = reviews or {}
     media = media_url or _disk_media
-    title = spec.name or result.campaign_id
+    title = spec.name or spec.campaign_id
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -70,9 +70,9 @@ def render_gallery(
         f"<title>{e(title)} — maydo review</title>",
         f"<link rel='stylesheet' href='{e(static_prefix)}review.css'>",
         f"<script defer src='{e(static_prefix)}review.js'></script></head>",
-        f"<body data-campaign='{e(result.campaign_id)}'" + (f" data-api='{e(api)}'" if api else "") + ">",
+        f"<body data-campaign='{e(spec.campaign_id)}'" + (f" data-api='{e(api)}'" if api else "") + ">",
         f"<header><h1>{e(title)}</h1>",
-        f"<div class='sub'>campaign <code>{e(result.campaign_id)}</code> · {len(result.ads)} rows · {e(counts)}"
+        f"<div class='sub'>campaign <code>{e(spec.campaign_id)}</code> · {len(result.ads)} rows · {e(counts)}"
         f"{' · <b>interrupted: run resume to finish</b>' if result.interrupted else ''}",
     ]
     if api:
