@@ -29,11 +29,12 @@ $(VENV)/.all: pyproject.toml | $(PY)
 demo: $(VENV)/.core
 	$(VENV)/bin/maydo demo
 
-# The review page's browser test drives Debian's chromium through chromium-driver (no browser download).
+# The review page's browser test drives Debian's chromium through chromium-driver (no browser
+# download); the docs/api.md examples test runs curl.
 browser:
-	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	  else echo "note: chromium/chromium-driver missing and not root: the browser test will be skipped"; fi; fi
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null || ! command -v curl >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver curl >/dev/null; \
+	  else echo "note: chromium/chromium-driver/curl missing and not root: install them for the browser and docs tests"; fi; fi
 
 test: $(VENV)/.all browser
 	$(VENV)/bin/ruff check pipelines workers tests bench

@@ -277,6 +277,8 @@ def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
     assert '"dry_run":true' in text and '"submitted"' in text and '"next_cursor"' in text
     assert (tmp_path / "approved.zip").is_file() and zipfile.is_zipfile(tmp_path / "approved.zip")
     assert "304" in text and (tmp_path / "first-MiB").stat().st_size > 0
+    # (same bytes as kite.png, uploaded later by the campaign example: the tenant's newest name wins)
+    assert [f.suffix for f in (tmp_path / "downloads").iterdir()] == [".png"]
     # The webhook example: the recolor job's deliveries carry the metadata and a delivery id, and
     # the docs' verify() accepts their signature.
     with rv.client("creator") as c:

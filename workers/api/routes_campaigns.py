@@ -123,7 +123,7 @@ def campaign_summary(ctx: ApiContext, campaign_id: str, base: str | None = None)
         "counts": dict(sorted(counts.items())),
         "done": done,
         "progress": round(terminal / total, 4) if total else 0.0,
-        "runner": scrub(runner_status),
+        "runner": None if runner_status is None else {k: v for k, v in scrub(runner_status).items() if k != "campaign_id"},
         "url": f"{root}/v1/campaigns/{public}",
         "manifest_url": f"{root}/v1/campaigns/{public}/manifest",
         "ads_url": f"{root}/v1/campaigns/{public}/ads",

@@ -113,7 +113,7 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
         "lane": rec.lane,
         "priority": rec.priority,
         "tenant": rec.tenant,
-        "campaign_id": rec.campaign_id,
+        "campaign_id": _public_campaign(ctx, rec.campaign_id),
         "idempotency_key": rec.idempotency_key,
         "params": scrub(rec.params),
         "inputs": rec.inputs,
@@ -142,6 +142,14 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
         else:
             out["webhook"] = webhook or None
     return out
+
+
+def _public_campaign(ctx: ApiContext, internal: str | None) -> str | None:
+    """The campaign id as its tenant wrote it (jobs carry the tenant-scoped internal id)."""
+    if internal is None:
+        return None
+    known = ctx.store.campaign_by_internal(internal)
+    return internal if known is None else known[1]
 
 
 def visible_job(ctx: ApiContext, principal: Principal, job_id: str) -> Any:
@@ -326,6 +334,10 @@ def list_jobs(
     if tenant is not None and not principal.is_admin:
         raise ApiError(403, "only admins may list another tenant's jobs; leave out 'tenant'", field="tenant")
     after = decode_cursor(cursor, float, str)
+    if campaign_id is not None:  # the tenant's campaign id -> the internal id its jobs carry
+        owner = tenant if principal.is_admin else principal.tenant
+        if owner is not None:
+            campaign_id = ctx.store.tenant_campaign(owner, campaign_id) or campaign_id
     rows = ctx.runtime.list(
         status=status or None,
         kind=KIND_ALIASES[kind] if kind else None,
