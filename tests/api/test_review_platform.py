@@ -594,7 +594,7 @@ def test_campaign_with_the_teams_own_files(rv: Review) -> None:
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "catalogue.products[0].image"
         evil = "name: x\nscenes:\n  - {id: a, duration: 1, layers: [{type: image, src: /etc/passwd}]}\n"
         bad = c.post("/v1/campaigns", files=_team_parts(template=evil))
-        assert bad.status_code == 422 and bad.json()["error"]["field"] == "template.scenes[0].layers[0].src"
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "spec.template: scenes[0].layers[0].src"
         # The catalogue again by asset id (an earlier upload), the rest as parts: a real render.
         cat_id = c.post("/v1/assets", files={"file": ("catalogue.yaml", TEAM_CATALOGUE.encode())}).json()["id"]
         parts = [p for p in _team_parts() if p[0] != "catalogue"]
