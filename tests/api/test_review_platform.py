@@ -284,8 +284,10 @@ def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
     with rv.client("creator") as c:
         secret = c.get("/v1/webhooks/secret").json()["secret"].encode()
         deadline = time.monotonic() + 120
-        while not any(e.get("event", "").startswith("job.") and e.get("metadata") for e in hooks.events()):
-            assert time.monotonic() < deadline, hooks.events()
+        deadline = time.monotonic() + 240
+        while not ({"job.succeeded", "campaign.ad_ready", "campaign.completed"}
+                   <= {e.get("event") for e in hooks.events()}):
+            assert time.monotonic() < deadline, [e.get("event") for e in hooks.events()]
             time.sleep(0.5)
     namespace: dict[str, Any] = {}
     (python_block,) = doc_blocks("python")
@@ -296,7 +298,13 @@ def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
         assert namespace["verify"](secret, headers["x-maydo-timestamp"], body, headers["x-maydo-signature"])
         if event["event"].startswith("job."):
             assert event["metadata"] == {"order": "42", "line": 3}
-            _no_server_paths(event, rv.data_dir)
+        if event["event"] == "campaign.ad_ready":  # the docs' campaign: one customer, asset URLs absolute
+            assert event["campaign_id"] == "docs-demo" and event["customer_id"] == "d1"
+            assert event["metadata"] == {"brief": "tet-42"}
+            assert event["assets"]["9:16.video"]["url"] == f"{rv.url}/v1/assets/{event['assets']['9:16.video']['asset_id']}"
+        if event["event"] == "campaign.completed":
+            assert event["campaign"]["done"] and event["campaign"]["id"] == "docs-demo"
+        _no_server_paths(event, rv.data_dir)
     assert len({e["delivery_id"] for e in hooks.events()}) == len(hooks.got)
     hooks.server.shutdown()
     rv.ctx.settings.api.webhooks.allow_private_targets = False

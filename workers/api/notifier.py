@@ -103,9 +103,33 @@ class WebhookNotifier:
         if summary is None:
             self.ctx.store.mark_webhook_done(hook["object_id"])
             return
+        self._ads_ready(hook, summary)
         if not summary.get("done"):
             return
         payload = {"campaign_id": summary["id"], "metadata": self.ctx.store.metadata(hook["object_id"]),
                    "campaign": summary, "sent_at": time.time()}
         self._send(hook, [("campaign.completed", payload)])
         self.ctx.store.mark_webhook_done(hook["object_id"])
+
+    def _ads_ready(self, hook: dict[str, Any], summary: dict[str, Any]) -> None:
+        """``campaign.ad_ready`` once per rendered ad, as soon as its assets are stored."""
+        from workers.api.public import base_url
+        from workers.api.routes_campaigns import campaign_jobs
+
+        root = base_url(self.ctx.settings)
+        metadata = self.ctx.store.metadata(hook["object_id"])
+        ready: list[tuple[str, dict[str, Any]]] = []
+        for job in campaign_jobs(self.ctx, hook["object_id"], summary["tenant"]):
+            if job.kind != "render_ad" or job.status.value != "succeeded" or not job.outputs:
+                continue
+            if not self.ctx.store.claim_event(hook["object_id"], f"ad_ready:{job.id}"):
+                continue
+            customer = ((job.params.get("data") or {}).get("customer") or {}).get("id")
+            ready.append(("campaign.ad_ready", {
+                "campaign_id": summary["id"], "customer_id": customer, "job_id": job.id, "metadata": metadata,
+                "assets": {name: {"asset_id": aid, "url": f"{root}/v1/assets/{aid}"}
+                           for name, aid in sorted(job.outputs.items())},
+                "sent_at": time.time(),
+            }))
+        if ready:
+            self._pool.submit(self._deliver_all, hook, ready)
