@@ -93,6 +93,7 @@ def rerender_ad(
         spec = CampaignSpec.model_validate(state["spec"])
         base = runtime.get(res.job_id)
         params = copy.deepcopy(base.params)
+        before = {k: res.plan.get(k) for k in ("colourway", "accent", "tone")}
         changes: list[tuple[str, str]] = []
         if colourway is not None and colourway != res.plan.get("colourway"):
             product = load_catalogue(spec.catalogue).get(str(res.plan.get("sku")), field="sku")
@@ -146,7 +147,7 @@ def rerender_ad(
             tenant=base.tenant, campaign_id=campaign_id, idempotency_key=f"rerender:{campaign_id}:{cid}:{digest}",
         ))
         if res.status == "done":
-            summary = ", ".join(f"{k}={v}" for k, v in changes)
+            summary = ", ".join(f"{k} {before[k]} -> {v}" for k, v in changes)
             # The new render lands on the same file names: keep the previous files beside them.
             kept: dict[str, str] = {}
             for name, rel in res.files.items():
@@ -157,7 +158,7 @@ def rerender_ad(
                     src.replace(dest)
                     kept[name] = dest.relative_to(out_dir).as_posix()
             res.history.append({"job_id": res.job_id, "files": kept, "assets": res.assets,
-                                "formats": res.formats, "summary": f"before {summary}", "ts": time.time()})
+                                "formats": res.formats, "summary": f"replaced: {summary}", "ts": time.time()})
         why = f"re-render requested in review{f' by {reviewer}' if reviewer else ''}"
         for name, value in changes:
             res.decisions.append({"level": 0, "level_name": "review", "field": name, "value": value,
