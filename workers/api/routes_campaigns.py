@@ -25,7 +25,7 @@ from workers.api.errors import ApiError, not_found
 from workers.api.public import base_url, decode_cursor, encode_cursor, scrub
 from workers.api.routes_assets import store_upload
 from workers.api.store import Principal
-from workers.api.webhooks import WebhookTargetError, check_target
+from workers.api.webhooks import WebhookTargetError, check_target, webhook_view
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
         return JSONResponse(json.loads(json.dumps(started, default=str)), status_code=200)
     internal = str(started.pop("internal_id"))
     if webhook:
-        ctx.store.set_webhook(internal, "campaign", principal.tenant, webhook)
+        ctx.runtime.store.set_webhook(internal, "campaign", principal.tenant, webhook)
     if metadata is not None:
         ctx.store.set_metadata(internal, principal.tenant, metadata)
     root = base_url(ctx.settings, request)
@@ -412,8 +412,7 @@ def get_campaign(request: Request, campaign_id: str,
     summary = campaign_summary(ctx, internal, base=base_url(ctx.settings, request))
     if summary is None:
         raise not_found("campaign")
-    hook = ctx.store.webhook(internal)
-    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(internal)}
+    summary["webhook"] = webhook_view(ctx.runtime.store, internal)
     return summary
 
 

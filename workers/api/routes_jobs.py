@@ -26,7 +26,7 @@ from workers.api.public import base_url, decode_cursor, encode_cursor, scrub, sc
 from workers.api.routes_assets import store_upload
 from workers.api.signing import tenant_webhook_secret
 from workers.api.store import Principal
-from workers.api.webhooks import WebhookTargetError, check_target
+from workers.api.webhooks import WebhookTargetError, check_target, webhook_view
 from workers.resolver import RefError
 
 if TYPE_CHECKING:
@@ -137,8 +137,7 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
     }
     if include_deliveries:
         if webhook is True:
-            hook = ctx.store.webhook(rec.id)
-            out["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(rec.id)}
+            out["webhook"] = webhook_view(ctx.runtime.store, rec.id)
         else:
             out["webhook"] = webhook or None
     return out
@@ -293,8 +292,8 @@ def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: Job
     hook: dict[str, Any] | None = None
     url = body.webhook_url or ctx.settings.api.default_webhook_url.get(principal.tenant)
     if url is not None:
-        ctx.store.set_webhook(rec.id, "job", principal.tenant, url)
-        hook = {"url": url, "deliveries": []}
+        ctx.runtime.store.set_webhook(rec.id, "job", principal.tenant, url)
+        hook = {"url": url, "events": [], "deliveries": []}
     if body.metadata is not None:
         ctx.store.set_metadata(rec.id, principal.tenant, body.metadata)
     return job_view(ctx, rec, webhook=hook, base=root, metadata=body.metadata), 201, headers
@@ -397,9 +396,9 @@ def retry_job(request: Request, job_id: str, principal: Principal = Depends(requ
         again = ctx.runtime.retry(rec.id)
     except InvalidTransition as exc:
         raise ApiError(409, str(exc), field="status") from None
-    hook = ctx.store.webhook(rec.id)
+    hook = ctx.runtime.store.webhook(rec.id)
     if hook is not None:  # a retried job reports its new terminal state again
-        ctx.store.rearm_webhook(rec.id)
+        ctx.runtime.store.rearm_webhook(rec.id)
         notifier = getattr(request.app.state, "notifier", None)
         if notifier is not None:
             notifier.poke()

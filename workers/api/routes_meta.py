@@ -95,7 +95,10 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/voices", summary="Accents and voices from the voice registry (licence, commercial use)")
+@router.get(
+    "/voices",
+    summary="Accents and voices from the voice registry (licence, commercial use, measured WER and its label)",
+)
 def voices(_: Principal = Depends(authenticate)) -> dict[str, Any]:
     from pipelines.voice.accents import load_registry
 
