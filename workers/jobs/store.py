@@ -1080,7 +1080,7 @@ class SQLJobStore:
                 " VALUES (?,?,?,?,?,?,?) RETURNING id",
                 (campaign_id, customer_id, job_id, state, comment, reviewer, now),
             ).fetchone()
-        return {"id": row[0], "campaign_id": campaign_id, "customer_id": customer_id, "job_id": job_id,
+        return {"id": int(row["id"]), "campaign_id": campaign_id, "customer_id": customer_id, "job_id": job_id,
                 "state": state, "comment": comment, "reviewer": reviewer, "ts": now}
 
     def reviews(self, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -1096,7 +1096,7 @@ class SQLJobStore:
         if sqlite:
             self._conn().execute("PRAGMA secure_delete=ON")
         with self._write() as db:
-            ids = [str(r[0]) for r in self._x(db, "SELECT id FROM jobs WHERE campaign_id = ?", (campaign_id,))]
+            ids = [str(r["id"]) for r in self._x(db, "SELECT id FROM jobs WHERE campaign_id = ?", (campaign_id,))]
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk:chunk + 500]
                 marks = _marks(len(part))
