@@ -98,6 +98,10 @@ class JobStore(Protocol):
         parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> list[JobRecord]: ...
 
     def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None: ...
@@ -225,6 +229,17 @@ CREATE TABLE IF NOT EXISTS pools (
     in_flight INTEGER NOT NULL,
     updated_at {real} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ad_reviews (
+    id {serial},
+    campaign_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    job_id TEXT,
+    state TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL DEFAULT '',
+    ts {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ad_reviews_campaign ON ad_reviews(campaign_id, customer_id, id);
 CREATE TABLE IF NOT EXISTS dispatcher_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     owner TEXT NOT NULL,
@@ -584,10 +599,27 @@ class SQLJobStore:
         parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> list[JobRecord]:
-        """Newest first."""
+        """Newest first. ``created_after``/``created_before``: unix seconds, inclusive/exclusive;
+        ``before``: keyset cursor ``(created_at, id)`` of the last job of the previous page;
+        ``top_level``: only jobs no other job depends on (what a user submitted, not child jobs)."""
         where: list[str] = []
         args: list[Any] = []
+        if created_after is not None:
+            where.append("created_at >= ?")
+            args.append(float(created_after))
+        if created_before is not None:
+            where.append("created_at < ?")
+            args.append(float(created_before))
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend([float(before[0]), float(before[0]), str(before[1])])
+        if top_level:
+            where.append("NOT EXISTS (SELECT 1 FROM job_deps d WHERE d.dep_id = jobs.id)")
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             where.append(f"status IN ({_marks(len(statuses))})")
@@ -1034,6 +1066,56 @@ class SQLJobStore:
             )
             for r in rows
         ]
+
+    # -- ad reviews (campaign review page) ---------------------------------------------------
+
+    def add_review(self, campaign_id: str, customer_id: str, job_id: str | None, state: str, comment: str,
+                   reviewer: str) -> dict[str, Any]:
+        """Record a review decision for one ad (history is kept; the newest row is the ad's state)."""
+        now = time.time()
+        with self._write() as db:
+            row = self._x(
+                db,
+                "INSERT INTO ad_reviews(campaign_id, customer_id, job_id, state, comment, reviewer, ts)"
+                " VALUES (?,?,?,?,?,?,?) RETURNING id",
+                (campaign_id, customer_id, job_id, state, comment, reviewer, now),
+            ).fetchone()
+        return {"id": int(row["id"]), "campaign_id": campaign_id, "customer_id": customer_id, "job_id": job_id,
+                "state": state, "comment": comment, "reviewer": reviewer, "ts": now}
+
+    def reviews(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        """customer id -> its newest review row, for one campaign."""
+        rows = self._read("SELECT * FROM ad_reviews WHERE campaign_id = ? ORDER BY id", (campaign_id,)).fetchall()
+        return {str(r["customer_id"]): dict(r) for r in rows}
+
+    def delete_campaign(self, campaign_id: str) -> list[str]:
+        """Delete every job of a campaign with its events, attempts, reviews and webhook outbox rows
+        (their bodies carry job parameters: personal data); returns the deleted job ids. On SQLite
+        deleted rows are overwritten on disk (``secure_delete``) and the WAL is checkpointed."""
+        sqlite = isinstance(self, SQLiteJobStore)
+        if sqlite:
+            self._conn().execute("PRAGMA secure_delete=ON")
+        with self._write() as db:
+            ids = [str(r["id"]) for r in self._x(db, "SELECT id FROM jobs WHERE campaign_id = ?", (campaign_id,))]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk:chunk + 500]
+                marks = _marks(len(part))
+                for table, col in (("events", "job_id"), ("attempts", "job_id"), ("job_deps", "job_id"),
+                                   ("job_deps", "dep_id"), ("job_assets", "job_id"), ("webhook_attempts", "object_id"),
+                                   ("webhook_outbox", "object_id"), ("webhooks", "object_id"), ("jobs", "id")):
+                    self._x(db, f"DELETE FROM {table} WHERE {col} IN ({marks})", part)
+            for table in ("webhook_attempts", "webhook_outbox", "webhooks"):
+                self._x(db, f"DELETE FROM {table} WHERE object_id = ?", (campaign_id,))
+            self._x(db, "DELETE FROM ad_reviews WHERE campaign_id = ?", (campaign_id,))
+        if sqlite:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return ids
+
+    def rearm_webhook(self, object_id: str) -> None:
+        """A retried job reports its new terminal state: its subscription is pending again (events
+        already in the outbox are not sent twice)."""
+        with self._write() as db:
+            self._x(db, "UPDATE webhooks SET done = 0 WHERE object_id = ?", (object_id,))
 
     # -- webhooks: subscriptions, durable outbox, delivery log -------------------------------
     #
