@@ -16,6 +16,7 @@ from pipelines.video.compositor import (
     _make_sprite,
     _scene_frames,
     frames,
+    layer_effects,
     i420_update,
     to_i420,
 )
@@ -45,6 +46,8 @@ def _reference(ctx: RenderContext, si: int, fi: int) -> np.ndarray:
         assert rect is not None
         end = layer.end if layer.end is not None else 1e9
         lr = LayerRT(layer, _make_sprite(ctx, layer, rect), layer.start, end, (W, H))
+        dur = plan_durations(ctx.template, None)[si]
+        lr.effects = layer_effects(layer, layer.start, end if end < dur else 1e9, dur, (W, H), ctx.k)
         st = lr.state(fi / ctx.fps, fi)
         if st is not None:
             lr.draw(frame, st)
