@@ -986,7 +986,7 @@ def render_gallery(result: CampaignResult, spec: CampaignSpec) -> str:
                 f"<video controls preload='none'{f' poster={chr(39)}{e(poster)}{chr(39)}' if poster else ''}>"
                 f"<source src='{e(video)}' type='video/mp4'>"
             )
-            if vtt:
+            if vtt and not (spec.voiceover and spec.captions != "none"):  # burned in: no second caption track
                 parts.append(f"<track kind='captions' src='{e(vtt)}' default>")
             parts.append("</video>")
             parts.append(

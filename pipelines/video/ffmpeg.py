@@ -316,3 +316,19 @@ class ClipReader:
 
     def close(self) -> None:
         self._close_proc()
+
+
+def bitrate_floor_args(src: Path, out: Path, kbps: float, fps: int, *, threads: int = 0) -> list[str]:
+    """Re-encode the video of ``src`` (audio stream-copied) as x264 CBR at ``kbps`` with HRD
+    filler, so every window of the file carries at least that rate (an ad platform's minimum
+    video bitrate). Only used when the CRF encode came out below the floor: such content is
+    easy, so the CBR rate is above what CRF chose and the picture does not get worse."""
+    rate = f"{int(round(kbps))}k"
+    cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(src)]
+    cmd += ["-map", "0:v:0", "-map", "0:a?", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]
+    cmd += ["-pix_fmt", "yuv420p", "-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", f"{int(kbps * 2)}k"]
+    cmd += ["-x264-params", "nal-hrd=cbr", "-threads", str(threads)]
+    cmd += ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m"]
+    cmd += ["-color_range", "tv", "-r", str(fps), "-fps_mode", "cfr", "-g", str(fps * 2), "-c:a", "copy"]
+    cmd += ["-movflags", "+faststart", "-f", "mp4", str(out)]
+    return cmd

@@ -654,6 +654,30 @@ def validate_template(
                 elif fit.size < layer.size:
                     report.warnings.append(f"{where}: text shrunk from {layer.size:g}px to {fit.size:g}px to fit")
 
+    # Burned-in captions must not cover another text layer (on any format, at any time).
+    if merged.captions.style != "none":
+        from pipelines.video.layout import layer_rect, region_rect
+
+        cb = merged.captions.box
+        for fmt in good_formats:
+            rx, ry, rw, rh = region_rect("safe", fmt, 1.0)
+            cap = (rx + cb.x * rw, ry + cb.y * rh, rx + (cb.x + cb.w) * rw, ry + (cb.y + cb.h) * rh)
+            for si, scene in enumerate(merged.scenes):
+                for li, layer in enumerate(scene.layers):
+                    if not isinstance(layer, TextLayer):
+                        continue
+                    rect = layer_rect(layer, fmt, 1.0)
+                    if rect is None:
+                        continue
+                    ox = min(cap[2], rect[0] + rect[2]) - max(cap[0], rect[0])
+                    oy = min(cap[3], rect[1] + rect[3]) - max(cap[1], rect[1])
+                    if ox > 0 and oy > 0:
+                        report.warnings.append(
+                            f"scenes[{si}] '{scene.id}' layer {layer.id or li} [{fmt}]: text box overlaps the caption "
+                            f"box by {ox:.0f}x{oy:.0f}px (captions.box y {cb.y:g}-{cb.y + cb.h:g} of the safe area); "
+                            "move the layer or captions.box, or set captions.style: none"
+                        )
+
     # Fields given but never used; documented fields never used.
     for path in sorted(merge.leaf_paths(data)):
         if not any(path == u or path.startswith(u + ".") or u.startswith(path + ".") for u in ctx.used_paths):
