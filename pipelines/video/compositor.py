@@ -412,18 +412,13 @@ def product_cutout(ctx: RenderContext, layer: Any, path: Path) -> Image.Image:
     key = _digest("cutout", file_id(path), file_id(mask), layer.cutout, layer.color, layer.trim)
 
     def make() -> Image.Image:
-        from pipelines.recolor.masks import product_mask
-
         img = _load_media(ctx, path, f"layer {layer.id or layer.type}")
         rgba = img.convert("RGBA")
         has_alpha = img.mode == "RGBA" and np.asarray(img.getchannel("A")).min() < 255
         if layer.cutout == "auto" and not has_alpha:
-            try:
-                res = product_mask(img.convert("RGB"), mask=mask)
-            except PipelineInputError:
-                res = None  # no product found against the backdrop: show the photo as it is
-            if res is not None:
-                a = np.clip(res.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            alpha = _cutout_alpha(img.convert("RGB"), mask)
+            if alpha is not None:
+                a = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
                 a = np.asarray(cv2.GaussianBlur(a, (0, 0), 0.8), np.uint8)  # soften the binary edge (no jaggies when scaled)
                 rgba.putalpha(Image.fromarray(a, "L"))
                 has_alpha = True
@@ -441,6 +436,39 @@ def product_cutout(ctx: RenderContext, layer: Any, path: Path) -> Image.Image:
         return rgba
 
     return ctx.cache.get_or_make(key, make, lambda im: im.width * im.height * 4)
+
+
+def _cutout_alpha(rgb: Image.Image, mask: Path | None) -> np.ndarray | None:
+    """Product alpha (float32 HxW, 0-1) of an opaque photo, None when no product is found.
+
+    A mask file next to a catalogue photo is a *recolor* mask: it leaves logos and prints out.
+    The studio-backdrop auto mask keeps them (it fills holes that differ from the backdrop), so
+    the cutout is the union of both when they agree on where the product is (IoU >= 0.5)."""
+    from pipelines.recolor.masks import auto_mask, check_coverage, product_mask
+
+    given: np.ndarray | None = None
+    if mask is not None:
+        given = product_mask(rgb, mask=mask).alpha  # a bad mask file is the caller's error
+    try:
+        auto = auto_mask(np.asarray(rgb))
+        check_coverage(auto, "auto mask")
+    except PipelineInputError:
+        auto = None  # no product found against the backdrop
+    if given is None:
+        return auto
+    if auto is None:
+        return given
+    a, g = auto > 0.5, given > 0.5
+    iou = float((a & g).sum()) / max(1.0, float((a | g).sum()))
+    if iou < 0.5:
+        return given
+    # Only the given mask's enclosed holes (a logo, a print) are taken from the auto mask, so the
+    # photo's own floor shadow (which the auto mask may include) stays out of the cutout.
+    outside = (~g).astype(np.uint8)
+    n, labels = cv2.connectedComponents(outside, connectivity=4)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+    holes = (outside > 0) & ~np.isin(labels, list(border))
+    return np.maximum(given, np.where(holes, auto, 0.0)).astype(np.float32)
 
 
 def _contact_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:
@@ -541,21 +569,30 @@ def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]
         if layer.gradient is not None:
             from pipelines.video.text import gradient_image
 
-            shape = Image.new("L", (w, h), 0)
+            ss = 4
+            shape = Image.new("L", (w * ss, h * ss), 0)
             d = ImageDraw.Draw(shape)
             if layer.shape == "ellipse":
-                d.ellipse((0, 0, w - 1, h - 1), fill=255)
+                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
             else:
-                d.rounded_rectangle((0, 0, w - 1, h - 1), radius=layer.radius * k, fill=255)
-            img.paste(gradient_image(layer.gradient, w, h), (0, 0), shape)
+                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
+            img.paste(gradient_image(layer.gradient, w, h), (0, 0), shape.resize((w, h), Image.Resampling.BOX))
             return Sprite.from_rgba(np.asarray(img), x, y)
-        d = ImageDraw.Draw(img)
-        if layer.shape == "ellipse":
-            d.ellipse((0, 0, w - 1, h - 1), fill=color)
-        elif layer.radius > 0:
-            d.rounded_rectangle((0, 0, w - 1, h - 1), radius=layer.radius * k, fill=color)
-        else:
-            img = Image.new("RGBA", (w, h), color)
+        if layer.shape == "ellipse" or layer.radius > 0:
+            # Curved edges drawn at 4x and downsampled: anti-aliased, no stair steps.
+            ss = 4
+            big = Image.new("L", (w * ss, h * ss), 0)
+            d = ImageDraw.Draw(big)
+            if layer.shape == "ellipse":
+                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
+            else:
+                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
+            cover = np.asarray(big.resize((w, h), Image.Resampling.BOX), dtype=np.uint16)
+            px = np.empty((h, w, 4), np.uint8)
+            px[:, :, :3] = color[:3]
+            px[:, :, 3] = (cover * color[3] + 127) // 255
+            return Sprite.from_rgba(px, x, y)
+        img = Image.new("RGBA", (w, h), color)
         return Sprite.from_rgba(np.asarray(img), x, y)
     path = _media_path(ctx, layer)
     assert path is not None

@@ -332,3 +332,31 @@ def bitrate_floor_args(src: Path, out: Path, kbps: float, fps: int, *, threads: 
     cmd += ["-color_range", "tv", "-r", str(fps), "-fps_mode", "cfr", "-g", str(fps * 2), "-c:a", "copy"]
     cmd += ["-movflags", "+faststart", "-f", "mp4", str(out)]
     return cmd
+
+
+_FREEZE_RE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end): ([\d.]+)")
+
+
+def still_spans(path: Path, *, min_duration: float = 1.5, noise_db: float = -60.0) -> list[tuple[float, float]]:
+    """Stretches (start, end seconds) where the picture holds still for at least ``min_duration``,
+    found by ffmpeg's ``freezedetect`` filter (``noise_db``: the frame difference under which two
+    frames count as the same). A freeze running to the end of the file ends at its duration."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(path), "-map", "0:v:0"]
+    cmd += ["-vf", f"freezedetect=n={noise_db}dB:d={min_duration}", "-f", "null", "-"]
+    res = subprocess.run(cmd, capture_output=True)
+    text = res.stderr.decode("utf-8", "replace")
+    if res.returncode != 0:
+        raise RuntimeError(f"ffmpeg freezedetect failed: {text[-2000:]}")
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for kind, value in _FREEZE_RE.findall(text):
+        if kind == "start":
+            start = float(value)
+        elif start is not None:
+            spans.append((start, float(value)))
+            start = None
+    if start is not None:
+        m = _DUR_RE.search(text)
+        end = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else start
+        spans.append((start, end))
+    return spans
