@@ -478,12 +478,14 @@ def _contact_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:
     cols = np.flatnonzero(a[max(0, int(h * 0.85)) :].max(axis=0) > 8)
     x0, x1 = (int(cols[0]), int(cols[-1])) if cols.size else (0, w - 1)
     span = max(8, x1 - x0)
-    pad = int(0.12 * h) + int(30 * k) + 2
-    ew, eh = int(span * 0.55) + 4, max(4, int(span * 0.07))
+    ew, eh = int(span * 0.55) + 4, max(4, int(span * 0.06))
+    sigma = max(2.0, eh * 0.8)
+    # Room for the whole blur (3 sigma) below and beside the ellipse: no cut-off edge.
+    pad = int(eh + 3 * sigma) + 2
     shadow = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
     cx, cy = pad + (x0 + x1) // 2, pad + h - max(2, eh // 3)
     cv2.ellipse(shadow, (cx, cy), (ew, eh), 0, 0, 360, 120, -1, cv2.LINE_AA)
-    shadow = cv2.GaussianBlur(shadow, (0, 0), max(2.0, eh * 0.9))
+    shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
     base = np.zeros((h + 2 * pad, w + 2 * pad, 4), np.uint8)
     base[:, :, 3] = shadow
     out = Image.fromarray(base, "RGBA")

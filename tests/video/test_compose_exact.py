@@ -17,8 +17,8 @@ from pipelines.video.compositor import (
     _make_sprite,
     _scene_frames,
     frames,
-    layer_effects,
     i420_update,
+    layer_effects,
     to_i420,
 )
 from pipelines.video.layout import layer_rect
