@@ -450,7 +450,7 @@ def _cutout_alpha(rgb: Image.Image, mask: Path | None) -> np.ndarray | None:
     if mask is not None:
         given = product_mask(rgb, mask=mask).alpha  # a bad mask file is the caller's error
     try:
-        auto = auto_mask(np.asarray(rgb))
+        auto = _without_floor_shadow(np.asarray(rgb), auto_mask(np.asarray(rgb)))
         check_coverage(auto, "auto mask")
     except PipelineInputError:
         auto = None  # no product found against the backdrop
@@ -469,6 +469,33 @@ def _cutout_alpha(rgb: Image.Image, mask: Path | None) -> np.ndarray | None:
     border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
     holes = (outside > 0) & ~np.isin(labels, list(border))
     return np.maximum(given, np.where(holes, auto, 0.0)).astype(np.float32)
+
+
+def _without_floor_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Drop a studio photo's floor shadow from an auto mask: pixels with the backdrop's chroma
+    but darker, lying below the product's lowest non-shadow pixel in their column. Keeps the
+    mask unchanged when that would remove most of it (a grey product on a grey backdrop)."""
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    bg = np.median(border, axis=0)
+    chroma_d = np.hypot(lab[:, :, 1] - bg[1], lab[:, :, 2] - bg[2])
+    shadowish = (mask > 0.5) & (chroma_d < 6.0) & (lab[:, :, 0] < bg[0] - 2.0)
+    strong = (mask > 0.5) & ~shadowish
+    if strong.sum() < 0.5 * (mask > 0.5).sum():
+        return mask
+    h = mask.shape[0]
+    rows = np.arange(h)[:, None]
+    last_strong = np.where(strong.any(axis=0), h - 1 - np.argmax(strong[::-1], axis=0), -1)
+    drop = shadowish & (rows > last_strong[None, :])
+    out = mask.copy()
+    out[drop] = 0.0
+    # Remove specks the cut leaves behind (keep components >= 1 % of the largest).
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((out > 0.5).astype(np.uint8), connectivity=8)
+    if n > 2:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = np.isin(labels, np.nonzero(areas >= 0.01 * areas.max())[0] + 1)
+        out = np.where(keep, out, 0.0).astype(np.float32)
+    return out
 
 
 def _contact_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:

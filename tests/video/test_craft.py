@@ -437,3 +437,19 @@ def test_lookbook_shows_three_recolored_colourways_side_by_side() -> None:
         de = deltaE_ciede2000(rgb2lab(np.median(sat, axis=0)[None, None] / 255), rgb2lab(t))[0, 0]
         assert de < 10, (key, de)
     plan.close()
+
+
+@pytest.mark.parametrize("name", ["tee-lotus", "mug-caphe", "hat-nonla", "tote-hoian"])
+def test_auto_cutout_of_a_studio_photo_leaves_out_backdrop_and_floor_shadow(name: str) -> None:
+    from pipelines.video.compositor import _cutout_alpha
+
+    img = Image.open(DEMO_IMAGES / f"{name}.png").convert("RGB")
+    auto = _cutout_alpha(img, None)  # no mask file: the studio-backdrop auto mask alone
+    truth = np.asarray(Image.open(DEMO_IMAGES / f"{name}.mask.png").convert("L")) > 127  # the product
+    assert auto is not None
+    a = auto > 0.5
+    iou = (a & truth).sum() / (a | truth).sum()
+    assert iou > 0.9, iou
+    # The floor shadow under the product is not part of the cutout.
+    rows = np.flatnonzero(truth.any(axis=1))
+    assert a[rows[-1] + 4 :].sum() < 0.002 * a.size
