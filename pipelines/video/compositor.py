@@ -314,6 +314,7 @@ class LayerRT:
     into: Callable[[int, np.ndarray], None] | None = None  # draws a full opaque frame in place
     closers: list[Callable[[], None]] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)  # pipelines.video.effects layer effects
+    _scaled: dict[float, Sprite] = field(default_factory=dict, repr=False)
 
     @property
     def static(self) -> bool:
@@ -338,7 +339,16 @@ class LayerRT:
         sp = self.content(fi) if self.content is not None else self.sprite
         assert sp is not None
         if sc != 1.0:
-            sp = scaled(sp, sc)
+            if self.content is None:
+                # Slow zooms repeat each rounded scale for a few frames: keep the last few.
+                cached = self._scaled.get(sc)
+                if cached is None:
+                    if len(self._scaled) >= 4:
+                        self._scaled.pop(next(iter(self._scaled)))
+                    cached = self._scaled[sc] = scaled(sp, sc)
+                sp = cached
+            else:
+                sp = scaled(sp, sc)
         return blend(frame_rgb, sp, dx, dy, op)
 
 

@@ -563,9 +563,10 @@ class VideoAdPipeline:
         easy content), re-encode the video as CBR at 1.3x the floor (HRD filler guarantees it).
         Returns the seconds spent, None when no re-encode was needed."""
         name = params.spec or ctx.template.spec
-        floor = get_spec(name).min_video_kbps if name else 0.0
-        if floor <= 0:
-            return None
+        spec = get_spec(name) if name else None
+        if spec is None or spec.min_video_kbps <= 0 or min(ctx.size) < spec.min_short_side:
+            return None  # no floor, or a preview below the spec's resolution (it cannot pass anyway)
+        floor = spec.min_video_kbps
         kbps = probe(video_path, loudness=False).get("video_kbps") or 0.0
         if kbps >= floor * 1.05:
             return None
