@@ -431,7 +431,7 @@ def product_cutout(ctx: RenderContext, layer: Any, path: Path) -> Image.Image:
                 a = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
                 # Pull the edge in by a pixel (its pixels mix in the backdrop: a grey fringe),
                 # then soften it so the cutout has no jaggies when scaled.
-                a = cv2.erode(a, np.ones((3, 3), np.uint8))
+                a = np.asarray(cv2.erode(a, np.ones((3, 3), np.uint8)), np.uint8)
                 a = np.asarray(cv2.GaussianBlur(a, (0, 0), 0.6), np.uint8)
                 rgba.putalpha(Image.fromarray(a, "L"))
                 has_alpha = True

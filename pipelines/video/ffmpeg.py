@@ -40,6 +40,7 @@ def encoder_args(
     duration: float | None = None,
     threads: int = 0,
     faststart: bool = True,
+    crf: int | None = None,
 ) -> list[str]:
     """ffmpeg command: raw yuv420p on stdin (+ a WAV) -> H.264 High / AAC 48 kHz stereo MP4, CFR.
 
@@ -47,7 +48,8 @@ def encoder_args(
     with the separately encoded AAC (``mux_args``); segments for later joining each start with
     an IDR frame, so the concat demuxer joins them by stream copy.
     """
-    preset, crf = X264_PRESETS[quality]
+    preset, preset_crf = X264_PRESETS[quality]
+    crf = preset_crf if crf is None else crf  # a spec's CRF floor (specs.encode_crf) overrides
     cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
     cmd += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     if audio is not None:

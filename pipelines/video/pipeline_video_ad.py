@@ -40,7 +40,15 @@ from pipelines.video.ffmpeg import (
     probe,
     run_ffmpeg,
 )
-from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_render, delivery_check, get_spec
+from pipelines.video.specs import (
+    AD_SPECS,
+    FORMATS,
+    canvas_size,
+    check_render,
+    delivery_check,
+    encode_crf,
+    get_spec,
+)
 from pipelines.video.template import (
     Template,
     load_template,
@@ -439,15 +447,25 @@ class VideoAdPipeline:
         seg_stats = {"segments": 0, "reused": 0}
         video_only = tmp_dir / f"video_{tag}.mp4"
         parts: list[Path] = []
+        spec_name = params.spec or ctx.template.spec
+        crf = encode_crf(get_spec(spec_name) if spec_name else None, X264_PRESETS[params.quality][1], (W, H))
         if not self.config.reuse_segments:
             cmd = encoder_args(
-                W, H, ctx.fps, video_only, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+                W,
+                H,
+                ctx.fps,
+                video_only,
+                audio=None,
+                quality=params.quality,
+                threads=self.config.threads,
+                faststart=False,
+                crf=crf,
             )
             enc = FrameEncoder(cmd)
             begin = None
             segments = None
         else:
-            segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=params.quality)
+            segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=[params.quality, crf])
             current: dict[str, Any] = {}
 
             def finish_current() -> None:
@@ -469,7 +487,15 @@ class VideoAdPipeline:
                 self.segment_misses += 1
                 path = self._segment_root() / f"{seg.key}.mp4"
                 cmd = encoder_args(
-                    W, H, ctx.fps, path, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+                    W,
+                    H,
+                    ctx.fps,
+                    path,
+                    audio=None,
+                    quality=params.quality,
+                    threads=self.config.threads,
+                    faststart=False,
+                    crf=crf,
                 )
                 current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
                 parts.append(path)
@@ -554,6 +580,7 @@ class VideoAdPipeline:
             "composed_frames": composed,
             "repeated_frames": repeated,
             "poster_time": round(poster_t, 3),
+            "crf": crf,
             **seg_stats,
         }
         return video_path, poster_path, timing

@@ -65,12 +65,15 @@ class AdSpec:
     max_size_mb: float = 500.0
     min_video_kbps: float = 0.0
     max_video_kbps: float = 50_000.0
+    # CRF floor: with a minimum bitrate, x264 encodes at this CRF or lower (more bits), so
+    # ordinary ads clear the minimum in one pass; a CBR re-encode catches the rest.
+    crf_max: int | None = None
 
 
 AD_SPECS: dict[str, AdSpec] = {
     s.name: s
     for s in (
-        AdSpec("tiktok", "TikTok in-feed", ("9:16", "1:1", "16:9"), 5.0, 60.0, 540, 500.0, 516.0),
+        AdSpec("tiktok", "TikTok in-feed", ("9:16", "1:1", "16:9"), 5.0, 60.0, 540, 500.0, 516.0, crf_max=16),
         AdSpec("meta_reels", "Meta Reels", ("9:16",), 1.0, 90.0, 500, 4000.0),
         AdSpec("meta_feed", "Meta Feed", ("1:1", "4:5", "16:9"), 1.0, 240.0, 500, 4000.0),
         AdSpec("youtube_bumper", "YouTube bumper", ("16:9", "1:1", "9:16"), 1.0, 6.0, 360, 1000.0),
@@ -181,3 +184,11 @@ def delivery_check(
         add("bitrate", kbps > 0, f"{kbps:.0f} kbps (no spec: any)")
     problems = [f"{c['check']}: {c['detail']}" for c in checks if not c["ok"]]
     return {"spec": spec.name if spec else None, "ok": not problems, "checks": checks, "problems": problems}
+
+
+def encode_crf(spec: AdSpec | None, quality_crf: int, canvas: tuple[int, int]) -> int:
+    """x264 CRF for a render: the quality preset's, lowered to the spec's ``crf_max`` when the spec
+    has a minimum bitrate and the canvas meets its resolution (a preview below it cannot pass)."""
+    if spec is None or spec.min_video_kbps <= 0 or spec.crf_max is None or min(canvas) < spec.min_short_side:
+        return quality_crf
+    return min(quality_crf, spec.crf_max)
