@@ -1122,8 +1122,11 @@ def still_frame(ctx: RenderContext, durations: Sequence[float], t: float) -> np.
     n_total = _scene_frames(durations, fps)[-1][1]
     target = min(max(0, int(math.floor(t * fps + 1e-9))), n_total - 1)
     segs = plan_segments(ctx, durations)
-    want = next(s for s in segs if s.global_first <= target < s.global_first + (s.last - s.first))
-    for fr in frames(ctx, durations, segments=segs, begin_segment=lambda s: s is want, clean_at=target):
+    seg = next(s for s in segs if s.global_first <= target < s.global_first + (s.last - s.first))
+    # Only the one frame is composed (a one-frame segment of the scene it belongs to).
+    fi = seg.first + (target - seg.global_first)
+    want = Segment(seg.scene, seg.kind, fi, fi + 1, target, seg.key)
+    for fr in frames(ctx, durations, segments=[want], begin_segment=lambda s: True, clean_at=target):
         if fr.index == target:
             assert fr.clean is not None
             return fr.clean

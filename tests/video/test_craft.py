@@ -455,3 +455,18 @@ def test_auto_cutout_of_a_studio_photo_leaves_out_backdrop_and_floor_shadow(name
     # The floor shadow under the product is not part of the cutout.
     rows = np.flatnonzero(truth.any(axis=1))
     assert a[rows[-1] + 4 :].sum() < 0.002 * a.size
+
+
+def test_still_frame_composes_exactly_the_streamed_frame() -> None:
+    """Posters of cached segments are composed alone: same pixels as the streamed frame (also
+    inside a transition and a Ken Burns scene)."""
+    tpl, _ = merge_template(load_template(TEMPLATES / "product_promo.yaml"), _sample("product_promo"))
+    d = plan_durations(tpl, None)
+    ctx = _ctx(tpl, "9:16", 1 / 6)
+    out: dict[int, np.ndarray] = {}
+    last = None
+    for f in frames(ctx, d):
+        last = f.rgb if f.rgb is not None else last
+        out[f.index] = last
+    for t in (0.5, 4.1, 6.5, 10.2, 14.9):
+        assert np.array_equal(still_frame(ctx, d, t), out[int(t * 10 + 1e-9)]), t
