@@ -162,7 +162,7 @@ def _card(a: AdResult, review: dict[str, Any] | None, media: MediaUrl, served: b
         if video:  # the player shows the poster until played
             cell.append(f"<video controls preload='none'{f' poster={chr(39)}{e(poster)}{chr(39)}' if poster else ''}>"
                         f"<source src='{e(video)}' type='video/mp4'>")
-            if vtt:
+            if vtt and fmt not in a.burned_captions:  # burned in: no second caption track over them
                 cell.append(f"<track kind='captions' src='{e(vtt)}' default>")
             cell.append("</video>")
         links = [f"<a href='{e(video)}'>video</a>"] if video else []

@@ -35,6 +35,7 @@ class AdResult:
     error: str | None = None
     error_field: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier renders (re-render from review)
+    burned_captions: list[str] = field(default_factory=list)  # formats whose video carries the captions
 
 
 @dataclass
@@ -150,3 +151,8 @@ def record_job(store: Any, out_dir: Path, rec: Any, res: AdResult) -> None:
         if isinstance(dur, int | float):
             durations[f"{r.get('format')}.video_s"] = round(float(dur), 3)
     res.durations = durations
+    res.burned_captions = sorted(
+        str(r.get("format"))
+        for r in (rec.result or {}).get("renders", [])
+        if (r.get("metadata") or {}).get("captions_burned_in")
+    )
