@@ -110,7 +110,7 @@ def campaign_summary(ctx: ApiContext, campaign_id: str, base: str | None = None)
     every = campaign_jobs(ctx, campaign_id, tenant)
     # The ads: not the recolor/voice jobs they depend on (those carry the campaign id too).
     deps = {d for j in every for d in (j.depends_on or ())}
-    jobs = [j for j in every if j.parent_id is None and j.id not in deps]
+    jobs = [j for j in every if j.id not in deps]
     counts = Counter(str(j.status.value) for j in jobs)
     runner_status = _runner_status(ctx, campaign_id)
     total = len(jobs)
@@ -433,7 +433,7 @@ def get_manifest(request: Request, campaign_id: str,
     if manifest is None:
         rows = []
         for job in campaign_jobs(ctx, internal, None if principal.is_admin else principal.tenant):
-            if job.parent_id is not None:
+            if job.kind != "render_ad":  # its recolor/voice children are not rows
                 continue
             rows.append({"job_id": job.id, "status": str(job.status.value), "outputs": job.outputs,
                          "recipient": job.params.get("recipient") or (job.params.get("data") or {}).get("id")})

@@ -1,4 +1,4 @@
-"""Durable job store: the ``JobStore`` interface, one SQL implementation, two dialects.
+"""Durable job store: one SQL implementation, two dialects.
 
 ``SQLiteJobStore`` (WAL file, one host) and ``PostgresJobStore`` (psycopg 3; several API
 processes and one active dispatcher across hosts) share every query and every state transition
@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workers.jobs.models import (
     Attempt,
@@ -67,87 +67,6 @@ class JobInUse(InvalidTransition):
         )
 
 
-class JobStore(Protocol):
-    """What the runtime, dispatcher, CLI and API need from durable storage."""
-
-    def create_job(
-        self,
-        spec: JobSpec,
-        *,
-        fingerprint: str,
-        pool: str,
-        timeout_s: float,
-        max_attempts: int,
-        depends_on: Sequence[str] = (),
-        cached_from: JobRecord | None = None,
-        job_id: str | None = None,
-    ) -> tuple[JobRecord, bool]:
-        """Insert a job; with an idempotency key already used by the tenant returns (existing, False)."""
-        ...
-
-    def get(self, job_id: str) -> JobRecord: ...
-
-    def list_jobs(
-        self,
-        *,
-        status: str | Iterable[str] | None = None,
-        kind: str | None = None,
-        lane: str | None = None,
-        tenant: str | None = None,
-        campaign_id: str | None = None,
-        parent_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        before: tuple[float, str] | None = None,
-        top_level: bool = False,
-    ) -> list[JobRecord]: ...
-
-    def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None: ...
-
-    def claim(self, pool: str, limit: int, *, owner: str, worker: str | None = None) -> list[JobRecord]: ...
-
-    def finish_success(
-        self,
-        job_id: str,
-        fence: int,
-        outputs: dict[str, str],
-        result: dict[str, Any],
-        *,
-        worker: str | None = None,
-    ) -> bool: ...
-
-    def finish_failure(
-        self, job_id: str, fence: int, error: JobError, *, retry_at: float | None
-    ) -> JobRecord | None: ...
-
-    def finish_canceled(self, job_id: str, fence: int) -> bool: ...
-
-    def request_cancel(self, job_id: str) -> JobRecord: ...
-
-    def retry(self, job_id: str) -> JobRecord: ...
-
-    def add_event(self, job_id: str, stage: str, fraction: float, message: str = "") -> int: ...
-
-    def events(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[JobEvent]: ...
-
-    def attempts(self, job_id: str) -> list[Attempt]: ...
-
-    def requeue_stale(self, *, owner: str) -> list[str]: ...
-
-    def queue_depth(self) -> dict[str, dict[str, int]]: ...
-
-    def set_pool_health(self, health: PoolHealth) -> None: ...
-
-    def pool_health(self) -> list[PoolHealth]: ...
-
-    def acquire_lease(self, owner: str, lease_s: float) -> bool: ...
-
-    def release_lease(self, owner: str) -> None: ...
-
-
-# One schema for both dialects: {real} is a float8 timestamp/duration, {serial} an auto id.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -159,7 +78,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     tenant TEXT NOT NULL DEFAULT 'default',
     campaign_id TEXT,
     idempotency_key TEXT,
-    parent_id TEXT,
     params TEXT NOT NULL,
     inputs TEXT NOT NULL,
     outputs TEXT NOT NULL DEFAULT '{{}}',
@@ -191,7 +109,6 @@ CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(pool, lane_rank, priority DESC,
     WHERE status IN ('queued','retrying');
 CREATE INDEX IF NOT EXISTS jobs_fp ON jobs(fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_campaign ON jobs(campaign_id);
-CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent_id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS job_deps (
     job_id TEXT NOT NULL,
@@ -323,7 +240,6 @@ def _row_to_job(row: Any) -> JobRecord:
         tenant=row["tenant"],
         campaign_id=row["campaign_id"],
         idempotency_key=row["idempotency_key"],
-        parent_id=row["parent_id"],
         params=json.loads(row["params"]),
         inputs=json.loads(row["inputs"]),
         outputs=json.loads(row["outputs"]),
@@ -531,9 +447,9 @@ class SQLJobStore:
             cur = self._x(
                 db,
                 """INSERT INTO jobs(id, kind, status, lane, lane_rank, priority, tenant, campaign_id,
-                   idempotency_key, parent_id, params, inputs, outputs, result, fingerprint, cache_hit,
+                   idempotency_key, params, inputs, outputs, result, fingerprint, cache_hit,
                    cached_from, depends_on, pool, max_attempts, timeout_s, created_at, updated_at, finished_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
                 (
                     job_id,
                     spec.kind,
@@ -544,7 +460,6 @@ class SQLJobStore:
                     spec.tenant,
                     spec.campaign_id,
                     spec.idempotency_key,
-                    spec.parent_id,
                     _dumps(spec.params),
                     _dumps(spec.inputs),
                     _dumps(outputs),
@@ -596,7 +511,6 @@ class SQLJobStore:
         lane: str | None = None,
         tenant: str | None = None,
         campaign_id: str | None = None,
-        parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
         created_after: float | None = None,
@@ -628,9 +542,6 @@ class SQLJobStore:
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
-        if parent_id is not None:
-            where.append("parent_id = ?")
-            args.append(parent_id)
         sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         args.extend([int(limit), int(offset)])
