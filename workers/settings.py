@@ -131,6 +131,17 @@ class WebhookSettings(_Section):
     backoff_max_s: float = Field(1800.0, ge=0)  # defaults: 20 attempts over about five hours
 
 
+class RetentionSettings(_Section):
+    """How long campaign outputs live: ``maydo campaign purge`` deletes campaigns older than this."""
+
+    default_days: float | None = Field(None, gt=0)  # None = keep until deleted
+    tenants: dict[str, float] = Field(default_factory=dict)  # tenant -> days (overrides default_days)
+
+    def days_for(self, tenant: str) -> float | None:
+        """Retention in days for ``tenant`` (None = kept until deleted)."""
+        return self.tenants.get(tenant, self.default_days)
+
+
 class ApiSettings(_Section):
     db_path: Path | None = None  # default: <data_dir>/api.sqlite3 (keys, asset owners, webhooks)
     signing_secret_file: Path | None = None  # default: <data_dir>/api-signing.key, made on first use
@@ -139,6 +150,11 @@ class ApiSettings(_Section):
     max_url_ttl_s: int = Field(7 * 24 * 3600, ge=1)
     metrics_public: bool = True  # /v1/metrics without a key (for Prometheus scrapers)
     webhooks: WebhookSettings = WebhookSettings()
+    # Absolute URLs in responses, manifests and webhook bodies start with this (e.g.
+    # "https://ads.example.com"); None = the scheme and host the request came in on.
+    public_base_url: str | None = Field(None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    default_webhook_url: dict[str, str] = Field(default_factory=dict)  # tenant -> URL used when a request names none
+    retention: RetentionSettings = RetentionSettings()
 
 
 class PoolSettings(_Section):

@@ -28,6 +28,11 @@ def safe_name(customer_id: str) -> str:
     return cleaned[:64]
 
 
+def ad_formats(spec: CampaignSpec, primary: str) -> list[str]:
+    """Every format the spec lists, the customer's personalized choice (channel/device) first."""
+    return [primary, *(f for f in spec.formats if f != primary)]
+
+
 def fmt_tag(fmt: str) -> str:
     return fmt.replace(":", "x")
 
@@ -127,7 +132,7 @@ def ad_job_spec(
     template_id = store.put(Path(local), "application/yaml", filename=Path(local).name).id
     params: dict[str, Any] = {
         "data": data,
-        "formats": [plan.format],
+        "formats": ad_formats(spec, plan.format),
         "basename": safe_name(plan.customer_id),
         "captions": spec.captions if spec.voiceover else "none",
         **SIZE_PRESETS[spec.size],
