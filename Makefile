@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench system-deps
+.PHONY: demo test bench system-deps postgres-bin
 
 # Debian packages the voice engines use (flite: CMU voices, default engine of several English
 # accents). Installed only when running as root with apt and missing; otherwise `maydo doctor`
@@ -19,6 +19,7 @@ system-deps:
 	  (apt-get install -y -qq flite >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq flite >/dev/null 2>&1)) \
 	    || echo "warning: apt-get install flite failed; English accents fall back to espeak-ng"; \
 	fi
+
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -38,7 +39,17 @@ $(VENV)/.all: pyproject.toml | $(PY)
 demo: $(VENV)/.core system-deps
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all system-deps
+# The job-store tests start a throwaway PostgreSQL cluster (initdb + pg_ctl, loopback, temp dir):
+# install the server binaries when they are missing and we may (root on Debian).
+postgres-bin:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "note: PostgreSQL server binaries not found; install postgresql-15 (the postgres job-store tests need them)"; fi; \
+	fi
+
+test: $(VENV)/.all system-deps postgres-bin
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -35,7 +35,41 @@ class StorageSettings(_Section):
 
 
 class JobsSettings(_Section):
+    """Where jobs live. ``database_url``: ``sqlite:///path`` (one host) or
+    ``postgresql://user:password@host:5432/db`` (several API processes and hosts); unset = SQLite at
+    ``db_path`` (default ``<data_dir>/jobs.sqlite3``)."""
+
+    database_url: str | None = None
     db_path: Path | None = None
+    pool_size: int = Field(10, ge=1, le=200)  # PostgreSQL connections per process (shared by its threads)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(DB_URL_SCHEMES):
+            raise ValueError(
+                f"unsupported database URL {mask_password(value)!r}; allowed: sqlite:///PATH, "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (postgres:// also)"
+            )
+        if value.startswith("sqlite://") and not value[len("sqlite:///") :].strip():
+            raise ValueError("sqlite URL needs a file path: sqlite:///relative/path or sqlite:////absolute/path")
+        return value
+
+
+DB_URL_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def mask_password(url: str) -> str:
+    """``scheme://user:***@host/...``: a URL safe to print."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest:
+        cred, _, host = rest.rpartition("@")
+        if ":" in cred:
+            cred = cred.split(":", 1)[0] + ":***"
+        rest = f"{cred}@{host}"
+    return head + sep + rest
 
 
 class LimitsSettings(_Section):
@@ -64,9 +98,9 @@ class RaySettings(_Section):
 class WebhookSettings(_Section):
     allow_private_targets: bool = False  # SSRF guard: refuse loopback/private/link-local targets
     timeout_s: float = Field(5.0, gt=0, le=60)
-    max_attempts: int = Field(5, ge=1, le=20)
-    backoff_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(60.0, ge=0)
+    max_attempts: int = Field(20, ge=1, le=100)  # per event; then the event is marked failed
+    backoff_s: float = Field(1.0, ge=0)  # first retry delay; doubles per attempt (+ up to 10 % jitter)
+    backoff_max_s: float = Field(1800.0, ge=0)  # defaults: 20 attempts over about five hours
 
 
 class ApiSettings(_Section):
@@ -133,8 +167,25 @@ class Settings(_Section):
 
     @property
     def job_db_path(self) -> Path:
-        """SQLite job database file."""
+        """SQLite job database file (``sqlite:///`` URL, else ``jobs.db_path``, else in the data dir)."""
+        url = self.jobs.database_url
+        if url and url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+            return path if path.is_absolute() else (Path.cwd() / path).resolve()
         return self.jobs.db_path or self.data_dir / "jobs.sqlite3"
+
+    @property
+    def job_database_url(self) -> str:
+        """The job store's URL: ``jobs.database_url`` or ``sqlite:///<job_db_path>``."""
+        url = self.jobs.database_url
+        if url and not url.startswith("sqlite:///"):
+            return url
+        return f"sqlite:///{self.job_db_path}"
+
+    @property
+    def job_database_display(self) -> str:
+        """The job store's URL with any password masked (for messages and logs)."""
+        return mask_password(self.job_database_url)
 
     @property
     def ray_address(self) -> str | None:
@@ -218,5 +269,8 @@ def _describe(exc: ValidationError) -> str:
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
             allowed = f"; allowed: {ctx['expected']}"
-        lines.append(f"setting {key!r} (env {env_name}) = {err.get('input')!r}: {err['msg']}{allowed}")
+        shown = err.get("input")
+        if isinstance(shown, str) and "://" in shown:
+            shown = mask_password(shown)  # never echo a database password
+        lines.append(f"setting {key!r} (env {env_name}) = {shown!r}: {err['msg']}{allowed}")
     return "invalid settings:\n  " + "\n  ".join(lines)

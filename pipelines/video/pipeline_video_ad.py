@@ -14,6 +14,7 @@ thread too; the post-encode probe is one ``ffmpeg -i`` (no decode).
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import time
 from collections import OrderedDict
@@ -548,7 +549,8 @@ class VideoAdPipeline:
 
     def _segment_root(self) -> Path:
         if self._segment_dir is None:
-            self._segment_dir = tempfile.TemporaryDirectory(prefix="maydo-segments-")
+            # the pid in the name lets a sweep remove the cache of an actor that was killed
+            self._segment_dir = tempfile.TemporaryDirectory(prefix=f"maydo-segments-p{os.getpid()}-")
         return Path(self._segment_dir.name)
 
     def _store_segment(self, key: str, path: Path) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs, temp_prefix
 from workers.limits import Limits
 
 
@@ -102,6 +103,9 @@ class PipelineActor:
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self.setup_error: str | None = None
+        # a restarted actor (after kill -9 of the last one) clears what dead workers on this host left
+        sweep_temp_dirs()
+        sweep_partial_uploads(assets_dir)
         try:
             self.load()
         except Exception as exc:  # reported by ready(): the pool becomes unhealthy, no restart loop
@@ -141,7 +145,7 @@ class PipelineActor:
         flag = threading.Event()
         with self._lock:
             self._cancel[job_id] = flag
-        workdir = Path(tempfile.mkdtemp(prefix=f"maydo-{job_id}-"))
+        workdir = Path(tempfile.mkdtemp(prefix=temp_prefix(job_id)))  # pid in the name: swept if we die
         try:
             if self.setup_error is not None:
                 return self._error("PoolUnhealthy", self.setup_error, retryable=False)

@@ -24,7 +24,7 @@ from workers.api.context import ApiContext, can_see, ctx_of, require
 from workers.api.errors import ApiError, not_found
 from workers.api.routes_assets import store_upload
 from workers.api.store import Principal
-from workers.api.webhooks import WebhookTargetError, check_target
+from workers.api.webhooks import WebhookTargetError, check_target, webhook_view
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
         return JSONResponse(json.loads(json.dumps(started, default=str)), status_code=200)
     internal = str(started.pop("internal_id"))
     if webhook:
-        ctx.store.set_webhook(internal, "campaign", principal.tenant, webhook)
+        ctx.runtime.store.set_webhook(internal, "campaign", principal.tenant, webhook)
     body = {**json.loads(json.dumps(started, default=str)), "id": campaign_id,
             "status_url": f"/v1/campaigns/{campaign_id}", "manifest_url": f"/v1/campaigns/{campaign_id}/manifest"}
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/campaigns/{campaign_id}"})
@@ -292,8 +292,7 @@ def get_campaign(request: Request, campaign_id: str,
     summary = campaign_summary(ctx, internal)
     if summary is None:
         raise not_found("campaign")
-    hook = ctx.store.webhook(internal)
-    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(internal)}
+    summary["webhook"] = webhook_view(ctx.runtime.store, internal)
     return summary
 
 

@@ -90,8 +90,9 @@ def _follow(rt: Runtime, rec: JobRecord) -> JobRecord:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     started = False
+    checked = time.monotonic()
+    pools = sorted({rec.pool, *(rt.get(d).pool for d in rec.depends_on)})
     if not rec.terminal and not rt.status()["dispatcher"]["alive"]:
-        pools = sorted({rec.pool, *(rt.get(d).pool for d in rec.depends_on)})
         console.print(f"[dim]no worker running; starting an embedded one for pool(s) {', '.join(pools)}[/]")
         rt.start(pools=pools)
         started = True
@@ -110,6 +111,11 @@ def _follow(rt: Runtime, rec: JobRecord) -> JobRecord:
                 rec = rt.get(rec.id)
                 if rec.terminal:
                     break
+                if time.monotonic() - checked > 1.0:  # the serving worker died: take over now
+                    checked = time.monotonic()
+                    if not rt.dispatcher_active and rt.ensure_dispatcher(pools):
+                        console.print("[dim]the worker stopped; continuing with an embedded one[/]")
+                        started = True
                 time.sleep(0.1)
     finally:
         if started:
@@ -390,7 +396,7 @@ def worker(
         disp = rt.start(pools=names, address=address)
     except (RuntimeError, ValueError) as exc:
         fail(str(exc), code=2)
-    console.print(f"maydo worker {disp.owner}: pools {', '.join(disp.pool_names)}; jobs db {rt.settings.job_db_path}")
+    console.print(f"maydo worker {disp.owner}: pools {', '.join(disp.pool_names)}; jobs db {rt.settings.job_database_display}")
     try:
         while disp.running:
             time.sleep(0.5)

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
-from workers.jobs.store import SQLiteJobStore
+from workers.jobs.store import SQLJobStore
 from workers.settings import PoolSettings, Settings
 
 log = logging.getLogger("maydo.dispatcher")
@@ -82,10 +83,14 @@ class _Pool:
         return sum(self.cfg.max_in_flight - len(s.in_flight) for s in self.ready_slots)
 
 
+class LeaseHeld(RuntimeError):
+    """Another live dispatcher holds the lease on this job store."""
+
+
 class Dispatcher:
     """Runs jobs from the store on Ray actor pools. ``start()`` spawns the loop thread."""
 
-    def __init__(self, settings: Settings, store: SQLiteJobStore, pools: Sequence[str] | None = None) -> None:
+    def __init__(self, settings: Settings, store: SQLJobStore, pools: Sequence[str] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.cfg = settings.dispatcher
@@ -136,14 +141,20 @@ class Dispatcher:
         return ray
 
     def start(self) -> None:
-        """Take the lease, re-queue stale attempts, create pools, start the loop thread."""
+        """Take the lease, re-queue stale attempts, sweep dead processes' temp files, create pools,
+        start the loop thread. ``LeaseHeld`` while another live dispatcher serves the job store."""
         if not self.store.acquire_lease(self.owner, self.cfg.lease_s):
-            holder = self.store.lease_holder()
-            raise RuntimeError(
-                f"another dispatcher is running ({holder[0] if holder else '?'}); "
-                f"only one may serve {self.settings.job_db_path}"
+            holder = self.store.lease_status(self.cfg.lease_s)
+            raise LeaseHeld(
+                f"another dispatcher is running ({holder['owner'] or '?'} on {holder['host'] or '?'}, "
+                f"pid {holder['pid'] or '?'}); only one may serve {self.settings.job_database_display}"
             )
         self._last_lease = time.monotonic()
+        swept = sweep_temp_dirs()
+        if self.settings.storage.backend == "local":
+            swept.removed += sweep_partial_uploads(self.settings.assets_dir).removed
+        if swept.removed:
+            log.info("swept %d temp path(s) left by dead processes", len(swept.removed))
         requeued = self.store.requeue_stale(owner=self.owner)
         if requeued:
             log.info("re-queued %d job(s) of a previous dispatcher", len(requeued))
@@ -291,9 +302,13 @@ class Dispatcher:
                 busy = self._tick()
                 if not busy:
                     self._stop.wait(self.cfg.poll_s)
-        except BaseException as exc:  # surfaced via .error and the log; the lease then expires
+        except BaseException as exc:  # surfaced via .error and the log
             self.error = exc
             log.exception("dispatcher loop crashed")
+            # hand over at once: a standby (or the next `maydo worker`) takes the lease and
+            # re-queues this loop's running jobs; their late results are fenced out
+            with contextlib.suppress(Exception):
+                self.store.release_lease(self.owner)
 
     def _tick(self) -> bool:
         now = time.monotonic()

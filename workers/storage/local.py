@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from workers.housekeeping import upload_prefix
 from workers.storage.base import AssetNotFound, AssetRef, check_asset_id
 
 _CHUNK = 1 << 20
@@ -41,7 +42,7 @@ class LocalAssetStore:
         if not media_type or "/" not in media_type:
             raise ValueError(f"media_type must look like 'type/subtype', got {media_type!r}")
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        fd, tmp_name = tempfile.mkstemp(prefix=upload_prefix("put"), dir=self.root)  # swept if we die
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -74,7 +75,7 @@ class LocalAssetStore:
 
     def _write_meta(self, ref: AssetRef) -> None:
         meta = self._meta_path(ref.id)
-        fd, tmp_name = tempfile.mkstemp(prefix=".meta-", dir=meta.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=upload_prefix("meta"), dir=meta.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(ref.to_dict(), fh)
