@@ -18,6 +18,13 @@ os.environ.pop("RAY_ADDRESS", None)
 _ALLOW_NO_PG = os.environ.get("MAYDO_ALLOW_NO_PG") == "1" and os.environ.get("CI", "").lower() not in ("1", "true")
 for _k in [k for k in os.environ if k.startswith("MAYDO_")]:
     del os.environ[_k]
+# S3 tests talk to a loopback moto server: dummy credentials, set before any Ray worker starts
+# (workers inherit them), and never a developer's real AWS profile.
+for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_k, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "maydo-test"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "maydo-test-secret"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 import glob  # noqa: E402
 import shutil  # noqa: E402
@@ -172,3 +179,32 @@ def job_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-protocol server (moto's standalone server) on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(tmp_path: Path, s3_server: str):  # type: ignore[no-untyped-def]
+    """Settings with ``storage.backend: s3`` on a fresh bucket of the loopback server."""
+    import uuid
+
+    import boto3
+
+    from workers.settings import load_settings
+
+    bucket = f"maydo-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return load_settings(env={}, overrides={
+        "data_dir": str(tmp_path / "data"),
+        "storage": {"backend": "s3", "s3": {"bucket": bucket, "endpoint_url": s3_server, "prefix": "assets/"}},
+    })

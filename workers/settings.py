@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -29,9 +29,37 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class S3Settings(_Section):
+    """An S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, ...). Credentials come from the
+    environment variables named here (or boto3's chain: ~/.aws, instance/pod roles), never from
+    a settings file."""
+
+    bucket: str | None = None
+    endpoint_url: str | None = None  # None = AWS; e.g. http://minio:9000, https://<acct>.r2.cloudflarestorage.com
+    region: str | None = None  # AWS region; "auto" for R2
+    prefix: str = Field("", pattern=r"^([A-Za-z0-9._\-]+/)*$")  # key prefix, "" or ending in "/"
+    public_endpoint_url: str | None = None  # host in presigned URLs when clients see another address
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"  # MinIO: path
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str = "AWS_SESSION_TOKEN"
+    conditional_writes: bool = True  # If-None-Match: * on PUT (off for servers without it)
+
+
 class StorageSettings(_Section):
-    backend: Literal["local"] = "local"
-    root: Path | None = None
+    backend: Literal["local", "s3"] = "local"
+    root: Path | None = None  # local backend: the asset directory (default <data_dir>/assets)
+    s3: S3Settings = S3Settings()
+    cache_dir: Path | None = None  # s3: local copies for jobs (default <data_dir>/cache/assets)
+    cache_max_bytes: int = Field(5 * 1024**3, ge=0)
+    downloads: Literal["proxy", "redirect"] = "proxy"  # API downloads: stream via the API, or 307 to a presigned URL
+    presign_ttl_s: int = Field(300, ge=1, le=7 * 24 * 3600)  # lifetime of the presigned URL a redirect points at
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ValueError("storage.backend is 's3' but storage.s3.bucket is not set (env MAYDO_STORAGE__S3__BUCKET)")
+        return self
 
 
 class JobsSettings(_Section):
@@ -166,6 +194,11 @@ class Settings(_Section):
         return self.storage.root or self.data_dir / "assets"
 
     @property
+    def asset_cache_dir(self) -> Path:
+        """Local cache of a remote (S3) asset store: verified copies that jobs read as files."""
+        return self.storage.cache_dir or self.data_dir / "cache" / "assets"
+
+    @property
     def job_db_path(self) -> Path:
         """SQLite job database file (``sqlite:///`` URL, else ``jobs.db_path``, else in the data dir)."""
         url = self.jobs.database_url
@@ -264,6 +297,9 @@ def _describe(exc: ValidationError) -> str:
         env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown setting {key!r} (env {env_name}); check the spelling against configs/default.yaml")
+            continue
+        if err["type"] == "value_error":  # a cross-field check: its message names the keys
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
             continue
         allowed = ""
         ctx = err.get("ctx") or {}

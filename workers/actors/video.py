@@ -28,9 +28,8 @@ class VideoActor(PipelineActor):
     def _resolver(self, ctx: JobContext) -> Any:
         """Only the job's own input assets (tenant-checked at submit) and registry names resolve."""
         from workers.resolver import Resolver
-        from workers.storage import LocalAssetStore
 
-        return Resolver(LocalAssetStore(self.assets_dir), allowed_assets=set(ctx.input_ids.values()))
+        return Resolver(self.store, allowed_assets=set(ctx.input_ids.values()))
 
     def _template(self, ctx: JobContext, resolver: Any) -> Any:
         """The template as a ``Template`` whose ``media`` map is every file the render may open."""

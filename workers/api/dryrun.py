@@ -71,7 +71,7 @@ def _check_image(ctx: ApiContext, asset_id: str, field: str, errors: list[dict[s
     from PIL import Image
 
     try:
-        with Image.open(ctx.assets.path(asset_id)) as im:
+        with ctx.assets.local_copy(asset_id) as local, Image.open(local) as im:
             w, h = im.size
     except Exception as exc:  # any decoder failure means "not an image we can read"
         _err(errors, f"input is not a readable image ({type(exc).__name__})", field)

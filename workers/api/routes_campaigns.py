@@ -134,6 +134,12 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
     return campaign_id
 
 
+def _start_from_assets(ctx: ApiContext, spec_id: str, audience_path: Path, tenant: str,
+                       dry_run: bool) -> dict[str, Any]:
+    with ctx.assets.local_copy(spec_id) as spec_path:
+        return _start(ctx, spec_path, audience_path, tenant, dry_run)
+
+
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
     are registry names or the tenant's asset ids, see workers.resolver), then submit the campaign;
@@ -232,9 +238,7 @@ def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{ref.id}{suffix}"
     if not dest.exists():
-        import shutil
-
-        shutil.copyfile(ctx.assets.path(ref.id), dest)
+        ctx.assets.export(ref.id, dest)
     return dest
 
 
@@ -268,8 +272,8 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     audience_ref = await store_upload(ctx, principal.tenant, audience, "audience")
     try:
         started = await anyio.to_thread.run_sync(
-            lambda: _start(ctx, ctx.assets.path(spec_ref.id), _audience_file(ctx, audience_ref, principal.tenant),
-                           principal.tenant, dry_run)
+            lambda: _start_from_assets(ctx, spec_ref.id, _audience_file(ctx, audience_ref, principal.tenant),
+                                       principal.tenant, dry_run)
         )
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None

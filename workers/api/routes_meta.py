@@ -25,7 +25,7 @@ _STAGE_WINDOW = 200  # recent finished jobs whose events feed the stage-duration
 @router.get("/healthz", summary="Liveness and readiness: stores reachable, dispatcher alive")
 def healthz(request: Request) -> dict[str, Any]:
     ctx = ctx_of(request)
-    checks: dict[str, Any] = {"api_db": True, "asset_store": ctx.assets.root.is_dir()}
+    checks: dict[str, Any] = {"api_db": True, "asset_store": ctx.assets.healthy()}
     dispatcher: dict[str, Any] | None = None
     try:
         status = ctx.runtime.status()

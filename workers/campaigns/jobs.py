@@ -55,7 +55,7 @@ def localized_template(
     """
     import yaml
 
-    from pipelines._common.data import load_data_file
+    from pipelines._common.data import SAFE_DUMPER, load_data_file
     from workers.resolver import Resolver, canonical_media_name, is_asset_id
 
     res = resolver or Resolver()
@@ -89,7 +89,7 @@ def localized_template(
             return [fix(x) for x in node]
         return node
 
-    text = yaml.safe_dump(fix(raw), allow_unicode=True, sort_keys=False)
+    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)  # libyaml: same text
     stem = ref[:16] if is_asset_id(ref) else src.stem
     dest = out_dir / "templates" / f"{stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:

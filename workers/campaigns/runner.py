@@ -32,14 +32,14 @@ CAMPAIGN_POOLS = ("recolor", "voice", "video")
 def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansion:
     """Validate + plan every row, then submit the ads that are not already exported (idempotent)."""
     from workers.jobs.models import JobSpec, JobStatus
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     t0 = time.monotonic()
     v = validate_campaign(spec, settings)
     out_dir = campaign_dir(settings, spec.campaign_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = load_state(out_dir / "state.json").get("results", {})
-    store = LocalAssetStore(settings.assets_dir)
+    store = open_store(settings)
     image_assets = {p.sku: store.put(p.image, "image/png", filename=p.image.name).id for p in v.catalogue}
     results: dict[str, AdResult] = {}
     pending: dict[str, AdResult] = {}
@@ -319,7 +319,9 @@ def _wait_and_export(
             del waiting[job_id]
         if not finished:
             _watch_dispatcher(rt, exp)
-            time.sleep(0.1)
+            # Each pass reads every waiting job: with hundreds waiting, poll less often (an ad
+            # is exported at most 0.5 s later; rendering does not wait for this loop).
+            time.sleep(0.1 if len(waiting) <= 20 else 0.5)
             continue
         exp.save()  # state on disk after every batch: a crash loses nothing
         report()

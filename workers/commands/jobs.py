@@ -46,11 +46,11 @@ def _get(rt: Runtime, job_id: str) -> JobRecord:
 
 def _put(rt: Runtime, path: Path, what: str) -> str:
     from workers.actors.base import media_type_for
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     if not path.is_file():
         fail(f"{what}: file not found: {path}", code=2)
-    return LocalAssetStore(rt.settings.assets_dir).put(path, media_type_for(path), filename=path.name).id
+    return open_store(rt.settings).put(path, media_type_for(path), filename=path.name).id
 
 
 def _submit(ctx: typer.Context, spec: JobSpec, wait: bool, out: Path | None, as_json: bool) -> None:
@@ -69,9 +69,9 @@ def _submit(ctx: typer.Context, spec: JobSpec, wait: bool, out: Path | None, as_
         return
     rec = _follow(rt, rec)
     if out is not None and rec.outputs:
-        from workers.storage import LocalAssetStore
+        from workers.storage import open_store
 
-        store = LocalAssetStore(rt.settings.assets_dir)
+        store = open_store(rt.settings)
         out.mkdir(parents=True, exist_ok=True)
         for name, asset_id in rec.outputs.items():
             ref = store.get(asset_id)

@@ -27,6 +27,7 @@ from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
 from workers.jobs.store import SQLJobStore
 from workers.settings import PoolSettings, Settings
+from workers.storage import store_spec
 
 log = logging.getLogger("maydo.dispatcher")
 
@@ -44,6 +45,7 @@ _TRANSIENT_RAY = {
 }
 _MAX_DEATHS = 5  # actor deaths per pool inside _DEATH_WINDOW_S before the pool is marked unhealthy
 _DEATH_WINDOW_S = 60.0
+_FLUSH_EVERY_S = 0.25  # progress events reach the store within this; a job's final state flushes first
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Dispatcher:
         self._last_lease = 0.0
         self._last_health = 0.0
         self._last_cancel_check = 0.0
+        self._last_flush = 0.0
         self.error: BaseException | None = None
         from workers.limits import Limits
 
@@ -224,7 +227,7 @@ class Dispatcher:
             num_gpus=pool.cfg.num_gpus,
             max_concurrency=pool.cfg.max_in_flight + 2,  # + cancel() and ready() while jobs run
             max_restarts=0,
-        ).remote(pool.name, options, str(self.settings.assets_dir), self._sink)
+        ).remote(pool.name, options, store_spec(self.settings), self._sink)
         return _Slot(handle=handle, ready_ref=handle.ready.remote())
 
     def _replace_slot(self, pool: _Pool, slot: _Slot, reason: str) -> None:
@@ -323,7 +326,8 @@ class Dispatcher:
         if now - self._last_cancel_check > 0.1:
             self._last_cancel_check = now
             self._handle_stops()
-        self._flush_events()
+        if now - self._last_flush > _FLUSH_EVERY_S:  # a Ray round trip: not on every tick
+            self._flush_events()
         if now - self._last_health > 1.0:
             self._last_health = now
             for pool in self.pools.values():
@@ -483,6 +487,7 @@ class Dispatcher:
 
         if self._sink is None:
             return
+        self._last_flush = time.monotonic()
         events = ray.get(self._sink.drain.remote())
         if events:
             self.store.add_events(events)
