@@ -156,6 +156,9 @@ class PoolSettings(_Section):
     model_dir: Path | None = None  # local model directory (diffusion); no hub downloads
     revision: str = "1"  # bump to invalidate cached results (part of every job fingerprint)
     options: dict[str, Any] = Field(default_factory=dict)  # engine options passed to the pipeline config
+    # Ray custom resources each actor asks for (placement on a cluster): {video_node: 1} puts the
+    # pool only on nodes started with `ray start --resources '{"video_node": N}'` (docs/deploy.md)
+    resources: dict[str, float] = Field(default_factory=dict)
 
 
 def _default_pools() -> dict[str, PoolSettings]:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.actors.base import worker_name
 from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
 from workers.jobs.store import SQLJobStore
@@ -54,6 +55,7 @@ class _Slot:
     ready_ref: Any
     ready: bool = False
     pid: int | None = None
+    node: str | None = None  # Ray node address the actor runs on
     in_flight: set[str] = field(default_factory=set)
     dead: bool = False
 
@@ -225,6 +227,9 @@ class Dispatcher:
         handle = cls.options(
             num_cpus=pool.cfg.num_cpus,
             num_gpus=pool.cfg.num_gpus,
+            # custom node resources: e.g. {video_node: 1} places the pool only on nodes started
+            # with `ray start --resources '{"video_node": N}'`
+            resources=dict(pool.cfg.resources) or None,
             max_concurrency=pool.cfg.max_in_flight + 2,  # + cancel() and ready() while jobs run
             max_restarts=0,
         ).remote(pool.name, options, store_spec(self.settings), self._sink)
@@ -295,6 +300,7 @@ class Dispatcher:
                 continue
             slot.ready = True
             slot.pid = info.get("pid")
+            slot.node = info.get("node_ip")
             self._write_health(pool)
 
     # -- loop ------------------------------------------------------------------------------------
@@ -359,7 +365,7 @@ class Dispatcher:
                 self.in_flight[ref] = inf
                 self.by_job[job.id] = inf
                 if slot.pid is not None:
-                    self.store.set_worker(job.id, job.fence, f"{pool.name}:{slot.pid}")
+                    self.store.set_worker(job.id, job.fence, worker_name(pool.name, slot.node, slot.pid))
                 total += 1
         return total
 
