@@ -314,6 +314,24 @@ print(json.dumps({"jobs": out, "objects": len(ids)}))
 """
 
 
+_LOOK = r"""
+import json, os, sys, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+head_dir, worker_ip = sys.argv[1], sys.argv[2]
+
+@ray.remote(num_cpus=0)
+def look(path):
+    return {"node_ip": ray.util.get_node_ip_address(), "listing": sorted(os.listdir(path)) if os.path.isdir(path) else None,
+            "data_dir": os.environ.get("MAYDO_DATA_DIR")}
+
+nodes = {n["NodeManagerAddress"]: n["NodeID"] for n in ray.nodes() if n["Alive"]}
+out = {ip: ray.get(look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(head_dir),
+                   timeout=60) for ip, node in nodes.items()}
+print(json.dumps(out))
+"""
+
+
 def test_campaign_on_two_ray_nodes_pg_s3(cluster: Cluster) -> None:
     c = cluster
     t0 = time.monotonic()
@@ -347,8 +365,22 @@ def test_campaign_on_two_ray_nodes_pg_s3(cluster: Cluster) -> None:
         assert j["outputs"] and all(j["in_bucket"].values()), j
     others = [j for j in jobs if j["kind"] != "render_ad"]
     assert all(j["status"] == "succeeded" for j in others), others
-    # -- no shared data dir: the worker node saw the head's data dir empty, wrote its own cache
+    # -- no shared data dir: a Ray task on each node lists the head's data dir; on the worker node
+    #    it is empty (the campaign folder, configs and Ray session of the head are not there)
+    look = subprocess.run(c.in_ns(c.head_ns, sys.executable, "-c", _LOOK, str(c.head_dir), WORKER_IP),
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert look.returncode == 0, look.stderr[-3000:]
+    views = json.loads(look.stdout.strip().splitlines()[-1])
+    assert set(views) == {HEAD_IP, WORKER_IP}, views
+    # (the worker node's own Ray session, under the same temp-dir path, lives on its private tmpfs)
+    assert set(views[WORKER_IP]["listing"]) <= {"ray"} and views[WORKER_IP]["data_dir"] == str(c.worker_dir), views
+    assert "campaigns" in views[HEAD_IP]["listing"] and views[HEAD_IP]["data_dir"] == str(c.head_dir), views
     assert (c.worker_dir / "sees-head-dir.txt").read_text().strip() == ""
+    # -- Ray token auth is on: a driver with another token is refused
+    bad = subprocess.run(c.in_ns(c.head_ns, sys.executable, "-c", "import os,ray; ray.init(address=os.environ['RAY_ADDRESS'])"),
+                         capture_output=True, text=True, timeout=90, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, check=False)
+    assert bad.returncode != 0, bad.stdout[-2000:]
+    print("\nwrong-token driver:", (bad.stderr.strip().splitlines() or ["?"])[-1][:300])
     worker_cache = c.worker_dir / "cache" / "assets"
     assert worker_cache.is_dir() and any(p.is_file() for p in worker_cache.rglob("*")), \
         "the worker node's actors did not read inputs through their own node's cache"
