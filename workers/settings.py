@@ -183,6 +183,7 @@ class DispatcherSettings(_Section):
 
 class Settings(_Section):
     data_dir: Path = Path("./maydo-data")
+    models_dir: Path | None = None  # default: <data_dir>/models (`maydo models install` puts weights there)
     storage: StorageSettings = StorageSettings()
     jobs: JobsSettings = JobsSettings()
     limits: LimitsSettings = LimitsSettings()
@@ -200,6 +201,11 @@ class Settings(_Section):
     def asset_cache_dir(self) -> Path:
         """Local cache of a remote (S3) asset store: verified copies that jobs read as files."""
         return self.storage.cache_dir or self.data_dir / "cache" / "assets"
+
+    @property
+    def models_path(self) -> Path:
+        """Directory of installed model files (U²-Net-p for recolor masks)."""
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def job_db_path(self) -> Path:

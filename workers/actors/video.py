@@ -57,7 +57,8 @@ class VideoActor(PipelineActor):
         ctx.limits.job("render_ad", ctx.params, ctx.inputs, template, voice_seconds=voice_s)
         product: Path | None = None
         if "recolor" in ctx.deps:
-            product = ctx.deps["recolor"]["outputs"].get("image")
+            rec = ctx.deps["recolor"]["outputs"]
+            product = rec.get("cutout") or rec.get("image")  # RGBA cut-out: no opaque photo tile
         elif "product_image" in ctx.inputs:
             product = ctx.inputs["product_image"]
         voiceover: Any = None

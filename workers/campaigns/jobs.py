@@ -134,12 +134,13 @@ def ad_job_spec(
     }
     if spec.music:
         params["music"] = spec.music
-    if plan.colourway != product.hero_colourway:  # the photo already shows the hero colourway
-        params["recolor"] = {
-            "to_colors": [plan.colour_hex],
-            "from_color": product.colourways[product.hero_colourway],
-            "engine": spec.recolor_engine,
-        }
+    # Every ad goes through recolor, the hero colourway too (onto its exact hex): the video takes the
+    # recolor's RGBA cut-out, so no ad shows the photo as an opaque backdrop tile.
+    params["recolor"] = {
+        "to_colors": [plan.colour_hex],
+        "from_color": product.colourways[product.hero_colourway],
+        "engine": spec.recolor_engine,
+    }
     if spec.voiceover:
         params["voice"] = {
             "text": plan.copy["script"],

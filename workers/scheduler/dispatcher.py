@@ -223,6 +223,10 @@ class Dispatcher:
         override = options.pop("actor", None)
         if pool.cfg.model_dir is not None:
             options["model_dir"] = str(pool.cfg.model_dir)
+        if pool.name == "recolor" and (self.settings.models_dir is not None or not self.settings.ray_address):
+            # where `maydo models install` put U²-Net-p (settings.models_path). On a cluster the
+            # default (<data_dir>/models) is the NODE's: the actor reads its own node's settings.
+            options.setdefault("models_dir", str(self.settings.models_path))
         cls = ray.remote(actor_class(pool.name, override))
         handle = cls.options(
             num_cpus=pool.cfg.num_cpus,
