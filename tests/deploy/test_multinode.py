@@ -202,6 +202,16 @@ def _start_services(c: Cluster) -> None:
     assert c.pg_bindir is not None
     head_env, worker_env = c.env(c.head_dir), c.env(c.worker_dir)
     py = sys.executable
+    # -- model files per node, as `maydo models install` leaves them on each host (copied from this
+    #    checkout's install, which `make test` runs first: no download here)
+    from workers.settings import load_settings
+
+    models = load_settings(env={k: v for k, v in os.environ.items() if k == "MAYDO_MODELS_DIR"}).models_path
+    models = models if models.is_absolute() else REPO / models
+    if not (models / "u2netp.onnx").is_file():
+        pytest.fail(f"no installed model files at {models}: run `make models` (make test does) first")
+    for node_dir in (c.head_dir, c.worker_dir):
+        shutil.copytree(models, node_dir / "models")
     # -- PostgreSQL on the head's address; trust only for the private subnet
     pg_base = c.base / "pg"
     pg_base.mkdir()
@@ -346,7 +356,12 @@ def test_campaign_on_two_ray_nodes_pg_s3(cluster: Cluster) -> None:
         capture_output=True, text=True, timeout=420, env=env, check=False, cwd=str(c.head_dir),
     )
     t_run = time.monotonic() - t1
-    assert run.returncode == 0, f"campaign run failed ({run.returncode}): {run.stderr[-4000:]}\n{run.stdout[-2000:]}"
+    state_file = c.head_dir / "campaigns" / campaign_id / "state.json"
+    failed = []
+    if state_file.is_file():
+        failed = [(k, r.get("status"), r.get("error")) for k, r in json.loads(state_file.read_text())["results"].items()
+                  if r.get("status") != "done"]
+    assert run.returncode == 0, f"campaign run failed ({run.returncode}): {failed} {run.stderr[-3000:]}"
     result = json.loads(run.stdout[run.stdout.index("{"):])
     # -- every ad rendered
     assert result["counts"] == {"done": N_ADS}, result
