@@ -392,10 +392,12 @@ def test_campaign_on_two_ray_nodes_pg_s3(cluster: Cluster) -> None:
     assert "campaigns" in views[HEAD_IP]["listing"] and views[HEAD_IP]["data_dir"] == str(c.head_dir), views
     assert (c.worker_dir / "sees-head-dir.txt").read_text().strip() == ""
     # -- Ray token auth is on: a driver with another token is refused
+    t_bad = time.monotonic()
     bad = subprocess.run(c.in_ns(c.head_ns, sys.executable, "-c", "import os,ray; ray.init(address=os.environ['RAY_ADDRESS'])"),
                          capture_output=True, text=True, timeout=90, env={**env, "RAY_AUTH_TOKEN": "0" * 64}, check=False)
     assert bad.returncode != 0, bad.stdout[-2000:]
-    print("\nwrong-token driver:", (bad.stderr.strip().splitlines() or ["?"])[-1][:300])
+    said = [ln for ln in bad.stderr.splitlines() if any(w in ln.lower() for w in ("auth", "token"))]
+    print(f"\nwrong-token driver refused in {time.monotonic() - t_bad:.1f} s:", (said or bad.stderr.splitlines() or ["?"])[-1][:300])
     worker_cache = c.worker_dir / "cache" / "assets"
     assert worker_cache.is_dir() and any(p.is_file() for p in worker_cache.rglob("*")), \
         "the worker node's actors did not read inputs through their own node's cache"
