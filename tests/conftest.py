@@ -181,6 +181,9 @@ def job_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+# -- S3: moto's standalone server on loopback ----------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """A real S3-protocol server (moto's standalone server) on loopback; yields its endpoint URL."""

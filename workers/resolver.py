@@ -502,7 +502,7 @@ def ingest_template(path: Path, store: AssetStore, field: str = "template") -> s
     """
     import yaml
 
-    from pipelines._common.data import load_data_file
+    from pipelines._common.data import SAFE_DUMPER, load_data_file
 
     if not path.is_file():
         raise RefError(f"{field}: file not found: {path}", field=field)
@@ -522,7 +522,7 @@ def ingest_template(path: Path, store: AssetStore, field: str = "template") -> s
             return [fix(x) for x in node]
         return node
 
-    text = yaml.safe_dump(fix(raw), allow_unicode=True, sort_keys=False).encode("utf-8")
+    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False).encode("utf-8")
     return store.put(text, "application/yaml", filename=path.name).id
 
 

@@ -181,20 +181,27 @@ class Runtime:
         lane: str | None = None,
         tenant: str | None = None,
         campaign_id: str | None = None,
-        parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> builtins.list[JobRecord]:
-        """Jobs, newest first, filtered by any of the keywords."""
+        """Jobs, newest first, filtered by any of the keywords (``before``: keyset cursor
+        ``(created_at, id)``; ``top_level``: not a child job another job depends on)."""
         return self.store.list_jobs(
             status=status,
             kind=kind,
             lane=lane,
             tenant=tenant,
             campaign_id=campaign_id,
-            parent_id=parent_id,
             limit=limit,
             offset=offset,
+            created_after=created_after,
+            created_before=created_before,
+            before=before,
+            top_level=top_level,
         )
 
     def cancel(self, job_id: str) -> JobRecord:

@@ -132,6 +132,17 @@ class WebhookSettings(_Section):
     backoff_max_s: float = Field(1800.0, ge=0)  # defaults: 20 attempts over about five hours
 
 
+class RetentionSettings(_Section):
+    """How long campaign outputs live: ``maydo campaign purge`` deletes campaigns older than this."""
+
+    default_days: float | None = Field(None, gt=0)  # None = keep until deleted
+    tenants: dict[str, float] = Field(default_factory=dict)  # tenant -> days (overrides default_days)
+
+    def days_for(self, tenant: str) -> float | None:
+        """Retention in days for ``tenant`` (None = kept until deleted)."""
+        return self.tenants.get(tenant, self.default_days)
+
+
 class ApiSettings(_Section):
     db_path: Path | None = None  # default: <data_dir>/api.sqlite3 (keys, asset owners, webhooks)
     signing_secret_file: Path | None = None  # default: <data_dir>/api-signing.key, made on first use
@@ -140,6 +151,11 @@ class ApiSettings(_Section):
     max_url_ttl_s: int = Field(7 * 24 * 3600, ge=1)
     metrics_public: bool = True  # /v1/metrics without a key (for Prometheus scrapers)
     webhooks: WebhookSettings = WebhookSettings()
+    # Absolute URLs in responses, manifests and webhook bodies start with this (e.g.
+    # "https://ads.example.com"); None = the scheme and host the request came in on.
+    public_base_url: str | None = Field(None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    default_webhook_url: dict[str, str] = Field(default_factory=dict)  # tenant -> URL used when a request names none
+    retention: RetentionSettings = RetentionSettings()
 
 
 class PoolSettings(_Section):
@@ -211,14 +227,14 @@ class Settings(_Section):
         return self.storage.root or self.data_dir / "assets"
 
     @property
-    def asset_cache_dir(self) -> Path:
-        """Local cache of a remote (S3) asset store: verified copies that jobs read as files."""
-        return self.storage.cache_dir or self.data_dir / "cache" / "assets"
-
-    @property
     def models_path(self) -> Path:
         """Directory of installed model files (U²-Net-p for recolor masks)."""
         return self.models_dir or self.data_dir / "models"
+
+    @property
+    def asset_cache_dir(self) -> Path:
+        """Local cache of a remote (S3) asset store: verified copies that jobs read as files."""
+        return self.storage.cache_dir or self.data_dir / "cache" / "assets"
 
     @property
     def job_db_path(self) -> Path:
@@ -320,8 +336,9 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown setting {key!r} (env {env_name}); check the spelling against configs/default.yaml")
             continue
-        if err["type"] == "value_error":  # a cross-field check: its message names the keys
-            lines.append(str(err["msg"]).removeprefix("Value error, "))
+        if err["type"] == "value_error":  # a field's own check, or a cross-field one naming its keys
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"setting {key!r} (env {env_name}): {msg}" if key and key not in msg else msg)
             continue
         allowed = ""
         ctx = err.get("ctx") or {}

@@ -4,4 +4,4 @@
 it when the rendered ad for the same template, data and params changes. Import-free on purpose.
 """
 
-VERSION = "video-ad/1"
+VERSION = "video-ad/2"  # 2: cutouts, motion, delivery checks, caption fixes (issue 14)

@@ -27,12 +27,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
+from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import load_image
 from pipelines.video.captions import Cue, caption_state
 from pipelines.video.colors import parse_color
+from pipelines.video.effects import TRANSITIONS, Enter, Exit, fold, keyframes_effect, motion_effect
 from pipelines.video.layout import layer_rect, px_scale, region_rect
 from pipelines.video.specs import canvas_size
-from pipelines.video.template import Animation, Scene, Template, TextLayer, resolve_asset
+from pipelines.video.template import Scene, Template, TextLayer, resolve_asset, resolve_font
 from pipelines.video.text import render_text
 
 # ---------------------------------------------------------------- sprites
@@ -192,7 +194,7 @@ def scaled(sp: Sprite, s: float) -> Sprite:
     h, w = sp.shape
     nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
     px = cv2.resize(sp.px, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return Sprite(px, sp.x + (w - nw) // 2, sp.y + (h - nh) // 2)
+    return Sprite(px, sp.x + (w - nw) // 2, sp.y + (h - nh) // 2, crop=False)
 
 
 # ---------------------------------------------------------------- cache
@@ -278,32 +280,25 @@ def _drop_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:
     return np.asarray(base), pad
 
 
-def _ease_out(p: float) -> float:
-    return 1 - (1 - p) ** 3
+def layer_effects(layer: Any, start: float, end: float, duration: float, canvas: tuple[int, int], k: float) -> list[Any]:
+    """The effect objects of a layer, in fold order: keyframes, motion, entrance, exit.
 
-
-def _ease_back(p: float) -> float:
-    c1 = 1.70158
-    return 1 + (c1 + 1) * (p - 1) ** 3 + c1 * (p - 1) ** 2
-
-
-def _anim(anim: Animation, p: float, w: int, h: int) -> tuple[float, int, int, float]:
-    """(opacity, dx, dy, scale) of an animation at progress p in [0, 1] (1 = fully in)."""
-    p = min(1.0, max(0.0, p))
-    e = _ease_out(p)
-    travel_x, travel_y = int(0.25 * w), int(0.12 * h)
-    if anim.type == "fade":
-        return e, 0, 0, 1.0
-    if anim.type == "slide_up":
-        return min(1.0, e * 1.5), 0, int(round((1 - e) * travel_y)), 1.0
-    if anim.type == "slide_down":
-        return min(1.0, e * 1.5), 0, -int(round((1 - e) * travel_y)), 1.0
-    if anim.type == "slide_left":
-        return min(1.0, e * 1.5), int(round((1 - e) * travel_x)), 0, 1.0
-    if anim.type == "slide_right":
-        return min(1.0, e * 1.5), -int(round((1 - e) * travel_x)), 0, 1.0
-    # pop
-    return min(1.0, p * 3), 0, 0, round(max(0.05, 0.6 + 0.4 * _ease_back(p)), 3)
+    ``start``/``end`` are scene seconds (``end`` >= 1e9: until the scene ends); effects see local
+    time (seconds since the layer appeared)."""
+    effs: list[Any] = []
+    life = (min(end, duration) if end < 1e9 else duration) - start
+    if layer.keyframes:
+        effs.append(keyframes_effect(layer.keyframes, k))
+    if layer.motion is not None:
+        m = layer.motion
+        effs.append(motion_effect(m.type, m.amount, m.distance, m.angle, m.period, max(0.1, life), k))
+    if layer.enter is not None:
+        an = layer.enter
+        effs.append(Enter(an.type, an.duration, an.delay, canvas, an.ease))
+    if layer.exit is not None and end < 1e9:
+        an = layer.exit
+        effs.append(Exit(an.type, an.duration, an.delay, end - start, canvas, an.ease))
+    return effs
 
 
 @dataclass
@@ -318,43 +313,42 @@ class LayerRT:
     content: Callable[[int], Sprite] | None = None  # per-frame (Ken Burns, video)
     into: Callable[[int, np.ndarray], None] | None = None  # draws a full opaque frame in place
     closers: list[Callable[[], None]] = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)  # pipelines.video.effects layer effects
+    _scaled: dict[float, Sprite] = field(default_factory=dict, repr=False)
 
     @property
     def static(self) -> bool:
-        lay = self.layer
-        return self.content is None and lay.enter is None and lay.exit is None and self.start <= 0.0 and self.end >= 1e9
+        return self.content is None and not self.effects and self.start <= 0.0 and self.end >= 1e9
 
     def state(self, t: float, frame: int) -> tuple[float, int, int, float, int] | None:
+        """(opacity, dx, dy, scale, content frame) at scene time ``t``; None when not drawn.
+        Equal states draw equal pixels (offsets are whole pixels, scale is rounded to 1/1000)."""
         if t < self.start or t >= self.end:
             return None
-        op, dx, dy, sc = self.layer.opacity, 0, 0, 1.0
-        W, H = self.canvas
-        if self.layer.enter is not None:
-            an = self.layer.enter
-            p = (t - self.start - an.delay) / an.duration
-            if p < 0:
-                return None
-            if p < 1:
-                o, x, y, s = _anim(an, p, W, H)
-                op, dx, dy, sc = op * o, dx + x, dy + y, sc * s
-        if self.layer.exit is not None and self.end < 1e9:
-            an = self.layer.exit
-            p = (self.end - an.delay - t) / an.duration
-            if p <= 0:
-                return None
-            if p < 1:
-                o, x, y, s = _anim(an, p, W, H)
-                op, dx, dy, sc = op * o, dx - x, dy - y, sc * s
+        tr = fold(self.effects, t - self.start)
+        if tr is None:
+            return None
+        op = self.layer.opacity * tr.opacity
         if op <= 0.004:
             return None
-        return (round(op, 3), dx, dy, sc, frame if self.content is not None else 0)
+        sc = round(tr.scale, 3)
+        return (round(op, 3), int(round(tr.dx)), int(round(tr.dy)), sc, frame if self.content is not None else 0)
 
     def draw(self, frame_rgb: np.ndarray, state: tuple[float, int, int, float, int]) -> Rect | None:
         op, dx, dy, sc, fi = state
         sp = self.content(fi) if self.content is not None else self.sprite
         assert sp is not None
         if sc != 1.0:
-            sp = scaled(sp, sc)
+            if self.content is None:
+                # Slow zooms repeat each rounded scale for a few frames: keep the last few.
+                cached = self._scaled.get(sc)
+                if cached is None:
+                    if len(self._scaled) >= 4:
+                        self._scaled.pop(next(iter(self._scaled)))
+                    cached = self._scaled[sc] = scaled(sp, sc)
+                sp = cached
+            else:
+                sp = scaled(sp, sc)
         return blend(frame_rgb, sp, dx, dy, op)
 
 
@@ -372,6 +366,7 @@ class RenderContext:
     product_image: Path | None
     assets_root: Path | None
     cache: RenderCache
+    product_mask: Path | None = None  # mask of product_image when it has no alpha (white = product)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -390,15 +385,205 @@ def _media_path(ctx: RenderContext, layer: Any) -> Path | None:
         return None
     path = resolve_asset(src, ctx.template, ctx.assets_root)
     if path is None:
-        from pipelines._common.errors import PipelineInputError
-
         raise PipelineInputError(f"media file not found: {src}", field="template")
     return path
 
 
 def _layer_key(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -> str:
-    media = _media_path(ctx, layer) if layer.type != "shape" and layer.type != "text" else None
-    return _digest("layer", layer.model_dump(mode="json"), ctx.fmt, ctx.scale, rect, file_id(media))
+    media = _media_path(ctx, layer) if layer.type in ("image", "logo", "product", "video") else None
+    extra = file_id(_mask_path(ctx, layer, media)) if layer.type == "product" and media is not None else None
+    font = _font_file(ctx, layer) if isinstance(layer, TextLayer) else None
+    return _digest(
+        "layer", layer.model_dump(mode="json"), ctx.fmt, ctx.scale, rect, file_id(media), extra, font and file_id(Path(font))
+    )
+
+
+def _font_file(ctx: RenderContext, layer: Any) -> str | None:
+    """Path (str) of a text layer's brand font, None for the bundled family."""
+    path = resolve_font(getattr(layer, "font", None), ctx.template, ctx.assets_root)
+    return str(path) if path is not None else None
+
+
+def _mask_path(ctx: RenderContext, layer: Any, media: Path | None) -> Path | None:
+    """Mask file for a product image without alpha: the render's, else ``<stem>.mask.png`` beside it."""
+    if media is None:
+        return None
+    if ctx.product_image is not None and media == ctx.product_image and ctx.product_mask is not None:
+        return ctx.product_mask
+    side = media.with_name(media.stem + ".mask.png")
+    return side if side.is_file() and side != media else None
+
+
+def product_cutout(ctx: RenderContext, layer: Any, path: Path) -> Image.Image:
+    """The product as an RGBA cutout (cached): alpha channel, else mask file, else the
+    studio-backdrop auto mask (pipelines.recolor.masks); recolored to ``layer.color`` and trimmed
+    to the product's bounding box when asked. An image whose mask cannot be found stays opaque."""
+    mask = _mask_path(ctx, layer, path) if layer.cutout == "auto" else None
+    key = _digest("cutout", file_id(path), file_id(mask), layer.cutout, layer.color, layer.trim)
+
+    def make() -> Image.Image:
+        img = _load_media(ctx, path, f"layer {layer.id or layer.type}")
+        rgba = img.convert("RGBA")
+        has_alpha = img.mode == "RGBA" and np.asarray(img.getchannel("A")).min() < 255
+        if layer.cutout == "auto" and not has_alpha:
+            alpha = _cutout_alpha(img.convert("RGB"), mask)
+            if alpha is not None:
+                a = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                # Pull the edge in by a pixel (its pixels mix in the backdrop: a grey fringe),
+                # then soften it so the cutout has no jaggies when scaled.
+                a = np.asarray(cv2.erode(a, np.ones((3, 3), np.uint8)), np.uint8)
+                a = np.asarray(cv2.GaussianBlur(a, (0, 0), 0.6), np.uint8)
+                rgba.putalpha(Image.fromarray(a, "L"))
+                has_alpha = True
+        if layer.color is not None and has_alpha:
+            from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+
+            out = RecolorPipeline()(rgba, RecolorParams(to_colors=[layer.color], compute_report=False))
+            rec = out.images[0].convert("RGBA")
+            rec.putalpha(rgba.getchannel("A"))
+            rgba = rec
+        if layer.trim and has_alpha and layer.cutout != "none":
+            bbox = rgba.getchannel("A").point(lambda v: 255 if v > 8 else 0).getbbox()
+            if bbox is not None:
+                rgba = rgba.crop(bbox)
+        return rgba
+
+    return ctx.cache.get_or_make(key, make, lambda im: im.width * im.height * 4)
+
+
+def _cutout_alpha(rgb: Image.Image, mask: Path | None) -> np.ndarray | None:
+    """Product alpha (float32 HxW, 0-1) of an opaque photo, None when no product is found.
+
+    A mask file next to a catalogue photo is a *recolor* mask: it leaves logos and prints out.
+    The studio-backdrop auto mask keeps them (it fills holes that differ from the backdrop), so
+    the cutout is the union of both when they agree on where the product is (IoU >= 0.5)."""
+    from pipelines.recolor.masks import auto_mask, check_coverage, product_mask
+
+    given: np.ndarray | None = None
+    if mask is not None:
+        given = product_mask(rgb, mask=mask).alpha  # a bad mask file is the caller's error
+    try:
+        auto = _without_floor_shadow(np.asarray(rgb), auto_mask(np.asarray(rgb)))
+        check_coverage(auto, "auto mask")
+    except PipelineInputError:
+        auto = None  # no product found against the backdrop
+    if given is None:
+        return auto
+    if auto is None:
+        return given
+    a, g = auto > 0.5, given > 0.5
+    iou = float((a & g).sum()) / max(1.0, float((a | g).sum()))
+    if iou < 0.5:
+        return given
+    # Only the given mask's enclosed holes (a logo, a print) are taken from the auto mask, so the
+    # photo's own floor shadow (which the auto mask may include) stays out of the cutout.
+    outside = (~g).astype(np.uint8)
+    n, labels = cv2.connectedComponents(outside, connectivity=4)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+    holes = (outside > 0) & ~np.isin(labels, list(border))
+    return np.maximum(given, np.where(holes, auto, 0.0)).astype(np.float32)
+
+
+def _without_floor_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Drop a studio photo's floor shadow from an auto mask: pixels with the backdrop's chroma
+    but darker, lying below the product's lowest non-shadow pixel in their column. Keeps the
+    mask unchanged when that would remove most of it (a grey product on a grey backdrop)."""
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    bg = np.median(border, axis=0)
+    chroma_d = np.hypot(lab[:, :, 1] - bg[1], lab[:, :, 2] - bg[2])
+    shadowish = (mask > 0.5) & (chroma_d < 6.0) & (lab[:, :, 0] < bg[0] - 2.0)
+    strong = (mask > 0.5) & ~shadowish
+    if strong.sum() < 0.5 * (mask > 0.5).sum():
+        return mask
+    h = mask.shape[0]
+    rows = np.arange(h)[:, None]
+    last_strong = np.where(strong.any(axis=0), h - 1 - np.argmax(strong[::-1], axis=0), -1)
+    drop = shadowish & (rows > last_strong[None, :])
+    out = mask.copy()
+    out[drop] = 0.0
+    # Remove specks the cut leaves behind (keep components >= 1 % of the largest).
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((out > 0.5).astype(np.uint8), connectivity=8)
+    if n > 2:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = np.isin(labels, np.nonzero(areas >= 0.01 * areas.max())[0] + 1)
+        out = np.where(keep, out, 0.0).astype(np.float32)
+    return out
+
+
+def _contact_shadow(rgba: np.ndarray, k: float) -> tuple[np.ndarray, int]:
+    """A soft elliptical shadow where the product stands (its lowest rows), beneath it."""
+    h, w = rgba.shape[:2]
+    a = rgba[:, :, 3]
+    cols = np.flatnonzero(a[max(0, int(h * 0.85)) :].max(axis=0) > 8)
+    x0, x1 = (int(cols[0]), int(cols[-1])) if cols.size else (0, w - 1)
+    span = max(8, x1 - x0)
+    ew, eh = int(span * 0.55) + 4, max(4, int(span * 0.06))
+    sigma = max(2.0, eh * 0.8)
+    # Room for the whole blur (3 sigma) below and beside the ellipse: no cut-off edge.
+    pad = int(eh + 3 * sigma) + 2
+    shadow = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    cx, cy = pad + (x0 + x1) // 2, pad + h - max(2, eh // 3)
+    cv2.ellipse(shadow, (cx, cy), (ew, eh), 0, 0, 360, 120, -1, cv2.LINE_AA)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+    base = np.zeros((h + 2 * pad, w + 2 * pad, 4), np.uint8)
+    base[:, :, 3] = shadow
+    out = Image.fromarray(base, "RGBA")
+    out.alpha_composite(Image.fromarray(np.ascontiguousarray(rgba), "RGBA"), (pad, pad))
+    return np.asarray(out), pad
+
+
+def _apply_mask(rgba: np.ndarray, mask: Any, k: float) -> np.ndarray:
+    """Clip an RGBA image to a rounded rectangle or inscribed ellipse (anti-aliased, 4x supersampled)."""
+    h, w = rgba.shape[:2]
+    ss = 4
+    m = Image.new("L", (w * ss, h * ss), 0)
+    from PIL import ImageDraw
+
+    d = ImageDraw.Draw(m)
+    if mask.shape == "circle":
+        d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
+    else:
+        d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=mask.radius * k * ss, fill=255)
+    mm = np.asarray(m.resize((w, h), Image.Resampling.LANCZOS), dtype=np.uint16)
+    out = np.array(rgba, copy=True)
+    out[:, :, 3] = (out[:, :, 3].astype(np.uint16) * mm + 127) // 255
+    return out
+
+
+def _swatches(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -> Sprite:
+    """A centred row of colour dots; the ``selected`` colour gets a ring."""
+    x, y, w, h = rect
+    k = ctx.k
+    colors = [c.strip() for item in layer.colors for c in item.split(",") if c.strip()]
+    n = len(colors)
+    gap = layer.gap * k
+    d = max(4.0, min(layer.size * k, (w - gap * (n - 1)) / n, h * 0.8))
+    ss = 4
+    img = Image.new("RGBA", (w * ss, h * ss), (0, 0, 0, 0))
+    from PIL import ImageDraw
+
+    dr = ImageDraw.Draw(img)
+    total = n * d + (n - 1) * gap
+    x0, cy = (w - total) / 2, h / 2
+    sel = parse_color(layer.selected)[:3] if layer.selected else None
+    ring = max(2.0, d * 0.09)
+    for i, c in enumerate(colors):
+        rgba = parse_color(c)
+        bx = x0 + i * (d + gap)
+        box = [v * ss for v in (bx, cy - d / 2, bx + d, cy + d / 2)]
+        inner = [box[0] + ring * 1.6 * ss, box[1] + ring * 1.6 * ss, box[2] - ring * 1.6 * ss, box[3] - ring * 1.6 * ss]
+        if sel is not None and rgba[:3] == sel:
+            shape = dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.25 * ss)
+            shape(box, outline=parse_color(layer.ring_color), width=int(ring * ss))
+            (dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.18 * ss))(
+                inner, fill=rgba
+            )
+        else:
+            shape = dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.25 * ss)
+            shape(box, fill=rgba, outline=(255, 255, 255, 90), width=max(1, int(ss * d * 0.03)))
+    small = img.resize((w, h), Image.Resampling.LANCZOS)
+    return Sprite.from_rgba(np.asarray(small), x, y)
 
 
 def _load_media(ctx: RenderContext, path: Path, field: str) -> Image.Image:
@@ -414,27 +599,57 @@ def _make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]
     x, y, w, h = rect
     k = ctx.k
     if isinstance(layer, TextLayer):
-        ts = render_text(layer, w, h, scale=k)
+        ts = render_text(layer, w, h, scale=k, font_file=_font_file(ctx, layer))
         return Sprite.from_rgba(ts.rgba, x + ts.dx, y + ts.dy)
+    if layer.type == "swatches":
+        return _swatches(ctx, layer, rect)
     if layer.type == "shape":
         img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
         from PIL import ImageDraw
 
-        d = ImageDraw.Draw(img)
         color = parse_color(layer.color)
-        if layer.shape == "ellipse":
-            d.ellipse((0, 0, w - 1, h - 1), fill=color)
-        elif layer.radius > 0:
-            d.rounded_rectangle((0, 0, w - 1, h - 1), radius=layer.radius * k, fill=color)
-        else:
-            img = Image.new("RGBA", (w, h), color)
+        if layer.gradient is not None:
+            from pipelines.video.text import gradient_image
+
+            ss = 4
+            shape = Image.new("L", (w * ss, h * ss), 0)
+            d = ImageDraw.Draw(shape)
+            if layer.shape == "ellipse":
+                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
+            else:
+                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
+            img.paste(gradient_image(layer.gradient, w, h), (0, 0), shape.resize((w, h), Image.Resampling.BOX))
+            return Sprite.from_rgba(np.asarray(img), x, y)
+        if layer.shape == "ellipse" or layer.radius > 0:
+            # Curved edges drawn at 4x and downsampled: anti-aliased, no stair steps.
+            ss = 4
+            big = Image.new("L", (w * ss, h * ss), 0)
+            d = ImageDraw.Draw(big)
+            if layer.shape == "ellipse":
+                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
+            else:
+                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
+            cover = np.asarray(big.resize((w, h), Image.Resampling.BOX), dtype=np.uint16)
+            px = np.empty((h, w, 4), np.uint8)
+            px[:, :, :3] = color[:3]
+            px[:, :, 3] = (cover * color[3] + 127) // 255
+            return Sprite.from_rgba(px, x, y)
+        img = Image.new("RGBA", (w, h), color)
         return Sprite.from_rgba(np.asarray(img), x, y)
     path = _media_path(ctx, layer)
     assert path is not None
-    img = _load_media(ctx, path, f"layer {layer.id or layer.type}")
+    if layer.type == "product":
+        img = product_cutout(ctx, layer, path)
+    else:
+        img = _load_media(ctx, path, f"layer {layer.id or layer.type}")
     rgba, ox, oy = _fit_image(img, w, h, layer.fit)
-    if layer.type == "product" and getattr(layer, "shadow", False) and rgba[:, :, 3].min() < 255:
-        rgba, pad = _drop_shadow(rgba, k)
+    if getattr(layer, "mask", None) is not None:
+        rgba = _apply_mask(rgba, layer.mask, k)
+    if layer.type == "product" and layer.shadow and rgba[:, :, 3].min() < 255:
+        if layer.shadow == "contact":
+            rgba, pad = _contact_shadow(rgba, k)
+        else:
+            rgba, pad = _drop_shadow(rgba, k)
         ox, oy = ox - pad, oy - pad
     return Sprite.from_rgba(rgba, x + ox, y + oy)
 
@@ -490,7 +705,20 @@ def _video_content(
     x, y, w, h = rect
     path = _media_path(ctx, layer)
     assert path is not None
-    reader = ClipReader(path, w, h, ctx.fps, start=layer.trim_start, end=layer.trim_end, loop=layer.loop, fit=layer.fit)
+    fit = layer.fit
+    if fit == "contain":
+        # Letterbox with transparency, like image layers: decode at the fitted size and place
+        # it centred in the box, so whatever is below shows through where bars would be.
+        from pipelines.video.ffmpeg import probe
+
+        meta = ctx.cache.get_or_make(_digest("probe", file_id(path)), partial(probe, path, loudness=False), lambda m: 1024)
+        sw, sh = int(meta.get("width") or w), int(meta.get("height") or h)
+        s_ = min(w / sw, h / sh)
+        nw, nh = max(2, int(round(sw * s_ / 2)) * 2), max(2, int(round(sh * s_ / 2)) * 2)
+        x, y, w, h = x + (w - nw) // 2, y + (h - nh) // 2, min(w, nw), min(h, nh)
+        fit = "cover"  # same aspect ratio now: scale (and a crop of at most a pixel)
+    reader = ClipReader(path, w, h, ctx.fps, start=layer.trim_start, end=layer.trim_end, loop=layer.loop, fit=fit)
+    mask = layer.mask
     last: dict[int, Sprite] = {}
     pos = [-1]
 
@@ -504,7 +732,11 @@ def _video_content(
             if rgb is None:
                 rgb = reader.next()
             last.clear()
-            last[i] = Sprite(rgb, x, y)
+            if mask is not None:
+                rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+                last[i] = Sprite(_apply_mask(rgba, mask, ctx.k), x, y, crop=False)
+            else:
+                last[i] = Sprite(rgb, x, y)
         return last[i]
 
     return frame, reader.close
@@ -546,6 +778,7 @@ def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
             continue
         end = layer.end if layer.end is not None and layer.end < duration else 1e9
         lr = LayerRT(layer, None, layer.start, end, (W, H))
+        lr.effects = layer_effects(layer, layer.start, end, duration, (W, H), ctx.k)
         if getattr(layer, "ken_burns", None) is not None:
             lr.content, lr.into = _ken_burns(ctx, layer, rect, duration)
         elif layer.type == "video":
@@ -595,6 +828,7 @@ class FrameOut:
     yuv: np.ndarray
     rgb: np.ndarray | None  # only when a new frame was composed
     repeated: bool
+    clean: np.ndarray | None = None  # the frame without captions (only at ``frames(clean_at=...)``)
 
 
 def caption_layer(tpl: Template, text: str) -> TextLayer:
@@ -706,11 +940,15 @@ def frames(
     on_scene: Callable[[int, int], None] | None = None,
     segments: Sequence[Segment] | None = None,
     begin_segment: Callable[[Segment], bool] | None = None,
+    clean_at: int | None = None,
 ) -> Iterator[FrameOut]:
     """Yield the ad's frames for one canvas, composing only when the state changes.
 
     With ``segments`` + ``begin_segment``, each segment is announced first; when the callback
-    returns False (already encoded) its frames are skipped and never composed.
+    returns False (already encoded) its frames are skipped and never composed. Frame
+    ``clean_at`` (global index; the poster) also carries its pixels without captions in
+    ``FrameOut.clean``. Captions are drawn once, over a transition's mix: the outgoing frame a
+    transition uses is the previous scene's last frame *without* its caption.
     """
     tpl = ctx.template
     fps = ctx.fps
@@ -723,6 +961,8 @@ def frames(
         max(1, int(cb.h * cap_rect[3])),
     )
     cap_sprites: dict[tuple[int, int], Sprite] = {}
+    cap_font_path = resolve_font(tpl.captions.font, tpl, ctx.assets_root)
+    cap_font = str(cap_font_path) if cap_font_path is not None else None
 
     def cap_sprite(state: tuple[int, int]) -> Sprite:
         if state not in cap_sprites:
@@ -735,6 +975,7 @@ def frames(
                 cap_box[2],
                 cap_box[3],
                 scale=ctx.k,
+                font_file=cap_font,
                 highlight_word=state[1] if state[1] >= 0 else None,
                 highlight_color=tpl.captions.highlight_color,
             )
@@ -760,9 +1001,12 @@ def frames(
             trans_p = round(t / scene.transition.duration, 4)
         return (si, states, cap, trans_p)
 
-    def draw(plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None) -> tuple[np.ndarray, bool, Rect | None]:
-        """(RGB frame, local, dirty): when ``local``, the frame equals the background outside
-        ``dirty`` (None: nowhere), so its yuv420p is the background's patched there."""
+    def draw(
+        plan: ScenePlan, key: Any, fi: int, outgoing: np.ndarray | None, keep_clean: bool = False
+    ) -> tuple[np.ndarray, bool, Rect | None, np.ndarray]:
+        """(RGB frame, local, dirty, clean): when ``local``, the frame equals the background
+        outside ``dirty`` (None: nowhere), so its yuv420p is the background's patched there.
+        ``clean`` is the frame before captions (a copy only when ``keep_clean`` and captioned)."""
         _, states, cap, trans_p = key
         first = 0
         local = True
@@ -781,9 +1025,12 @@ def frames(
         if trans_p is not None and outgoing is not None and plan.scene.transition is not None:
             frame = _transition(outgoing, frame, trans_p, plan.scene.transition.type)
             local = False
+        clean = frame
         if cap is not None:
+            if keep_clean:
+                clean = frame.copy()
             dirty = union_rect(dirty, blend(frame, cap_sprite(cap)))
-        return frame, local, dirty
+        return frame, local, dirty, clean
 
     plans: dict[int, ScenePlan] = {}
     # Without segment reuse every scene is composed in order: plan the next one (decode, resize,
@@ -816,12 +1063,12 @@ def frames(
             prev_out = None
             if si > 0 and tr is not None and n - 1 < int(round(tr.duration * fps)):
                 prev_out = last_frame_of(si - 1)
-            key = compose(plan, si, n - 1, prev_out)
+            si_, states, _cap, trans_p = compose(plan, si, n - 1, prev_out)
             if any(lr.content is not None for lr in plan.upper):
-                for lr, st in zip(plan.upper, key[1], strict=True):  # advance clips to the frame
+                for lr, st in zip(plan.upper, states, strict=True):  # advance clips to the frame
                     if st is not None and lr.content is not None:
                         lr.content(n - 1)
-            return draw(plan, key, n - 1, prev_out)[0]
+            return draw(plan, (si_, states, None, trans_p), n - 1, prev_out)[0]  # caption-free
         finally:
             plan.close()
 
@@ -841,19 +1088,23 @@ def frames(
                 outgoing = last_frame_of(si - 1)
             prev_key: Any = None
             prev_yuv: np.ndarray | None = None
+            n_scene = bounds[si][1] - bounds[si][0]
             for fi in range(seg.first, seg.last):
                 T = (bounds[si][0] + fi) / fps
                 key = compose(plan, si, fi, outgoing)
-                if key == prev_key and prev_yuv is not None:
+                want_clean = clean_at == bounds[si][0] + fi
+                if key == prev_key and prev_yuv is not None and not want_clean:
                     yield FrameOut(bounds[si][0] + fi, T, prev_yuv, None, True)
                     continue
-                frame, local, dirty = draw(plan, key, fi, outgoing)
+                # The scene's final frame is the next transition's outgoing frame: keep it clean.
+                is_last = fi == n_scene - 1
+                frame, local, dirty, clean = draw(plan, key, fi, outgoing, keep_clean=want_clean or is_last)
                 yuv = i420_update(plan.background_yuv, frame, dirty) if local else to_i420(frame)
                 prev_key, prev_yuv = key, yuv
-                if seg.last == bounds[si][1] - bounds[si][0]:  # this segment ends the scene
+                if is_last:
                     last_rgb.clear()
-                    last_rgb[si] = frame
-                yield FrameOut(bounds[si][0] + fi, T, yuv, frame, False)
+                    last_rgb[si] = clean
+                yield FrameOut(bounds[si][0] + fi, T, yuv, frame, False, clean if want_clean else None)
     finally:
         for p in plans.values():
             p.close()
@@ -864,18 +1115,24 @@ def frames(
             planner.shutdown(wait=True)
 
 
+def still_frame(ctx: RenderContext, durations: Sequence[float], t: float) -> np.ndarray:
+    """The RGB frame shown at ``t`` seconds without captions (posters), composing only the
+    segment that contains it."""
+    fps = ctx.fps
+    n_total = _scene_frames(durations, fps)[-1][1]
+    target = min(max(0, int(math.floor(t * fps + 1e-9))), n_total - 1)
+    segs = plan_segments(ctx, durations)
+    seg = next(s for s in segs if s.global_first <= target < s.global_first + (s.last - s.first))
+    # Only the one frame is composed (a one-frame segment of the scene it belongs to).
+    fi = seg.first + (target - seg.global_first)
+    want = Segment(seg.scene, seg.kind, fi, fi + 1, target, seg.key)
+    for fr in frames(ctx, durations, segments=[want], begin_segment=lambda s: True, clean_at=target):
+        if fr.index == target:
+            assert fr.clean is not None
+            return fr.clean
+    raise RuntimeError(f"frame {target} was not composed")  # unreachable: 'want' contains it
+
+
 def _transition(prev: np.ndarray, cur: np.ndarray, p: float, kind: str) -> np.ndarray:
-    e = _ease_out(p) if kind != "crossfade" else p
-    H, W = cur.shape[:2]
-    if kind == "crossfade":
-        return cv2.addWeighted(prev, 1.0 - e, cur, e, 0.0)
-    out = np.empty_like(cur)
-    if kind == "slide_left":
-        off = int(round(e * W))
-        out[:, : W - off] = prev[:, off:]
-        out[:, W - off :] = cur[:, :off]
-    else:  # slide_up
-        off = int(round(e * H))
-        out[: H - off] = prev[off:]
-        out[H - off :] = cur[:off]
-    return out
+    """Mix the outgoing scene's last (caption-free) frame into the incoming one at progress p."""
+    return TRANSITIONS[kind].apply(prev, cur, p)

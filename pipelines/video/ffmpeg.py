@@ -40,6 +40,7 @@ def encoder_args(
     duration: float | None = None,
     threads: int = 0,
     faststart: bool = True,
+    crf: int | None = None,
 ) -> list[str]:
     """ffmpeg command: raw yuv420p on stdin (+ a WAV) -> H.264 High / AAC 48 kHz stereo MP4, CFR.
 
@@ -47,7 +48,8 @@ def encoder_args(
     with the separately encoded AAC (``mux_args``); segments for later joining each start with
     an IDR frame, so the concat demuxer joins them by stream copy.
     """
-    preset, crf = X264_PRESETS[quality]
+    preset, preset_crf = X264_PRESETS[quality]
+    crf = preset_crf if crf is None else crf  # a spec's CRF floor (specs.encode_crf) overrides
     cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin"]
     cmd += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     if audio is not None:
@@ -316,3 +318,47 @@ class ClipReader:
 
     def close(self) -> None:
         self._close_proc()
+
+
+def bitrate_floor_args(src: Path, out: Path, kbps: float, fps: int, *, threads: int = 0) -> list[str]:
+    """Re-encode the video of ``src`` (audio stream-copied) as x264 CBR at ``kbps`` with HRD
+    filler, so every window of the file carries at least that rate (an ad platform's minimum
+    video bitrate). Only used when the CRF encode came out below the floor: such content is
+    easy, so the CBR rate is above what CRF chose and the picture does not get worse."""
+    rate = f"{int(round(kbps))}k"
+    cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(src)]
+    cmd += ["-map", "0:v:0", "-map", "0:a?", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]
+    cmd += ["-pix_fmt", "yuv420p", "-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", f"{int(kbps * 2)}k"]
+    cmd += ["-x264-params", "nal-hrd=cbr", "-threads", str(threads)]
+    cmd += ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m"]
+    cmd += ["-color_range", "tv", "-r", str(fps), "-fps_mode", "cfr", "-g", str(fps * 2), "-c:a", "copy"]
+    cmd += ["-movflags", "+faststart", "-f", "mp4", str(out)]
+    return cmd
+
+
+_FREEZE_RE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end): ([\d.]+)")
+
+
+def still_spans(path: Path, *, min_duration: float = 1.5, noise_db: float = -60.0) -> list[tuple[float, float]]:
+    """Stretches (start, end seconds) where the picture holds still for at least ``min_duration``,
+    found by ffmpeg's ``freezedetect`` filter (``noise_db``: the frame difference under which two
+    frames count as the same). A freeze running to the end of the file ends at its duration."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(path), "-map", "0:v:0"]
+    cmd += ["-vf", f"freezedetect=n={noise_db}dB:d={min_duration}", "-f", "null", "-"]
+    res = subprocess.run(cmd, capture_output=True)
+    text = res.stderr.decode("utf-8", "replace")
+    if res.returncode != 0:
+        raise RuntimeError(f"ffmpeg freezedetect failed: {text[-2000:]}")
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for kind, value in _FREEZE_RE.findall(text):
+        if kind == "start":
+            start = float(value)
+        elif start is not None:
+            spans.append((start, float(value)))
+            start = None
+    if start is not None:
+        m = _DUR_RE.search(text)
+        end = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else start
+        spans.append((start, end))
+    return spans

@@ -36,17 +36,32 @@ def missing_glyphs(text: str, font: str | Path) -> list[str]:
     return out
 
 
-def glyph_problem(text: str, weight: str) -> tuple[str, bool] | None:
-    """None when every visible character has a glyph in the bundled font of ``weight``; else
-    (message, blank): the missing characters named with their code points, and whether the whole
-    text would render blank. ``weight`` must be valid (``font_path`` raises otherwise)."""
-    missing = missing_glyphs(text, font_path(weight))
+def glyph_problem(text: str, weight: str, font_file: str | Path | None = None, font_name: str = "") -> tuple[str, bool] | None:
+    """None when every visible character has a glyph in the font; else (message, blank): the
+    missing characters named with their code points, and whether the whole text would render
+    blank. The font is ``font_file`` (a template's brand font, called ``font_name``) or the bundled
+    family in ``weight`` (which must be valid: ``font_path`` raises otherwise). A font file that
+    is not a readable TrueType/OpenType font raises PipelineInputError naming it."""
+    if font_file is not None:
+        try:
+            missing = missing_glyphs(text, font_file)
+        except Exception as exc:  # fontTools raises many types for a corrupt file
+            from pipelines._common.errors import PipelineInputError
+
+            raise PipelineInputError(
+                f"font {font_name or Path(font_file).name!r} is not a readable TrueType/OpenType font ({exc})",
+                field="template",
+            ) from exc
+        label = f"font {font_name or Path(font_file).name}"
+    else:
+        missing = missing_glyphs(text, font_path(weight))
+        label = f"font {DEFAULT_FAMILY} {weight}"
     if not missing:
         return None
     names = ", ".join(f"'{ch}' (U+{ord(ch):04X} {unicodedata.name(ch, '?')})" for ch in missing)
     visible = [ch for ch in text if _visible(ch)]
     blank = all(ch in missing for ch in visible)
-    msg = f"font {DEFAULT_FAMILY} {weight} has no glyph for {names}"
+    msg = f"{label} has no glyph for {names}"
     if blank:
         msg += f"; the text {text!r} would render blank"
     else:

@@ -14,6 +14,7 @@ thread too; the post-encode probe is one ``ffmpeg -i`` (no decode).
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import time
@@ -32,6 +33,7 @@ from pipelines.video.compositor import RenderCache, RenderContext, Segment, fram
 from pipelines.video.ffmpeg import (
     X264_PRESETS,
     FrameEncoder,
+    bitrate_floor_args,
     decode_audio,
     encode_aac,
     encoder_args,
@@ -39,7 +41,15 @@ from pipelines.video.ffmpeg import (
     probe,
     run_ffmpeg,
 )
-from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_render, get_spec
+from pipelines.video.specs import (
+    AD_SPECS,
+    FORMATS,
+    canvas_size,
+    check_render,
+    delivery_check,
+    encode_crf,
+    get_spec,
+)
 from pipelines.video.template import (
     Template,
     load_template,
@@ -110,6 +120,9 @@ class VideoAdParams:
     formats: list[str] = field(default_factory=lambda: ["9:16"])
     voiceover: Voiceover | None = None
     product_image: str | Path | None = None
+    # Mask of product_image (white = product) when the image has no alpha; the product layer
+    # shows a cutout either way (alpha, this mask, or the studio-backdrop auto mask).
+    product_mask: str | Path | None = None
     music: str | Path | None = None
     captions: str | None = "sentence"  # "sentence" = the template's style; "words" / "none" / None override
     basename: str = "ad"
@@ -221,6 +234,8 @@ class VideoAdPipeline:
                     errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio: {exc}")
         if params.music is not None and not Path(params.music).is_file():
             errors.append(f"music file not found: {params.music}")
+        if params.product_mask is not None and not Path(params.product_mask).is_file():
+            errors.append(f"product mask not found: {params.product_mask}")
         report = validate_template(
             template,
             params.data,
@@ -236,7 +251,10 @@ class VideoAdPipeline:
 
             spoken = " ".join(text for text, _, _ in params.voiceover.sentences)
             try:
-                problem = glyph_problem(spoken, template.captions.font_weight)
+                from pipelines.video.template import resolve_font
+
+                cap_font = resolve_font(template.captions.font, template, self.config.assets_root)
+                problem = glyph_problem(spoken, template.captions.font_weight, cap_font, template.captions.font or "")
             except PipelineInputError as exc:
                 report.errors.append(f"captions: {exc.message}")
             else:
@@ -294,6 +312,7 @@ class VideoAdPipeline:
                         Path(params.product_image) if params.product_image else None,
                         self.config.assets_root,
                         self.cache,
+                        Path(params.product_mask) if params.product_mask else None,
                     )
 
                     def report(stage: str, frac: float, _fi: int = fi) -> None:
@@ -305,14 +324,15 @@ class VideoAdPipeline:
                         cues,
                         style,
                         out_dir / f"{base}.mp4",
-                        out_dir / f"{base}.jpg",
+                        out_dir / f"{base}.png",
                         Path(tmp_dir),
                         audio,
                         pool,
                         params,
                         report,
                     )
-                    meta = self._metadata(merged, fmt, params, video_path, durations, audio.result(), timing)
+                    meta = self._metadata(merged, fmt, params, video_path, durations, audio.result(), timing, fps)
+                    meta["captions_burned_in"] = bool(cues) and style != "none"
                     renders.append(Render(fmt, video_path, poster_path, vtt_path, srt_path, meta))
         progress("encode", 1.0)
         return VideoAdOutput(renders, checked["validation"])
@@ -432,22 +452,32 @@ class VideoAdPipeline:
         W, H = canvas_size(ctx.fmt, ctx.scale)
         tag = _fmt_tag(ctx.fmt)
         poster_t = _poster_time(ctx.template, durations)
+        poster_i = min(int(math.floor(poster_t * ctx.fps + 1e-9)), _total_frames(durations, ctx.fps) - 1)
         poster: Future[bytes] | None = None
         t0 = time.perf_counter()
         composed = repeated = 0
         seg_stats = {"segments": 0, "reused": 0}
         video_only = tmp_dir / f"video_{tag}.mp4"
-        last_rgb = last_yuv = None
         parts: list[Path] = []
+        spec_name = params.spec or ctx.template.spec
+        crf = encode_crf(get_spec(spec_name) if spec_name else None, X264_PRESETS[params.quality][1], (W, H))
         if not self.config.reuse_segments:
             cmd = encoder_args(
-                W, H, ctx.fps, video_only, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+                W,
+                H,
+                ctx.fps,
+                video_only,
+                audio=None,
+                quality=params.quality,
+                threads=self.config.threads,
+                faststart=False,
+                crf=crf,
             )
             enc = FrameEncoder(cmd)
             begin = None
             segments = None
         else:
-            segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=params.quality)
+            segments = plan_segments(ctx, durations, cues=cues, caption_style=style, extra=[params.quality, crf])
             current: dict[str, Any] = {}
 
             def finish_current() -> None:
@@ -469,7 +499,15 @@ class VideoAdPipeline:
                 self.segment_misses += 1
                 path = self._segment_root() / f"{seg.key}.mp4"
                 cmd = encoder_args(
-                    W, H, ctx.fps, path, audio=None, quality=params.quality, threads=self.config.threads, faststart=False
+                    W,
+                    H,
+                    ctx.fps,
+                    path,
+                    audio=None,
+                    quality=params.quality,
+                    threads=self.config.threads,
+                    faststart=False,
+                    crf=crf,
                 )
                 current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
                 parts.append(path)
@@ -503,19 +541,16 @@ class VideoAdPipeline:
                 on_scene=lambda i, n: report("compose", i / n),
                 segments=segments,
                 begin_segment=begin,
+                clean_at=poster_i,
             ):
                 enc.write(fr.yuv)
                 if fr.repeated:
                     repeated += 1
                 else:
                     composed += 1
-                    last_rgb = fr.rgb
-                last_yuv = fr.yuv
-                if poster is None and fr.time + 1e-9 >= poster_t:
-                    # The frame shown at poster_t: the last composed one (repeats share its pixels).
-                    poster = pool.submit(_poster_jpeg, last_rgb, fr.yuv if last_rgb is None else None)
-            if poster is None and last_yuv is not None and not self.config.reuse_segments:
-                poster = pool.submit(_poster_jpeg, last_rgb, last_yuv if last_rgb is None else None)
+                if fr.clean is not None:
+                    # The frame shown at poster_t, composed without captions (never in posters).
+                    poster = pool.submit(_poster_png, fr.clean)
             report("encode", 0.95)
             t1 = time.perf_counter()
             enc.close()
@@ -539,13 +574,16 @@ class VideoAdPipeline:
                 run_ffmpeg(mux_args(video_only, m4a, tmp), "mux")
                 video_only.unlink(missing_ok=True)
         t4 = time.perf_counter()
-        if poster is None:  # every segment came from the cache: grab the poster from the file
-            from pipelines.video.ffmpeg import grab_frame
+        floor_s = self._bitrate_floor(ctx, params, video_path, tmp_dir)
+        t5 = time.perf_counter()
+        if poster is None:  # the poster's segment came from the cache: compose that one frame
+            from pipelines.video.compositor import still_frame
 
-            poster = pool.submit(_poster_jpeg, grab_frame(video_path, poster_t), None)
+            poster = pool.submit(_poster_png, still_frame(ctx, durations, poster_t))
         atomic_write_bytes(poster_path, poster.result())
         timing = {
-            "render_s": round(t4 - t0, 3),
+            "render_s": round(t5 - t0, 3),
+            "bitrate_floor_s": floor_s,
             "flush_s": round(t2 - t1, 3),
             "audio_wait_s": round(t3 - t2, 3),
             "audio_job_s": encoded.seconds,
@@ -554,9 +592,27 @@ class VideoAdPipeline:
             "composed_frames": composed,
             "repeated_frames": repeated,
             "poster_time": round(poster_t, 3),
+            "crf": crf,
             **seg_stats,
         }
         return video_path, poster_path, timing
+
+    def _bitrate_floor(self, ctx: RenderContext, params: VideoAdParams, video_path: Path, tmp_dir: Path) -> float | None:
+        """Hold the spec's minimum video bitrate: when the CRF encode came out under it (static,
+        easy content), re-encode the video as CBR at 1.3x the floor (HRD filler guarantees it).
+        Returns the seconds spent, None when no re-encode was needed."""
+        name = params.spec or ctx.template.spec
+        spec = get_spec(name) if name else None
+        if spec is None or spec.min_video_kbps <= 0 or min(ctx.size) < spec.min_short_side:
+            return None  # no floor, or a preview below the spec's resolution (it cannot pass anyway)
+        floor = spec.min_video_kbps
+        kbps = probe(video_path, loudness=False).get("video_kbps") or 0.0
+        if kbps >= floor * 1.05:
+            return None
+        t = time.perf_counter()
+        with atomic_path(video_path) as tmp:
+            run_ffmpeg(bitrate_floor_args(video_path, tmp, floor * 1.3, ctx.fps, threads=self.config.threads), "bitrate floor")
+        return round(time.perf_counter() - t, 3)
 
     def _segment_root(self) -> Path:
         if self._segment_dir is None:
@@ -581,12 +637,22 @@ class VideoAdPipeline:
         durations: list[float],
         audio: EncodedAudio,
         timing: dict[str, Any],
+        fps: int,
     ) -> dict[str, Any]:
         meta = probe(video_path, loudness=False)
         if any(st["type"] == "audio" for st in meta["streams"]):
             meta["loudness"] = dict(audio.loudness)  # decoded from the AAC packets the file carries
         spec_names = [params.spec or tpl.spec] if (params.spec or tpl.spec) else []
         checks = [check_render(get_spec(n), fmt, meta) for n in spec_names if n]
+        delivery = delivery_check(
+            meta,
+            fmt,
+            get_spec(spec_names[0]) if spec_names and spec_names[0] else None,
+            planned_duration=sum(durations),
+            fps=fps,
+            target_lufs=tpl.audio.target_lufs,
+            true_peak_db=tpl.audio.true_peak_db,
+        )
         compatible = [n for n, s in AD_SPECS.items() if check_render(s, fmt, meta)["ok"]]
         return {
             "pipeline": PIPELINE_VERSION,
@@ -598,6 +664,7 @@ class VideoAdPipeline:
             **meta,
             "mix": audio.mix_stats,
             "spec_checks": checks,
+            "delivery": delivery,
             "compatible_specs": compatible,
             "timing": timing,
             "quality": params.quality,
@@ -605,17 +672,17 @@ class VideoAdPipeline:
         }
 
 
-def _poster_jpeg(rgb: Any, yuv: Any) -> bytes:
-    """JPEG bytes of a composed RGB frame (or of a yuv420p buffer when no RGB is at hand)."""
+def _poster_png(rgb: Any) -> bytes:
+    """PNG bytes of a composed, caption-free RGB frame (fast zlib level: it runs beside x264)."""
     from PIL import Image
 
-    if rgb is None:
-        import cv2
-
-        rgb = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
+
+
+def _total_frames(durations: list[float], fps: int) -> int:
+    return int(round(sum(durations) * fps))
 
 
 def _cumstarts(durations: list[float]) -> list[float]:

@@ -65,12 +65,15 @@ class AdSpec:
     max_size_mb: float = 500.0
     min_video_kbps: float = 0.0
     max_video_kbps: float = 50_000.0
+    # CRF floor: with a minimum bitrate, x264 encodes at this CRF or lower (more bits), so
+    # ordinary ads clear the minimum in one pass; a CBR re-encode catches the rest.
+    crf_max: int | None = None
 
 
 AD_SPECS: dict[str, AdSpec] = {
     s.name: s
     for s in (
-        AdSpec("tiktok", "TikTok in-feed", ("9:16", "1:1", "16:9"), 5.0, 60.0, 540, 500.0, 516.0),
+        AdSpec("tiktok", "TikTok in-feed", ("9:16", "1:1", "16:9"), 5.0, 60.0, 540, 500.0, 516.0, crf_max=16),
         AdSpec("meta_reels", "Meta Reels", ("9:16",), 1.0, 90.0, 500, 4000.0),
         AdSpec("meta_feed", "Meta Feed", ("1:1", "4:5", "16:9"), 1.0, 240.0, 500, 4000.0),
         AdSpec("youtube_bumper", "YouTube bumper", ("16:9", "1:1", "9:16"), 1.0, 6.0, 360, 1000.0),
@@ -113,3 +116,79 @@ def check_render(spec: AdSpec, fmt: str, meta: dict[str, Any]) -> dict[str, Any]
     if kbps > spec.max_video_kbps:
         problems.append(f"video bitrate {kbps:.0f} kbps above {spec.label} maximum {spec.max_video_kbps:g}")
     return {"spec": spec.name, "ok": not problems, "problems": problems}
+
+
+def delivery_check(
+    meta: dict[str, Any],
+    fmt: str,
+    spec: AdSpec | None,
+    *,
+    planned_duration: float,
+    fps: float,
+    target_lufs: float,
+    true_peak_db: float,
+    loudness_tolerance: float = 1.0,
+) -> dict[str, Any]:
+    """Every delivery check of a probed render: codec (H.264 High), pix_fmt (yuv420p), audio
+    (AAC 48 kHz stereo), loudness (integrated within ``loudness_tolerance`` LU of the target, true
+    peak at or under the ceiling), duration (planned, +-1 frame), and the spec's bitrate, size,
+    resolution and duration bounds. Returns {'ok', 'checks': [{'check', 'ok', 'detail'}],
+    'problems'}; ``ok`` is True only when every check passed."""
+    checks: list[dict[str, Any]] = []
+
+    def add(name: str, ok: bool, detail: str) -> None:
+        checks.append({"check": name, "ok": bool(ok), "detail": detail})
+
+    streams = meta.get("streams", [])
+    video = next((s for s in streams if s.get("type") == "video"), None)
+    audio = next((s for s in streams if s.get("type") == "audio"), None)
+    if video is None:
+        add("codec", False, "no video stream")
+        add("pix_fmt", False, "no video stream")
+    else:
+        codec_ok = video.get("codec") == "h264" and str(video.get("profile") or "").lower() == "high"
+        add("codec", codec_ok, f"{video.get('codec')} ({video.get('profile')}); need h264 (High)")
+        add("pix_fmt", video.get("pix_fmt") == "yuv420p", f"{video.get('pix_fmt')}; need yuv420p")
+    if audio is None:
+        add("audio", False, "no audio stream; need AAC 48 kHz stereo")
+        add("loudness", False, "no audio to measure")
+    else:
+        a_ok = audio.get("codec") == "aac" and audio.get("sample_rate") == 48000 and audio.get("channels") == "stereo"
+        add("audio", a_ok, f"{audio.get('codec')} {audio.get('sample_rate')} Hz {audio.get('channels')}; need aac 48000 Hz stereo")
+        loud = meta.get("loudness") or {}
+        lufs, tp = loud.get("integrated_lufs"), loud.get("true_peak_dbtp")
+        l_ok = lufs is not None and abs(lufs - target_lufs) <= loudness_tolerance
+        p_ok = tp is None or tp <= true_peak_db + 0.1
+        add(
+            "loudness",
+            l_ok and p_ok,
+            f"{lufs} LUFS (target {target_lufs:g} +-{loudness_tolerance:g}), true peak {tp} dBTP (ceiling {true_peak_db:g})",
+        )
+    dur = float(meta.get("duration") or 0.0)
+    d_ok = abs(dur - planned_duration) <= 1.0 / max(1.0, fps) + 0.05
+    problems_d = check_duration(spec, dur) if spec is not None else []
+    add("duration", d_ok and not problems_d, f"{dur:.3f}s (planned {planned_duration:.3f}s)" + "".join(f"; {p}" for p in problems_d))
+    kbps = float(meta.get("video_kbps") or 0.0)
+    if spec is not None:
+        b_ok = spec.min_video_kbps <= kbps <= spec.max_video_kbps
+        add("bitrate", b_ok, f"{kbps:.0f} kbps (allowed {spec.min_video_kbps:g}-{spec.max_video_kbps:g})")
+        size_mb = float(meta.get("size_bytes", 0)) / 1e6
+        add("size", size_mb <= spec.max_size_mb, f"{size_mb:.2f} MB (max {spec.max_size_mb:g})")
+        w, h = int(meta.get("width", 0)), int(meta.get("height", 0))
+        add(
+            "format",
+            fmt in spec.formats and min(w, h) >= spec.min_short_side,
+            f"{fmt} {w}x{h} (accepted {', '.join(spec.formats)}, short side >= {spec.min_short_side})",
+        )
+    else:
+        add("bitrate", kbps > 0, f"{kbps:.0f} kbps (no spec: any)")
+    problems = [f"{c['check']}: {c['detail']}" for c in checks if not c["ok"]]
+    return {"spec": spec.name if spec else None, "ok": not problems, "checks": checks, "problems": problems}
+
+
+def encode_crf(spec: AdSpec | None, quality_crf: int, canvas: tuple[int, int]) -> int:
+    """x264 CRF for a render: the quality preset's, lowered to the spec's ``crf_max`` when the spec
+    has a minimum bitrate and the canvas meets its resolution (a preview below it cannot pass)."""
+    if spec is None or spec.min_video_kbps <= 0 or spec.crf_max is None or min(canvas) < spec.min_short_side:
+        return quality_crf
+    return min(quality_crf, spec.crf_max)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines._common.data import ASSETS_DIR, load_data_file
 from pipelines._common.errors import PipelineInputError
@@ -55,12 +55,51 @@ class Box(_Model):
     h: float = Field(1.0, gt=0.0, le=3.0)
 
 
+Easing = Literal["linear", "ease_in", "ease_out", "ease_in_out", "back_out", "sine_in_out"]
+
+
 class Animation(_Model):
     """An enter or exit animation of a layer."""
 
-    type: Literal["fade", "slide_up", "slide_down", "slide_left", "slide_right", "pop"] = "fade"
+    type: Literal["fade", "slide_up", "slide_down", "slide_left", "slide_right", "pop", "zoom_in", "zoom_out"] = "fade"
     duration: float = Field(0.4, gt=0.0, le=5.0)
     delay: float = Field(0.0, ge=0.0, description="enter: seconds after the layer starts; exit: before it ends")
+    ease: Easing | None = Field(None, description="easing curve (default: ease_out; pop always overshoots)")
+
+
+class Keyframe(_Model):
+    """Position offset / scale / opacity reached at ``t`` (seconds since the layer appeared)."""
+
+    t: float = Field(ge=0.0)
+    x: float = Field(0.0, description="horizontal offset (px at 1080)")
+    y: float = Field(0.0, description="vertical offset (px at 1080)")
+    scale: float = Field(1.0, gt=0.0, le=5.0)
+    opacity: float = Field(1.0, ge=0.0, le=1.0)
+    ease: Easing = Field("ease_in_out", description="curve from the previous keyframe to this one")
+
+
+class Motion(_Model):
+    """Continuous gentle motion over the layer's whole life (so no shot is ever a still)."""
+
+    type: Literal["drift", "zoom", "turntable", "float"]
+    amount: float = Field(0.06, ge=0.0, le=0.5, description="zoom: extra scale reached (0.06 = +6 %)")
+    distance: float = Field(40.0, ge=0.0, le=600.0, description="drift/sway/bob distance (px at 1080)")
+    angle: float = Field(0.0, ge=-360.0, le=360.0, description="drift direction in degrees (0 = right, 90 = down)")
+    period: float = Field(4.0, gt=0.2, le=60.0, description="seconds per sway/bob cycle")
+
+
+class Gradient(_Model):
+    """A linear gradient fill: colours spread evenly along ``angle`` (0 = left to right, 90 = top down)."""
+
+    colors: list[Color] = Field(min_length=2, max_length=6)
+    angle: float = Field(90.0, ge=-360.0, le=360.0)
+
+
+class ImageMask(_Model):
+    """Clip an image to a rounded rectangle or a circle (ellipse inscribed in the fitted image)."""
+
+    shape: Literal["rounded", "circle"] = "rounded"
+    radius: float = Field(40.0, ge=0.0, description="corner radius for 'rounded' (px at 1080)")
 
 
 class FormatOverride(_Model):
@@ -80,6 +119,8 @@ class _LayerBase(_Model):
     end: float | None = Field(None, gt=0.0, description="seconds into the scene it disappears (default: scene end)")
     enter: Animation | None = None
     exit: Animation | None = None
+    keyframes: list[Keyframe] = Field(default_factory=list, description="eased offset/scale/opacity keys")
+    motion: Motion | None = None
     formats: dict[str, FormatOverride] = Field(default_factory=dict)
 
     @field_validator("formats")
@@ -104,6 +145,7 @@ class ShapeLayer(_LayerBase):
     type: Literal["shape"]
     shape: Literal["rect", "ellipse"] = "rect"
     color: Color = "#FFFFFF"
+    gradient: Gradient | None = Field(None, description="fill with a gradient instead of 'color'")
     radius: float = Field(0.0, ge=0.0, description="corner radius (px at 1080)")
 
 
@@ -112,22 +154,51 @@ class ImageLayer(_LayerBase):
     src: str = Field(description="path relative to the template's folder or assets/, or a merge field")
     fit: Literal["cover", "contain"] = "cover"
     ken_burns: KenBurns | None = None
+    mask: ImageMask | None = None
 
 
 class LogoLayer(_LayerBase):
     type: Literal["logo"]
     src: str
     fit: Literal["cover", "contain"] = "contain"
+    mask: ImageMask | None = None
 
 
 class ProductLayer(_LayerBase):
-    """The recolored product slot: filled by ``VideoAdParams.product_image`` (or ``src``)."""
+    """The recolored product slot: filled by ``VideoAdParams.product_image`` (or ``src``).
+
+    The product is shown as a cutout: the image's alpha channel when it has one, else the
+    render's ``product_mask`` (or a ``<name>.mask.png`` next to the image), else an automatic
+    studio-backdrop mask. ``trim`` crops to the product before fitting so it fills its box.
+    """
 
     type: Literal["product"]
     src: str | None = Field(None, description="fallback image when the render gives no product image")
     fit: Literal["cover", "contain"] = "contain"
-    shadow: bool = True
+    shadow: bool | Literal["drop", "contact"] = Field(
+        True, description="true/'drop': soft drop shadow; 'contact': soft ellipse where it stands; false: none"
+    )
+    cutout: Literal["auto", "alpha", "none"] = Field(
+        "auto", description="auto: alpha, else mask file, else studio-backdrop mask; alpha: alpha only; none: opaque"
+    )
+    trim: bool = Field(True, description="crop to the product's bounding box before fitting")
+    color: Color | None = Field(None, description="recolor the product to this colour (exact-colour recolor)")
     ken_burns: KenBurns | None = None
+    mask: ImageMask | None = None
+
+
+class SwatchesLayer(_LayerBase):
+    """A row of colourway dots (e.g. the colours a product comes in); the selected one is ringed."""
+
+    type: Literal["swatches"]
+    colors: list[str] = Field(
+        min_length=1, max_length=12, description="colours; merge fields allowed, a merged value may list several with ','"
+    )
+    selected: Color | None = Field(None, description="colour to ring (matched case-insensitively)")
+    shape: Literal["circle", "rounded"] = "circle"
+    ring_color: Color = "#FFFFFF"
+    size: float = Field(72.0, gt=0.0, le=400.0, description="dot diameter (px at 1080); shrinks to fit the box")
+    gap: float = Field(28.0, ge=0.0, description="space between dots (px at 1080)")
 
 
 class Stroke(_Model):
@@ -162,6 +233,9 @@ class TextLayer(_LayerBase):
     valign: Literal["top", "middle", "bottom"] = "middle"
     max_lines: int = Field(3, ge=1, le=20)
     line_spacing: float = Field(1.15, ge=0.8, le=3.0)
+    letter_spacing: float = Field(0.0, ge=-20.0, le=100.0, description="extra space between letters (px at 1080)")
+    gradient: Gradient | None = Field(None, description="fill the letters with a gradient instead of 'color'")
+    font: str | None = Field(None, description="a font name from the template's 'fonts' (default: bundled family)")
     uppercase: bool = False
 
 
@@ -172,10 +246,11 @@ class VideoLayer(_LayerBase):
     trim_start: float = Field(0.0, ge=0.0)
     trim_end: float | None = Field(None, gt=0.0)
     loop: bool = True
+    mask: ImageMask | None = None
 
 
 Layer = Annotated[
-    ShapeLayer | ImageLayer | LogoLayer | ProductLayer | TextLayer | VideoLayer,
+    ShapeLayer | ImageLayer | LogoLayer | ProductLayer | SwatchesLayer | TextLayer | VideoLayer,
     Field(discriminator="type"),
 ]
 
@@ -183,7 +258,7 @@ Layer = Annotated[
 class Transition(_Model):
     """How this scene replaces the previous one (at its start; total duration unchanged)."""
 
-    type: Literal["crossfade", "slide_left", "slide_up"] = "crossfade"
+    type: Literal["crossfade", "slide_left", "slide_right", "slide_up", "slide_down", "wipe", "zoom"] = "crossfade"
     duration: float = Field(0.4, gt=0.0, le=3.0)
 
 
@@ -231,6 +306,7 @@ class AudioSpec(_Model):
 class CaptionSpec(_Model):
     style: Literal["sentence", "words", "none"] = "sentence"
     font_weight: str = "Bold"
+    font: str | None = Field(None, description="a font name from the template's 'fonts'")
     size: float = Field(56.0, gt=0.0)
     min_size: float = Field(30.0, gt=0.0)
     color: Color = "#FFFFFF"
@@ -268,6 +344,11 @@ class Template(_Model):
     )
     locale: Locale = Locale()
     fields: dict[str, FieldDoc] = Field(default_factory=dict, description="documentation of merge fields used")
+    fonts: dict[str, str] = Field(
+        default_factory=dict,
+        description="brand fonts: name -> font file (TTF/OTF) relative to the template folder or assets/; "
+        "text layers pick one with 'font'",
+    )
     scenes: list[Scene] = Field(min_length=1)
     audio: AudioSpec = AudioSpec()
     captions: CaptionSpec = CaptionSpec()
@@ -293,6 +374,35 @@ class Template(_Model):
             raise ValueError(f"unknown ad spec {v!r}; allowed: {', '.join(AD_SPECS)}")
         return v
 
+    @field_validator("fonts")
+    @classmethod
+    def _fonts(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, src in v.items():
+            # Fonts are asset names (relative to the template's folder or assets/), never server paths.
+            if "{{" in src:
+                continue
+            parts = Path(src).parts
+            if Path(src).is_absolute() or ".." in parts or not src.lower().endswith((".ttf", ".otf")):
+                raise ValueError(
+                    f"font {name!r}: {src!r} must be a .ttf/.otf file name relative to the template folder "
+                    "or assets/ (no absolute paths, no '..')"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _font_names(self) -> Template:
+        names = set(self.fonts)
+        for scene in self.scenes:
+            for li, layer in enumerate(scene.layers):
+                if isinstance(layer, TextLayer) and layer.font is not None and layer.font not in names:
+                    allowed = ", ".join(sorted(names)) or "none declared (add a top-level 'fonts' mapping)"
+                    raise ValueError(
+                        f"scene '{scene.id}' layer {layer.id or li}: unknown font {layer.font!r}; allowed: {allowed}"
+                    )
+        if self.captions.font is not None and self.captions.font not in names:
+            raise ValueError(f"captions.font: unknown font {self.captions.font!r}; allowed: {', '.join(sorted(names))}")
+        return self
+
 
 # ---------------------------------------------------------------- loading
 
@@ -310,7 +420,7 @@ def _format_pydantic(exc: ValidationError, source: str) -> list[str]:
     return out
 
 
-_LAYER_TYPES = ("shape", "image", "logo", "product", "text", "video")
+_LAYER_TYPES = ("shape", "image", "logo", "product", "swatches", "text", "video")
 
 
 def template_from_dict(raw: Any, *, base_dir: Path | None = None, source: str = "template") -> Template:
@@ -370,6 +480,17 @@ def merge_template(
         ctx.errors.extend(_format_pydantic(exc, "merged template"))
         return template, ctx
     return merged.model_copy(update={"base_dir": template.base_dir, "media": template.media}), ctx
+
+
+def resolve_font(name: str | None, template: Template, assets_root: Path | None = None) -> Path | None:
+    """File of the template font ``name`` (None = the bundled family); PipelineInputError when missing."""
+    if name is None:
+        return None
+    src = template.fonts.get(name)
+    path = resolve_asset(src, template, assets_root) if src is not None else None
+    if path is None:
+        raise PipelineInputError(f"fonts.{name}: font file not found: {src}", field="template")
+    return path
 
 
 def resolve_asset(src: str, template: Template, assets_root: Path | None = None) -> Path | None:
@@ -511,7 +632,10 @@ def validate_template(
                 continue
             where = f"scenes[{si}] '{scene.id}' layer {layer.id or li} (text)"
             try:
-                problem = glyph_problem(layer.text.upper() if layer.uppercase else layer.text, layer.font_weight)
+                font_file = resolve_font(layer.font, merged, assets_root)
+                problem = glyph_problem(
+                    layer.text.upper() if layer.uppercase else layer.text, layer.font_weight, font_file, layer.font or ""
+                )
             except PipelineInputError as exc:
                 report.errors.append(f"{where}: {exc.message}")
                 bad_weight.add(id(layer))
@@ -539,6 +663,30 @@ def validate_template(
                     )
                 elif fit.size < layer.size:
                     report.warnings.append(f"{where}: text shrunk from {layer.size:g}px to {fit.size:g}px to fit")
+
+    # Burned-in captions must not cover another text layer (on any format, at any time).
+    if merged.captions.style != "none":
+        from pipelines.video.layout import layer_rect, region_rect
+
+        cb = merged.captions.box
+        for fmt in good_formats:
+            rx, ry, rw, rh = region_rect("safe", fmt, 1.0)
+            cap = (rx + cb.x * rw, ry + cb.y * rh, rx + (cb.x + cb.w) * rw, ry + (cb.y + cb.h) * rh)
+            for si, scene in enumerate(merged.scenes):
+                for li, layer in enumerate(scene.layers):
+                    if not isinstance(layer, TextLayer):
+                        continue
+                    rect = layer_rect(layer, fmt, 1.0)
+                    if rect is None:
+                        continue
+                    ox = min(cap[2], rect[0] + rect[2]) - max(cap[0], rect[0])
+                    oy = min(cap[3], rect[1] + rect[3]) - max(cap[1], rect[1])
+                    if ox > 0 and oy > 0:
+                        report.warnings.append(
+                            f"scenes[{si}] '{scene.id}' layer {layer.id or li} [{fmt}]: text box overlaps the caption "
+                            f"box by {ox:.0f}x{oy:.0f}px (captions.box y {cb.y:g}-{cb.y + cb.h:g} of the safe area); "
+                            "move the layer or captions.box, or set captions.style: none"
+                        )
 
     # Fields given but never used; documented fields never used.
     for path in sorted(merge.leaf_paths(data)):

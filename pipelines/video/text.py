@@ -19,8 +19,20 @@ from pipelines.video.colors import parse_color
 
 
 @lru_cache(maxsize=128)
-def _font(weight: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(font_path(weight)), size=max(px, 4))
+def _font_at(path: str, px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size=max(px, 4))
+
+
+def _font(weight: str, px: int, font_file: str | None = None) -> ImageFont.FreeTypeFont:
+    """The brand font file when given, else the bundled family in ``weight``."""
+    return _font_at(font_file or str(font_path(weight)), px)
+
+
+def _length(font: ImageFont.FreeTypeFont, text: str, spacing: float) -> float:
+    """Advance width of ``text`` with ``spacing`` px added between letters."""
+    if not spacing:
+        return float(font.getlength(text))
+    return float(sum(font.getlength(ch) for ch in text) + spacing * max(0, len(text) - 1))
 
 
 @dataclass(frozen=True)
@@ -33,19 +45,21 @@ class TextFit:
     lines_needed: int
 
 
-def _wrap(words: list[str], font: ImageFont.FreeTypeFont, width: float) -> tuple[list[list[str]], bool]:
+def _wrap(
+    words: list[str], font: ImageFont.FreeTypeFont, width: float, spacing: float = 0.0
+) -> tuple[list[list[str]], bool]:
     """Greedy word wrap; second value is False when a single word is wider than ``width``."""
     lines: list[list[str]] = []
     cur: list[str] = []
     fits = True
     for word in words:
         trial = " ".join([*cur, word])
-        if not cur or font.getlength(trial) <= width:
+        if not cur or _length(font, trial, spacing) <= width:
             cur.append(word)
         else:
             lines.append(cur)
             cur = [word]
-        if font.getlength(word) > width:
+        if _length(font, word, spacing) > width:
             fits = False
     if cur:
         lines.append(cur)
@@ -67,8 +81,9 @@ def _insets(layer: Any, k: float) -> float:
     return pad
 
 
-def fit_text(layer: Any, box_w: int, box_h: int, *, scale: float) -> TextFit:
-    """Largest size from ``layer.size`` down to ``layer.min_size`` whose wrap fits the box."""
+def fit_text(layer: Any, box_w: int, box_h: int, *, scale: float, font_file: str | None = None) -> TextFit:
+    """Largest size from ``layer.size`` down to ``layer.min_size`` whose wrap fits the box
+    (``font_file``: a template's brand font, else the bundled family)."""
     text = layer.text.upper() if getattr(layer, "uppercase", False) else layer.text
     words = text.split()
     if not words:
@@ -79,8 +94,8 @@ def fit_text(layer: Any, box_w: int, box_h: int, *, scale: float) -> TextFit:
     step = max(1.0, layer.size * 0.04)
     last: tuple[list[list[str]], int] = ([], 0)
     while True:
-        font = _font(layer.font_weight, int(round(size * scale)))
-        lines, words_fit = _wrap(words, font, avail_w)
+        font = _font(layer.font_weight, int(round(size * scale)), font_file)
+        lines, words_fit = _wrap(words, font, avail_w, getattr(layer, "letter_spacing", 0.0) * scale)
         height, _, _ = _block_height(font, len(lines), layer.line_spacing)
         last = (lines, len(lines))
         if words_fit and len(lines) <= layer.max_lines and height <= avail_h:
@@ -108,10 +123,12 @@ def render_text(
     scale: float,
     highlight_word: int | None = None,
     highlight_color: str | None = None,
+    font_file: str | None = None,
 ) -> TextSprite:
     """Rasterise a text layer into its box (the sprite may extend past it by shadow/padding)."""
-    fit = fit_text(layer, box_w, box_h, scale=scale)
-    font = _font(layer.font_weight, int(round(fit.size * scale)))
+    fit = fit_text(layer, box_w, box_h, scale=scale, font_file=font_file)
+    font = _font(layer.font_weight, int(round(fit.size * scale)), font_file)
+    spacing = getattr(layer, "letter_spacing", 0.0) * scale
     height, pitch, ascent = _block_height(font, max(1, len(fit.lines)), layer.line_spacing)
     stroke_w = int(round(layer.stroke.width * scale)) if layer.stroke else 0
     shadow = layer.shadow
@@ -127,7 +144,7 @@ def render_text(
     else:
         top = margin + (box_h - height) / 2
 
-    line_widths = [font.getlength(" ".join(ln)) for ln in fit.lines]
+    line_widths = [_length(font, " ".join(ln), spacing) for ln in fit.lines]
     xs = []
     for lw in line_widths:
         if layer.align == "left":
@@ -148,9 +165,12 @@ def render_text(
             fill=parse_color(layer.background.color),
         )
 
-    def draw_words(draw: ImageDraw.ImageDraw, color: tuple[int, int, int, int], with_stroke: bool) -> None:
+    def draw_words(
+        draw: ImageDraw.ImageDraw, color: tuple[int, ...] | int, with_stroke: bool, stroke: bool | None = None
+    ) -> None:
         idx = 0
-        space = font.getlength(" ")
+        space = font.getlength(" ") + spacing
+        use_stroke = with_stroke if stroke is None else stroke
         for li, line in enumerate(fit.lines):
             x = xs[li]
             y = top + li * pitch + ascent
@@ -158,16 +178,21 @@ def render_text(
                 fill = color
                 if highlight_word is not None and idx == highlight_word and highlight_color and with_stroke:
                     fill = parse_color(highlight_color)
-                draw.text(
-                    (x, y),
-                    word,
-                    font=font,
-                    fill=fill,
-                    anchor="ls",
-                    stroke_width=stroke_w if with_stroke and layer.stroke else 0,
-                    stroke_fill=parse_color(layer.stroke.color) if layer.stroke else None,
-                )
-                x += font.getlength(word) + space
+                # Letter spacing: letters one by one (kerning is dropped, as in CSS letter-spacing).
+                pieces = list(word) if spacing else [word]
+                cx = x
+                for piece in pieces:
+                    draw.text(
+                        (cx, y),
+                        piece,
+                        font=font,
+                        fill=fill,
+                        anchor="ls",
+                        stroke_width=stroke_w if use_stroke and layer.stroke else 0,
+                        stroke_fill=parse_color(layer.stroke.color) if layer.stroke else None,
+                    )
+                    cx += font.getlength(piece) + spacing
+                x += _length(font, word, spacing) + space
                 idx += 1
 
     if shadow is not None:
@@ -179,4 +204,28 @@ def render_text(
         shifted.paste(sh, (int(round(shadow.dx * scale)), int(round(shadow.dy * scale))))
         canvas = Image.alpha_composite(canvas, shifted)
     draw_words(ImageDraw.Draw(canvas), parse_color(layer.color), True)
+    gradient = getattr(layer, "gradient", None)
+    if gradient is not None and fit.lines:
+        # Letters (not their stroke) filled with the gradient: paint it through a glyph mask.
+        glyphs = Image.new("L", (W, H), 0)
+        draw_words(ImageDraw.Draw(glyphs), 255, False)
+        canvas.paste(gradient_image(gradient, W, H), (0, 0), glyphs)
     return TextSprite(np.asarray(canvas), -margin, -margin, fit)
+
+
+def gradient_image(gradient: Any, w: int, h: int) -> Image.Image:
+    """RGBA image of a linear gradient (``gradient.colors`` evenly spaced along ``gradient.angle``)."""
+    import math
+
+    cols = np.array([parse_color(c) for c in gradient.colors], np.float32)  # (n, 4)
+    rad = math.radians(gradient.angle)
+    ux, uy = math.cos(rad), math.sin(rad)
+    xs = np.arange(w, dtype=np.float32)[None, :] - (w - 1) / 2
+    ys = np.arange(h, dtype=np.float32)[:, None] - (h - 1) / 2
+    proj = xs * ux + ys * uy
+    half = max(1e-6, (abs(ux) * (w - 1) + abs(uy) * (h - 1)) / 2)
+    pos = np.clip((proj / half + 1) / 2, 0.0, 1.0) * (len(cols) - 1)
+    i0 = np.minimum(pos.astype(np.int32), len(cols) - 2)
+    f = (pos - i0)[..., None]
+    out = cols[i0] * (1 - f) + cols[i0 + 1] * f
+    return Image.fromarray((out + 0.5).astype(np.uint8), "RGBA")

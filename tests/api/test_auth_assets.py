@@ -63,10 +63,12 @@ def test_tenant_isolation_and_roles(server: Server) -> None:
         bad = globex.post("/v1/jobs", json={"kind": "recolor", "inputs": {"image": ref["id"]},
                                             "params": {"to_colors": ["red"]}})
         assert assert_error(bad, 422, "invalid_input")["field"] == "inputs.image"
-        # Platform: reads its tenant's assets, may not submit or read jobs.
+        # Platform: reads its tenant's assets and job status, may not submit, cancel or retry jobs.
         assert platform.get(f"/v1/assets/{ref['id']}").content == b"acme secret bytes " * 10
         assert_error(platform.post("/v1/jobs", json={"kind": "voice", "params": {"text": "x"}}), 403, "forbidden")
-        assert_error(platform.get(f"/v1/jobs/{job_id}"), 403, "forbidden")
+        assert platform.get(f"/v1/jobs/{job_id}").json()["tenant"] == "acme"
+        assert_error(platform.post(f"/v1/jobs/{job_id}/cancel"), 403, "forbidden")
+        assert_error(platform.post(f"/v1/jobs/{job_id}/retry"), 403, "forbidden")
         assert_error(platform.post("/v1/assets", files={"file": ("x", b"x")}), 403, "forbidden")
         # Admin sees every tenant.
         assert admin.get(f"/v1/jobs/{job_id}").json()["tenant"] == "acme"

@@ -53,7 +53,8 @@ def test_campaign_counts_manifest_and_isolation(server: Server) -> None:
         manifest = p.get("/v1/campaigns/api-camp-2/manifest")
         assert manifest.status_code == 200
         assert {r["job_id"] for r in manifest.json()["rows"]} == set(ids)
-        assert p.get("/v1/campaigns/api-camp-2").status_code == 403  # platform: manifests only
+        assert p.get("/v1/campaigns/api-camp-2").json()["total"] == 3  # platform reads status too
+        assert p.delete("/v1/campaigns/api-camp-2").status_code == 403  # but may not delete it
         assert g.get("/v1/campaigns/api-camp-2").status_code == 404
         assert g.get("/v1/campaigns/api-camp-2/manifest").json() == g.get("/v1/campaigns/nope/manifest").json()
     for jid in ids:

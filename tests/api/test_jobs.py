@@ -45,7 +45,7 @@ def test_full_flow_submit_sse_range_download(server: Server, dispatcher: Any) ->
                                                                     "stages": 3}})
         assert resp.status_code == 201, resp.text
         job = resp.json()
-        assert resp.headers["location"] == f"/v1/jobs/{job['id']}"
+        assert resp.headers["location"] == f"{server.url}/v1/jobs/{job['id']}"  # absolute (public base URL)
         assert job["status"] in ("queued", "running")
         events = read_sse(c, f"/v1/jobs/{job['id']}/events")
         progress = [e for e in events if e["event"] == "progress"]

@@ -79,7 +79,7 @@ def test_campaign_on_s3_exports_every_ad(ray_session, s3_settings, tmp_path: Pat
         encoding="utf-8",
     )
     spec = load_spec(demo / "campaign.yaml", audience=str(aud), size="tiny", campaign_id="s3-run")
-    result = run_campaign(spec, s3_settings, show_progress=False, timeout_s=300)
+    result = run_campaign(spec, s3_settings, timeout_s=300)
     store = open_store(s3_settings)
     ids = set(store.iter_ids())
     done = [a for a in result.ads if a.status == "done"]

@@ -13,10 +13,12 @@ from pipelines.video.compositor import (
     LayerRT,
     RenderCache,
     RenderContext,
+    _ken_burns,
     _make_sprite,
     _scene_frames,
     frames,
     i420_update,
+    layer_effects,
     to_i420,
 )
 from pipelines.video.layout import layer_rect
@@ -44,7 +46,12 @@ def _reference(ctx: RenderContext, si: int, fi: int) -> np.ndarray:
         rect = layer_rect(layer, ctx.fmt, ctx.scale)
         assert rect is not None
         end = layer.end if layer.end is not None else 1e9
-        lr = LayerRT(layer, _make_sprite(ctx, layer, rect), layer.start, end, (W, H))
+        dur = plan_durations(ctx.template, None)[si]
+        if getattr(layer, "ken_burns", None) is not None:  # per-frame zoom, drawn as a sprite here
+            lr = LayerRT(layer, None, layer.start, end, (W, H), content=_ken_burns(ctx, layer, rect, dur)[0])
+        else:
+            lr = LayerRT(layer, _make_sprite(ctx, layer, rect), layer.start, end, (W, H))
+        lr.effects = layer_effects(layer, layer.start, end if end < dur else 1e9, dur, (W, H), ctx.k)
         st = lr.state(fi / ctx.fps, fi)
         if st is not None:
             lr.draw(frame, st)

@@ -75,14 +75,14 @@ def test_audio_job_overlaps_frames_and_metadata_is_measured(media, tmp_path: Pat
     assert m["loudness"]["true_peak_dbtp"] == pytest.approx(real["true_peak_dbtp"], abs=0.1)
     assert m["loudness"]["integrated_lufs"] == pytest.approx(-16, abs=1.0)
     assert len(decode_audio(r.video_path)) == pytest.approx(2.0 * 48000, abs=1100)
-    # The poster is the frame at poster_time (JPEG + x264 noise), not another one.
+    # The poster is the frame at poster_time (lossless PNG vs x264 noise), not another one.
     same, other = _poster_vs_frames(r)
     assert same < 3.0 and other > 10 * same, (same, other)
     # Timings are recorded; nothing is left in the output directory but the deliverables.
     t = m["timing"]
     assert t["audio_job_s"] > 0 and t["mux_s"] >= 0 and t["audio_wait_s"] >= 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["t_9x16.jpg", "t_9x16.mp4", "t_9x16.srt", "t_9x16.vtt"]
+    assert names == ["t_9x16.mp4", "t_9x16.png", "t_9x16.srt", "t_9x16.vtt"]
 
 
 def test_encoded_audio_is_reused_across_customers(media, tmp_path: Path, monkeypatch):

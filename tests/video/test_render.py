@@ -100,11 +100,11 @@ def test_render_pixels_streams_audio_captions(media, tmp_path: Path, pipe):
     under = tone_level(audio[int(1.3 * SR) : int(1.6 * SR)], MUSIC_HZ)
     clear = tone_level(audio[int(3.55 * SR) : int(3.75 * SR)], MUSIC_HZ)
     assert clear > 0.005 and 20 * np.log10(under / clear) < -10
-    # Poster JPEG and JSON-able metadata.
+    # Poster: real PNG bytes in a .png file, and JSON-able metadata.
     from PIL import Image
 
     with Image.open(r.poster_path) as im:
-        assert im.format == "JPEG" and im.size == (180, 320)
+        assert r.poster_path.suffix == ".png" and im.format == "PNG" and im.size == (180, 320)
     json.dumps(out.to_dict())
 
 

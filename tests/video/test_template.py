@@ -17,7 +17,7 @@ from pipelines.video.template import (
 
 from .conftest import DATA, tiny_template
 
-SAMPLES = ["product_promo", "regional_greeting", "bumper_6s"]
+SAMPLES = ["product_promo", "regional_greeting", "bumper_6s", "price_badge", "lookbook", "brand_bumper"]
 
 
 @pytest.mark.parametrize("name", SAMPLES)

@@ -123,8 +123,9 @@ class PipelineActor:
         self.setup_error: str | None = None
         # a restarted actor (after kill -9 of the last one) clears what dead workers on this host left
         sweep_temp_dirs()
-        if isinstance(store, str) or store.get("backend") == "local":  # a remote store has no local partials
-            sweep_partial_uploads(store if isinstance(store, str) else store["root"])
+        local_root = store if isinstance(store, str) else store.get("root") if store.get("backend") == "local" else None
+        if local_root:
+            sweep_partial_uploads(local_root)
         try:
             self.load()
         except Exception as exc:  # reported by ready(): the pool becomes unhealthy, no restart loop

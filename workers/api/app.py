@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.api.context import ApiContext
@@ -49,7 +50,7 @@ class NoSniff:
 
 def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool = True) -> FastAPI:
     """Build the app. ``runtime``: a ``workers.runtime.Runtime`` to share (default: one per app)."""
-    from workers.api import routes_assets, routes_campaigns, routes_jobs, routes_meta
+    from workers.api import routes_assets, routes_campaigns, routes_jobs, routes_meta, routes_review
     from workers.api.notifier import WebhookNotifier
 
     ctx = ApiContext(settings, runtime)
@@ -66,11 +67,14 @@ def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool
             if notifier is not None:
                 notifier.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline wheel, served under /static-offline-docs:
+    # /docs and /redoc work with no network (no CDN).
+    app = FastAPIOffline(
         title="maydo API",
         version="1",
         description=DESCRIPTION,
         docs_url="/docs",
+        redoc_url="/redoc",
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
@@ -80,7 +84,8 @@ def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_upload_bytes)
     app.add_middleware(NoSniff)
-    for module in (routes_meta, routes_assets, routes_jobs, routes_campaigns):
+    for module in (routes_meta, routes_assets, routes_jobs, routes_campaigns, routes_review):
         app.include_router(module.router)
     app.include_router(routes_jobs.webhook_router)
+    app.include_router(routes_review.static_router)
     return app

@@ -54,7 +54,11 @@ def not_found(what: str = "resource", field: str | None = None) -> ApiError:
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field}}
+    """The JSON error shape; absolute server paths in the message become bare file names."""
+    from workers.api.public import scrub_text
+
+    return {"error": {"code": code, "message": scrub_text(message) if "/" in message or "\\" in message else message,
+                      "field": field}}
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,

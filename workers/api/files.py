@@ -6,7 +6,6 @@ import mimetypes
 import os
 import re
 from pathlib import Path
-from urllib.parse import quote
 
 import anyio
 from starlette.responses import Response
@@ -14,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from workers.api.server import ZEROCOPY
 from workers.storage import AssetRef, AssetStore
+from workers.storage.base import content_disposition  # noqa: F401  (re-exported for the routes)
 
 STREAM_CHUNK = 1 << 20  # relayed from a remote backend
 CHUNK = 4 << 20  # large reads: fewer thread hops and ASGI messages per byte
@@ -111,16 +111,6 @@ def download_name(ref: AssetRef) -> str:
         return name
     ext = mimetypes.guess_extension(clean_media_type(ref.media_type)) or ".bin"
     return f"{ref.id[:16]}{ext}"
-
-
-def content_disposition(name: str, kind: str = "attachment") -> str:
-    """RFC 6266 header: an ASCII ``filename`` fallback (quotes, backslashes, ``;`` and non-ASCII
-    replaced) and the exact UTF-8 name as RFC 5987 ``filename*``; control characters removed."""
-    name = clean_filename(name) or "download"
-    ascii_name = name.encode("ascii", "replace").decode()
-    for ch in '"\\;?%':
-        ascii_name = ascii_name.replace(ch, "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class AssetFileResponse(Response):

@@ -131,7 +131,8 @@ class WebhookNotifier:
         if not rec.terminal:
             return
         view = job_view(self.ctx, rec, include_deliveries=False)
-        payload = {"job_id": rec.id, "status": view["status"], "job": view, "created_at": time.time()}
+        payload = {"job_id": rec.id, "status": view["status"], "metadata": view.get("metadata"), "job": view,
+                   "created_at": time.time()}
         events: list[tuple[str, dict[str, Any]]] = []
         if rec.outputs:
             events.append(("job.assets_stored", payload))
@@ -148,7 +149,8 @@ class WebhookNotifier:
             return
         if not summary.get("done"):
             return
-        payload = {"campaign_id": hook["object_id"], "campaign": summary, "created_at": time.time()}
+        payload = {"campaign_id": summary["id"], "metadata": self.ctx.store.metadata(hook["object_id"]),
+                   "campaign": summary, "created_at": time.time()}
         if self.store.enqueue_webhook_events(hook["object_id"], [("campaign.completed", payload)]):
             self._wake.set()
 

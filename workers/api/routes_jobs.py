@@ -15,13 +15,14 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
 from pipelines._common.errors import PipelineInputError
 from workers.api.context import ApiContext, can_see, ctx_of, require
 from workers.api.dryrun import dry_run_report
 from workers.api.errors import ApiError, not_found
+from workers.api.public import base_url, decode_cursor, encode_cursor, scrub, scrub_text
 from workers.api.routes_assets import store_upload
 from workers.api.signing import tenant_webhook_secret
 from workers.api.store import Principal
@@ -36,6 +37,7 @@ webhook_router = APIRouter()
 
 KIND_ALIASES = {"ad": "render_ad", "render_ad": "render_ad", "recolor": "recolor", "voice": "voice", "noop": "noop"}
 _IDEMPOTENCY_MAX = 200
+_METADATA_MAX = 4096
 
 
 class JobIn(BaseModel):
@@ -52,6 +54,16 @@ class JobIn(BaseModel):
     priority: int = Field(0, ge=-1000, le=1000)
     webhook_url: str | None = Field(None, max_length=2048, description="called on terminal states and stored assets")
     dry_run: bool = Field(False, description="validate and estimate only; nothing is queued")
+    metadata: dict[str, Any] | None = Field(
+        None, description="your own JSON object (at most 4 KiB), returned as-is in replies and webhook bodies"
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, separators=(",", ":"), default=str)) > _METADATA_MAX:
+            raise ValueError(f"metadata must serialise to at most {_METADATA_MAX} bytes of JSON")
+        return value
 
 
 class DryRunOut(BaseModel):
@@ -84,12 +96,16 @@ _MULTIPART_DOC = {
 
 
 def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
-             webhook: dict[str, Any] | None | bool = True) -> dict[str, Any]:
-    """The public JSON of a job (no traceback, no internal fencing), with the webhook log.
+             webhook: dict[str, Any] | None | bool = True, base: str | None = None,
+             metadata: dict[str, Any] | None | bool = True) -> dict[str, Any]:
+    """The public JSON of a job (no traceback, no internal fencing, no server paths), with the
+    webhook log. URLs are absolute under ``base`` (default: ``api.public_base_url``, else relative).
 
     ``webhook``: True = look it up; None/dict = already known (a fresh submit), no database read.
+    ``metadata``: True = look up the caller's pass-through metadata; None/dict = already known.
     (Outputs are readable by the job's tenant through the job store's asset index, not by viewing.)
     """
+    root = base_url(ctx.settings) if base is None else base
     out = {
         "id": rec.id,
         "kind": "ad" if rec.kind == "render_ad" else rec.kind,
@@ -97,13 +113,13 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
         "lane": rec.lane,
         "priority": rec.priority,
         "tenant": rec.tenant,
-        "campaign_id": rec.campaign_id,
+        "campaign_id": _public_campaign(ctx, rec.campaign_id),
         "idempotency_key": rec.idempotency_key,
-        "params": rec.params,
+        "params": scrub(rec.params),
         "inputs": rec.inputs,
         "outputs": rec.outputs,
-        "output_urls": {name: f"/v1/assets/{aid}" for name, aid in rec.outputs.items()},
-        "result": rec.result,
+        "output_urls": {name: f"{root}/v1/assets/{aid}" for name, aid in rec.outputs.items()},
+        "result": scrub(rec.result),
         "cache_hit": rec.cache_hit,
         "depends_on": rec.depends_on,
         "attempts": rec.attempts,
@@ -111,11 +127,13 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
         "cancel_requested": rec.cancel_requested,
         "error": None
         if rec.error_class is None
-        else {"code": rec.error_class, "message": rec.error_message, "field": rec.error_field},
+        else {"code": rec.error_class, "message": scrub_text(rec.error_message or ""), "field": rec.error_field},
         "created_at": rec.created_at,
         "started_at": rec.started_at,
         "finished_at": rec.finished_at,
-        "events_url": f"/v1/jobs/{rec.id}/events",
+        "url": f"{root}/v1/jobs/{rec.id}",
+        "events_url": f"{root}/v1/jobs/{rec.id}/events",
+        "metadata": ctx.store.metadata(rec.id) if metadata is True else metadata,
     }
     if include_deliveries:
         if webhook is True:
@@ -123,6 +141,14 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
         else:
             out["webhook"] = webhook or None
     return out
+
+
+def _public_campaign(ctx: ApiContext, internal: str | None) -> str | None:
+    """The campaign id as its tenant wrote it (jobs carry the tenant-scoped internal id)."""
+    if internal is None:
+        return None
+    known = ctx.store.campaign_by_internal(internal)
+    return internal if known is None else known[1]
 
 
 def visible_job(ctx: ApiContext, principal: Principal, job_id: str) -> Any:
@@ -206,8 +232,9 @@ async def submit_job(
         return JSONResponse(report, status_code=200)
     # All blocking work of a submit (ownership reads, the webhook DNS check, the job-store
     # transaction, the webhook row, the response body) in one worker-thread hop.
-    view, status, headers = await anyio.to_thread.run_sync(_submit_blocking, ctx, principal, kind, body, key)
-    if body.webhook_url is not None and status == 201:
+    view, status, headers = await anyio.to_thread.run_sync(_submit_blocking, ctx, principal, kind, body, key, request)
+    if (body.webhook_url is not None or ctx.settings.api.default_webhook_url.get(principal.tenant)) \
+            and status == 201:
         notifier = getattr(request.app.state, "notifier", None)
         if notifier is not None:
             notifier.poke()
@@ -244,8 +271,8 @@ def _dry_run_blocking(ctx: ApiContext, principal: Principal, kind: str, body: Jo
     return dry_run_report(ctx, kind, body.model_copy(update={"inputs": spec.inputs}), principal.tenant)
 
 
-def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn, key: str | None
-                     ) -> tuple[dict[str, Any], int, dict[str, str]]:
+def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn, key: str | None,
+                     request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     from dataclasses import replace
 
     spec = replace(_check_request(ctx, principal, kind, body), idempotency_key=key)
@@ -257,15 +284,19 @@ def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: Job
     replay = key is not None and rec.created_at < t0
     if replay and not _same_request(rec, kind, spec):
         raise ApiError(409, "Idempotency-Key was already used with a different request", field="Idempotency-Key")
-    headers = {"Location": f"/v1/jobs/{rec.id}"}
+    root = base_url(ctx.settings, request)
+    headers = {"Location": f"{root}/v1/jobs/{rec.id}"}
     if replay:
         headers["Idempotent-Replayed"] = "true"
-        return job_view(ctx, rec), 200, headers
+        return job_view(ctx, rec, base=root), 200, headers
     hook: dict[str, Any] | None = None
-    if body.webhook_url is not None:
-        ctx.runtime.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
-        hook = {"url": body.webhook_url, "events": [], "deliveries": []}
-    return job_view(ctx, rec, webhook=hook), 201, headers
+    url = body.webhook_url or ctx.settings.api.default_webhook_url.get(principal.tenant)
+    if url is not None:
+        ctx.runtime.store.set_webhook(rec.id, "job", principal.tenant, url)
+        hook = {"url": url, "events": [], "deliveries": []}
+    if body.metadata is not None:
+        ctx.store.set_metadata(rec.id, principal.tenant, body.metadata)
+    return job_view(ctx, rec, webhook=hook, base=root, metadata=body.metadata), 201, headers
 
 
 @webhook_router.get("/v1/webhooks/secret", tags=["webhooks"],
@@ -277,10 +308,70 @@ def webhook_secret(request: Request, principal: Principal = Depends(require("cre
             "timestamp_header": "X-Maydo-Timestamp", "scheme": "sha256=HMAC_SHA256(secret, timestamp + '.' + body)"}
 
 
-@router.get("/{job_id}", summary="A job: status, outputs, errors, webhook deliveries")
-def get_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
+_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "canceled")
+
+
+@router.get("", summary="List jobs of your tenant, newest first (cursor-paginated, filterable)")
+def list_jobs(
+    request: Request,
+    status: list[str] | None = Query(None, description=f"any of: {', '.join(_STATUSES)} (repeatable)"),
+    kind: Literal["recolor", "voice", "ad", "render_ad", "noop"] | None = Query(None),
+    campaign_id: str | None = Query(None, max_length=128),
+    lane: Literal["interactive", "batch"] | None = Query(None),
+    created_after: float | None = Query(None, ge=0, description="unix seconds, inclusive"),
+    created_before: float | None = Query(None, ge=0, description="unix seconds, exclusive"),
+    top_level: bool = Query(True, description="only jobs you submitted (false: also their recolor/voice children)"),
+    tenant: str | None = Query(None, max_length=64, description="admins only: one tenant (default: all)"),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=512, description="next_cursor of the previous page"),
+    principal: Principal = Depends(require("creator", "platform")),
+) -> dict[str, Any]:
     ctx = ctx_of(request)
-    return job_view(ctx, visible_job(ctx, principal, job_id))
+    for st in status or ():
+        if st not in _STATUSES:
+            raise ApiError(422, f"unknown status {st!r}; allowed: {', '.join(_STATUSES)}", field="status")
+    if tenant is not None and not principal.is_admin:
+        raise ApiError(403, "only admins may list another tenant's jobs; leave out 'tenant'", field="tenant")
+    after = decode_cursor(cursor, float, str)
+    if campaign_id is not None:  # the tenant's campaign id -> the internal id its jobs carry
+        owner = tenant if principal.is_admin else principal.tenant
+        if owner is not None:
+            campaign_id = ctx.store.tenant_campaign(owner, campaign_id) or campaign_id
+    rows = ctx.runtime.list(
+        status=status or None,
+        kind=KIND_ALIASES[kind] if kind else None,
+        lane=lane,
+        tenant=tenant if principal.is_admin else principal.tenant,
+        campaign_id=campaign_id,
+        created_after=created_after,
+        created_before=created_before,
+        before=None if after is None else (after[0], after[1]),
+        top_level=top_level,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    root = base_url(ctx.settings, request)
+    nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return {
+        "items": [job_view(ctx, r, include_deliveries=False, base=root) for r in rows],
+        "next_cursor": nxt,
+        "next_url": None if nxt is None else _next_url(request, root, nxt),
+    }
+
+
+def _next_url(request: Request, root: str, cursor: str) -> str:
+    from urllib.parse import urlencode
+
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", cursor)]
+    return f"{root}{request.url.path}?{urlencode(query)}"
+
+
+@router.get("/{job_id}", summary="A job: status, outputs, errors, webhook deliveries")
+def get_job(request: Request, job_id: str,
+            principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return job_view(ctx, visible_job(ctx, principal, job_id), base=base_url(ctx.settings, request))
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job (queued: at once; running: at the next stage)")
@@ -290,9 +381,28 @@ def cancel_job(request: Request, job_id: str, principal: Principal = Depends(req
 
     rec = visible_job(ctx, principal, job_id)
     try:
-        return job_view(ctx, ctx.runtime.cancel(rec.id))
+        return job_view(ctx, ctx.runtime.cancel(rec.id), base=base_url(ctx.settings, request))
     except JobInUse as exc:  # shared work of other (same-tenant) jobs keeps running
         raise ApiError(409, str(exc), field="job_id") from None
+
+
+@router.post("/{job_id}/retry", summary="Re-queue a failed or canceled job (409 for any other state)")
+def retry_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
+    from workers.jobs.store import InvalidTransition
+
+    ctx = ctx_of(request)
+    rec = visible_job(ctx, principal, job_id)
+    try:
+        again = ctx.runtime.retry(rec.id)
+    except InvalidTransition as exc:
+        raise ApiError(409, str(exc), field="status") from None
+    hook = ctx.runtime.store.webhook(rec.id)
+    if hook is not None:  # a retried job reports its new terminal state again
+        ctx.runtime.store.rearm_webhook(rec.id)
+        notifier = getattr(request.app.state, "notifier", None)
+        if notifier is not None:
+            notifier.poke()
+    return job_view(ctx, again, base=base_url(ctx.settings, request))
 
 
 def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
@@ -309,7 +419,7 @@ async def job_events(
     request: Request,
     job_id: str,
     after: int = Query(0, ge=0, le=2**62, description="event id cursor (Last-Event-ID wins)"),
-    principal: Principal = Depends(require("creator")),
+    principal: Principal = Depends(require("creator", "platform")),
 ) -> StreamingResponse:
     ctx = ctx_of(request)
     rec = await anyio.to_thread.run_sync(visible_job, ctx, principal, job_id)
@@ -335,7 +445,8 @@ async def job_events(
                 for ev in tail:
                     cursor = ev.id
                     yield _sse("progress", ev.to_dict(), ev.id)
-                yield _sse("end", job_view(ctx, current, include_deliveries=False))
+                yield _sse("end", job_view(ctx, current, include_deliveries=False,
+                                                   base=base_url(ctx.settings, request)))
                 return
             if await request.is_disconnected():
                 return

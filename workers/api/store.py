@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     duration_ms REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_object ON webhook_deliveries (object_id, id);
+CREATE TABLE IF NOT EXISTS object_metadata (
+    object_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_sent (
     object_id TEXT NOT NULL,
     event_key TEXT NOT NULL,
@@ -289,3 +295,58 @@ class ApiStore:
                 "SELECT tenant FROM campaign_owners WHERE campaign_id = ?", (campaign_id,)
             ).fetchone()
         return None if row is None else str(row["tenant"])
+
+    def campaigns(self, tenant: str | None, *, created_after: float | None = None,
+                  created_before: float | None = None, before: tuple[float, str] | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """API campaigns (internal_id, tenant, campaign_id, created), newest first; ``tenant`` None =
+        every tenant; ``before``: keyset cursor ``(created, internal_id)`` of the previous page's last row."""
+        where: list[str] = []
+        args: list[Any] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
+        if created_after is not None:
+            where.append("created >= ?")
+            args.append(created_after)
+        if created_before is not None:
+            where.append("created < ?")
+            args.append(created_before)
+        if before is not None:
+            where.append("(created < ? OR (created = ? AND internal_id < ?))")
+            args.extend([before[0], before[0], before[1]])
+        sql = "SELECT internal_id, tenant, campaign_id, created FROM tenant_campaigns"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created DESC, internal_id DESC LIMIT ?"
+        args.append(int(limit))
+        with self._conn() as conn:
+            return [dict(r) for r in conn.execute(sql, args)]
+
+    def forget_campaign(self, internal_id: str, asset_ids: Iterable[str] = ()) -> None:
+        """Remove a campaign's id claim, owner row, webhook, metadata and the given assets' ownership rows."""
+        ids = list(asset_ids)
+        with self._conn() as conn:
+            conn.execute("DELETE FROM tenant_campaigns WHERE internal_id = ?", (internal_id,))
+            conn.execute("DELETE FROM campaign_owners WHERE campaign_id = ?", (internal_id,))
+            conn.execute("DELETE FROM object_metadata WHERE object_id = ?", (internal_id,))
+            conn.executemany("DELETE FROM asset_owners WHERE asset_id = ?", [(a,) for a in ids])
+
+    # --- caller metadata (passed back in replies and webhook bodies) -------------------------
+    def set_metadata(self, object_id: str, tenant: str, data: dict[str, Any]) -> None:
+        import json
+
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO object_metadata (object_id, tenant, data, created) VALUES (?,?,?,?)",
+                (object_id, tenant, json.dumps(data, ensure_ascii=False), time.time()),
+            )
+
+    def metadata(self, object_id: str) -> dict[str, Any] | None:
+        import json
+
+        with self._conn() as conn:
+            row = conn.execute("SELECT data FROM object_metadata WHERE object_id = ?", (object_id,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row["data"])
+        return data if isinstance(data, dict) else None
+

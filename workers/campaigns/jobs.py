@@ -28,6 +28,11 @@ def safe_name(customer_id: str) -> str:
     return cleaned[:64]
 
 
+def ad_formats(spec: CampaignSpec, primary: str) -> list[str]:
+    """Every format the spec lists, the customer's personalized choice (channel/device) first."""
+    return [primary, *(f for f in spec.formats if f != primary)]
+
+
 def fmt_tag(fmt: str) -> str:
     return fmt.replace(":", "x")
 
@@ -89,7 +94,7 @@ def localized_template(
             return [fix(x) for x in node]
         return node
 
-    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)  # libyaml: same text
+    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)
     stem = ref[:16] if is_asset_id(ref) else src.stem
     dest = out_dir / "templates" / f"{stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
@@ -127,7 +132,7 @@ def ad_job_spec(
     template_id = store.put(Path(local), "application/yaml", filename=Path(local).name).id
     params: dict[str, Any] = {
         "data": data,
-        "formats": [plan.format],
+        "formats": ad_formats(spec, plan.format),
         "basename": safe_name(plan.customer_id),
         "captions": spec.captions if spec.voiceover else "none",
         **SIZE_PRESETS[spec.size],

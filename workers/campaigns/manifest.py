@@ -10,20 +10,31 @@ from dataclasses import asdict
 from typing import Any
 
 from pipelines._common.files import atomic_write_bytes
-from workers.campaigns.gallery import render_gallery
+from workers.campaigns.gallery import STATIC_FILES, render_gallery, static_file
 from workers.campaigns.spec import CampaignSpec
-from workers.campaigns.state import AdResult, CampaignResult, Expansion, campaign_dir, load_state, record_job
+from workers.campaigns.state import (
+    AdResult,
+    CampaignResult,
+    Expansion,
+    campaign_dir,
+    campaign_lock,
+    load_state,
+    record_job,
+)
 from workers.settings import Settings
 
 CSV_COLUMNS = (
     "row", "customer_id", "first_name", "status", "sku", "colourway", "colour_hex", "accent", "language", "tone",
     "template_variant", "formats", "video", "poster", "captions", "asset_ids", "job_id", "cache_hit", "resumed",
-    "durations", "decisions", "error",
+    "durations", "decisions", "error", "review", "review_comment",
 )  # fmt: skip
 
 
-def write_outputs(result: CampaignResult, spec: CampaignSpec) -> None:
-    """manifest.json, manifest.csv and index.html in the campaign folder (atomic writes)."""
+def write_outputs(result: CampaignResult, spec: CampaignSpec,
+                  reviews: dict[str, dict[str, Any]] | None = None) -> None:
+    """manifest.json, manifest.csv and index.html (+ its review.js/.css) in the campaign folder
+    (atomic writes). ``reviews``: customer id -> newest review, shown in the gallery and manifest."""
+    reviews = reviews or {}
     out = result.out_dir
     manifest = {
         "campaign_id": result.campaign_id,
@@ -34,7 +45,7 @@ def write_outputs(result: CampaignResult, spec: CampaignSpec) -> None:
         "counts": result.counts(),
         "stats": result.stats,
         "spec": json.loads(spec.model_dump_json(by_alias=True)),
-        "ads": [asdict(a) for a in result.ads],
+        "ads": [{**asdict(a), "review": reviews.get(a.customer_id)} for a in result.ads],
     }
     atomic_write_bytes(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode())
     buf = io.StringIO()
@@ -60,10 +71,17 @@ def write_outputs(result: CampaignResult, spec: CampaignSpec) -> None:
                 "durations": ";".join(f"{k}={v}" for k, v in a.durations.items()),
                 "decisions": " | ".join(f"L{d['level']} {d['field']}={d['value']}: {d['reason']}" for d in a.decisions),
                 "error": (f"[{a.error_field}] " if a.error_field else "") + (a.error or ""),
+                "review": (reviews.get(a.customer_id) or {}).get("state", "unreviewed"),
+                "review_comment": (reviews.get(a.customer_id) or {}).get("comment", ""),
             }
         )
     atomic_write_bytes(out / "manifest.csv", buf.getvalue().encode("utf-8"))
-    atomic_write_bytes(out / "index.html", render_gallery(result, spec).encode("utf-8"))
+    for name in STATIC_FILES:  # the gallery's script and style sit next to it (opens from disk)
+        data = static_file(name)
+        dest = out / name
+        if not dest.is_file() or dest.read_bytes() != data:
+            atomic_write_bytes(dest, data)
+    atomic_write_bytes(out / "index.html", render_gallery(result, spec, reviews=reviews).encode("utf-8"))
 
 
 def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | None = None) -> CampaignResult | None:
@@ -71,6 +89,11 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
 
     None when the campaign has never run here.
     """
+    with campaign_lock(campaign_id):
+        return _refresh(settings, campaign_id, runtime)
+
+
+def _refresh(settings: Settings, campaign_id: str, runtime: Any | None) -> CampaignResult | None:
     from workers.runtime import JobNotFound, Runtime
     from workers.storage import open_store
 
@@ -91,15 +114,17 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
                 continue
             if rec.terminal:
                 record_job(exp.store, out_dir, rec, res)
-        return exp.save(bool(state.get("interrupted")) and any(r.status == "pending" for r in results.values()))
+        reviews = rt.store.reviews(campaign_id) if hasattr(rt.store, "reviews") else {}
+        return exp.save(bool(state.get("interrupted")) and any(r.status == "pending" for r in results.values()),
+                        reviews)
     finally:
         if runtime is None:
             rt.close()
 
 
-def load_manifest(settings: Settings, campaign_id: str) -> dict[str, Any] | None:
+def load_manifest(settings: Settings, campaign_id: str, *, runtime: Any | None = None) -> dict[str, Any] | None:
     """The campaign manifest (refreshed from the job store first); None when there is none."""
-    result = refresh_campaign(settings, campaign_id)
+    result = refresh_campaign(settings, campaign_id, runtime=runtime)
     if result is None:
         return None
     data = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -125,7 +150,7 @@ def campaign_status(settings: Settings, campaign_id: str) -> dict[str, Any]:
             offset += 500
     return {
         "campaign_id": campaign_id,
-        "dir": str(result.out_dir),
+        "dir": str(result.out_dir),  # for the local CLI; the HTTP API strips it
         "counts": result.counts(),
         "jobs": jobs,
         "expanding": False,

@@ -64,7 +64,7 @@ def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansio
             first_name=plan.first_name,
             status="pending",
             key=key,
-            formats=[plan.format],
+            formats=list(params["formats"]),
             plan={k: val for k, val in plan_dict.items() if k != "decisions"},
             decisions=plan_dict["decisions"],
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class AdResult:
     durations: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     error_field: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier renders (re-render from review)
+    burned_captions: list[str] = field(default_factory=list)  # formats whose video carries the captions
 
 
 @dataclass
@@ -53,6 +56,16 @@ class CampaignResult:
         for ad in self.ads:
             out[ad.status] = out.get(ad.status, 0) + 1
         return out
+
+
+_locks: dict[str, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def campaign_lock(campaign_id: str) -> threading.RLock:
+    """One lock per campaign for read-modify-write of its ``state.json`` within this process."""
+    with _locks_guard:
+        return _locks.setdefault(campaign_id, threading.RLock())
 
 
 def campaign_dir(settings: Settings, campaign_id: str) -> Path:
@@ -84,8 +97,9 @@ class Expansion:
     stats: dict[str, Any]
     store: Any
 
-    def save(self, interrupted: bool = False) -> CampaignResult:
-        """Persist state.json and write manifest.json/.csv + index.html for what is known now."""
+    def save(self, interrupted: bool = False, reviews: dict[str, dict[str, Any]] | None = None) -> CampaignResult:
+        """Persist state.json and write manifest.json/.csv + index.html for what is known now
+        (``reviews``: customer id -> newest review from the job store, shown in both)."""
         ads = sorted(self.results.values(), key=lambda r: r.row)
         result = CampaignResult(self.spec.campaign_id, self.out_dir, ads, self.stats["rows"], self.stats, interrupted)
         state = {
@@ -98,7 +112,7 @@ class Expansion:
         atomic_write_bytes(self.out_dir / "state.json", json.dumps(state, ensure_ascii=False, indent=1).encode("utf-8"))
         from workers.campaigns.manifest import write_outputs
 
-        write_outputs(result, self.spec)
+        write_outputs(result, self.spec, reviews)
         return result
 
 
@@ -137,3 +151,8 @@ def record_job(store: Any, out_dir: Path, rec: Any, res: AdResult) -> None:
         if isinstance(dur, int | float):
             durations[f"{r.get('format')}.video_s"] = round(float(dur), 3)
     res.durations = durations
+    res.burned_captions = sorted(
+        str(r.get("format"))
+        for r in (rec.result or {}).get("renders", [])
+        if (r.get("metadata") or {}).get("captions_burned_in")
+    )

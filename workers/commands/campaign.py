@@ -254,6 +254,29 @@ def status_cmd(
     console.print(f"gallery: {status['gallery']}", highlight=False)
 
 
+@campaign_app.command("purge")
+def purge_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete campaigns older than their tenant's retention (api.retention): ads, assets, jobs and
+    the audience's personal data. Run it from cron; campaigns of tenants without retention stay."""
+    from workers.api.context import ApiContext
+    from workers.api.routes_campaigns import purge_expired
+
+    settings = settings_from(ctx)
+    api = ApiContext(settings)
+    try:
+        gone = purge_expired(api)
+    finally:
+        if api._runtime is not None:
+            api._runtime.close()
+    if as_json:
+        print_json({"deleted": gone})
+        return
+    console.print(f"deleted {len(gone)} campaign(s) past retention: {', '.join(gone) or '-'}", highlight=False)
+
+
 def demo(
     ctx: typer.Context,
     size: str | None = typer.Option(None, help="render size: tiny | small (default) | full"),

@@ -85,15 +85,16 @@ def render(
     for r in out.renders:
         m = r.metadata
         lufs = (m.get("loudness") or {}).get("integrated_lufs")
+        delivery = m.get("delivery") or {}
+        mark = "[green]✓[/]" if delivery.get("ok") else "[red]✗[/]"  # ✓ only when every delivery check passed
         console.print(
-            f"[green]✓[/] {r.format:5} {r.video_path}  {m.get('width')}x{m.get('height')} "
+            f"{mark} {r.format:5} {r.video_path}  {m.get('width')}x{m.get('height')} "
             f"{m.get('duration', 0):.2f}s {m.get('size_bytes', 0) / 1e6:.2f} MB  {lufs} LUFS  "
             f"render {m['timing']['render_s']:.1f}s",
             highlight=False,
         )
-        for check in m.get("spec_checks", []):
-            status = "[green]ok[/]" if check["ok"] else "[yellow]" + "; ".join(check["problems"]) + "[/]"
-            console.print(f"    spec {check['spec']}: {status}", highlight=False)
+        for problem in delivery.get("problems", []):
+            console.print(f"    [yellow]{problem}[/]", highlight=False)
     for w in out.validation.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 

@@ -89,7 +89,6 @@ class JobSpec:
     idempotency_key: str | None = None
     timeout_s: float | None = None  # None = the pool's timeout_s
     max_attempts: int | None = None  # None = the pool's max_attempts
-    parent_id: str | None = None  # set by the runtime for render_ad child jobs
 
     def validated(self, *, allow_test_kinds: bool = False) -> JobSpec:
         """Return a normalised copy or raise ``PipelineInputError`` naming the bad field."""
@@ -151,7 +150,6 @@ class JobRecord:
     tenant: str
     campaign_id: str | None
     idempotency_key: str | None
-    parent_id: str | None
     params: dict[str, Any]
     inputs: dict[str, str]
     outputs: dict[str, str]  # output name -> asset id (e.g. "image", "audio", "9:16.video")

@@ -1,4 +1,4 @@
-"""Durable job store: the ``JobStore`` interface, one SQL implementation, two dialects.
+"""Durable job store: one SQL implementation, two dialects.
 
 ``SQLiteJobStore`` (WAL file, one host) and ``PostgresJobStore`` (psycopg 3; several API
 processes and one active dispatcher across hosts) share every query and every state transition
@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workers.jobs.models import (
     Attempt,
@@ -67,83 +67,6 @@ class JobInUse(InvalidTransition):
         )
 
 
-class JobStore(Protocol):
-    """What the runtime, dispatcher, CLI and API need from durable storage."""
-
-    def create_job(
-        self,
-        spec: JobSpec,
-        *,
-        fingerprint: str,
-        pool: str,
-        timeout_s: float,
-        max_attempts: int,
-        depends_on: Sequence[str] = (),
-        cached_from: JobRecord | None = None,
-        job_id: str | None = None,
-    ) -> tuple[JobRecord, bool]:
-        """Insert a job; with an idempotency key already used by the tenant returns (existing, False)."""
-        ...
-
-    def get(self, job_id: str) -> JobRecord: ...
-
-    def list_jobs(
-        self,
-        *,
-        status: str | Iterable[str] | None = None,
-        kind: str | None = None,
-        lane: str | None = None,
-        tenant: str | None = None,
-        campaign_id: str | None = None,
-        parent_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[JobRecord]: ...
-
-    def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None: ...
-
-    def claim(self, pool: str, limit: int, *, owner: str, worker: str | None = None) -> list[JobRecord]: ...
-
-    def finish_success(
-        self,
-        job_id: str,
-        fence: int,
-        outputs: dict[str, str],
-        result: dict[str, Any],
-        *,
-        worker: str | None = None,
-    ) -> bool: ...
-
-    def finish_failure(
-        self, job_id: str, fence: int, error: JobError, *, retry_at: float | None
-    ) -> JobRecord | None: ...
-
-    def finish_canceled(self, job_id: str, fence: int) -> bool: ...
-
-    def request_cancel(self, job_id: str) -> JobRecord: ...
-
-    def retry(self, job_id: str) -> JobRecord: ...
-
-    def add_event(self, job_id: str, stage: str, fraction: float, message: str = "") -> int: ...
-
-    def events(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[JobEvent]: ...
-
-    def attempts(self, job_id: str) -> list[Attempt]: ...
-
-    def requeue_stale(self, *, owner: str) -> list[str]: ...
-
-    def queue_depth(self) -> dict[str, dict[str, int]]: ...
-
-    def set_pool_health(self, health: PoolHealth) -> None: ...
-
-    def pool_health(self) -> list[PoolHealth]: ...
-
-    def acquire_lease(self, owner: str, lease_s: float) -> bool: ...
-
-    def release_lease(self, owner: str) -> None: ...
-
-
-# One schema for both dialects: {real} is a float8 timestamp/duration, {serial} an auto id.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -155,7 +78,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     tenant TEXT NOT NULL DEFAULT 'default',
     campaign_id TEXT,
     idempotency_key TEXT,
-    parent_id TEXT,
     params TEXT NOT NULL,
     inputs TEXT NOT NULL,
     outputs TEXT NOT NULL DEFAULT '{{}}',
@@ -187,7 +109,6 @@ CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(pool, lane_rank, priority DESC,
     WHERE status IN ('queued','retrying');
 CREATE INDEX IF NOT EXISTS jobs_fp ON jobs(fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_campaign ON jobs(campaign_id);
-CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent_id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS job_deps (
     job_id TEXT NOT NULL,
@@ -225,6 +146,17 @@ CREATE TABLE IF NOT EXISTS pools (
     in_flight INTEGER NOT NULL,
     updated_at {real} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ad_reviews (
+    id {serial},
+    campaign_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    job_id TEXT,
+    state TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL DEFAULT '',
+    ts {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ad_reviews_campaign ON ad_reviews(campaign_id, customer_id, id);
 CREATE TABLE IF NOT EXISTS dispatcher_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     owner TEXT NOT NULL,
@@ -308,7 +240,6 @@ def _row_to_job(row: Any) -> JobRecord:
         tenant=row["tenant"],
         campaign_id=row["campaign_id"],
         idempotency_key=row["idempotency_key"],
-        parent_id=row["parent_id"],
         params=json.loads(row["params"]),
         inputs=json.loads(row["inputs"]),
         outputs=json.loads(row["outputs"]),
@@ -516,9 +447,9 @@ class SQLJobStore:
             cur = self._x(
                 db,
                 """INSERT INTO jobs(id, kind, status, lane, lane_rank, priority, tenant, campaign_id,
-                   idempotency_key, parent_id, params, inputs, outputs, result, fingerprint, cache_hit,
+                   idempotency_key, params, inputs, outputs, result, fingerprint, cache_hit,
                    cached_from, depends_on, pool, max_attempts, timeout_s, created_at, updated_at, finished_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
                 (
                     job_id,
                     spec.kind,
@@ -529,7 +460,6 @@ class SQLJobStore:
                     spec.tenant,
                     spec.campaign_id,
                     spec.idempotency_key,
-                    spec.parent_id,
                     _dumps(spec.params),
                     _dumps(spec.inputs),
                     _dumps(outputs),
@@ -581,13 +511,29 @@ class SQLJobStore:
         lane: str | None = None,
         tenant: str | None = None,
         campaign_id: str | None = None,
-        parent_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        before: tuple[float, str] | None = None,
+        top_level: bool = False,
     ) -> list[JobRecord]:
-        """Newest first."""
+        """Newest first. ``created_after``/``created_before``: unix seconds, inclusive/exclusive;
+        ``before``: keyset cursor ``(created_at, id)`` of the last job of the previous page;
+        ``top_level``: only jobs no other job depends on (what a user submitted, not child jobs)."""
         where: list[str] = []
         args: list[Any] = []
+        if created_after is not None:
+            where.append("created_at >= ?")
+            args.append(float(created_after))
+        if created_before is not None:
+            where.append("created_at < ?")
+            args.append(float(created_before))
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend([float(before[0]), float(before[0]), str(before[1])])
+        if top_level:
+            where.append("NOT EXISTS (SELECT 1 FROM job_deps d WHERE d.dep_id = jobs.id)")
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             where.append(f"status IN ({_marks(len(statuses))})")
@@ -596,9 +542,6 @@ class SQLJobStore:
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
-        if parent_id is not None:
-            where.append("parent_id = ?")
-            args.append(parent_id)
         sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         args.extend([int(limit), int(offset)])
@@ -1034,6 +977,56 @@ class SQLJobStore:
             )
             for r in rows
         ]
+
+    # -- ad reviews (campaign review page) ---------------------------------------------------
+
+    def add_review(self, campaign_id: str, customer_id: str, job_id: str | None, state: str, comment: str,
+                   reviewer: str) -> dict[str, Any]:
+        """Record a review decision for one ad (history is kept; the newest row is the ad's state)."""
+        now = time.time()
+        with self._write() as db:
+            row = self._x(
+                db,
+                "INSERT INTO ad_reviews(campaign_id, customer_id, job_id, state, comment, reviewer, ts)"
+                " VALUES (?,?,?,?,?,?,?) RETURNING id",
+                (campaign_id, customer_id, job_id, state, comment, reviewer, now),
+            ).fetchone()
+        return {"id": int(row["id"]), "campaign_id": campaign_id, "customer_id": customer_id, "job_id": job_id,
+                "state": state, "comment": comment, "reviewer": reviewer, "ts": now}
+
+    def reviews(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        """customer id -> its newest review row, for one campaign."""
+        rows = self._read("SELECT * FROM ad_reviews WHERE campaign_id = ? ORDER BY id", (campaign_id,)).fetchall()
+        return {str(r["customer_id"]): dict(r) for r in rows}
+
+    def delete_campaign(self, campaign_id: str) -> list[str]:
+        """Delete every job of a campaign with its events, attempts, reviews and webhook outbox rows
+        (their bodies carry job parameters: personal data); returns the deleted job ids. On SQLite
+        deleted rows are overwritten on disk (``secure_delete``) and the WAL is checkpointed."""
+        sqlite = isinstance(self, SQLiteJobStore)
+        if sqlite:
+            self._conn().execute("PRAGMA secure_delete=ON")
+        with self._write() as db:
+            ids = [str(r["id"]) for r in self._x(db, "SELECT id FROM jobs WHERE campaign_id = ?", (campaign_id,))]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk:chunk + 500]
+                marks = _marks(len(part))
+                for table, col in (("events", "job_id"), ("attempts", "job_id"), ("job_deps", "job_id"),
+                                   ("job_deps", "dep_id"), ("job_assets", "job_id"), ("webhook_attempts", "object_id"),
+                                   ("webhook_outbox", "object_id"), ("webhooks", "object_id"), ("jobs", "id")):
+                    self._x(db, f"DELETE FROM {table} WHERE {col} IN ({marks})", part)
+            for table in ("webhook_attempts", "webhook_outbox", "webhooks"):
+                self._x(db, f"DELETE FROM {table} WHERE object_id = ?", (campaign_id,))
+            self._x(db, "DELETE FROM ad_reviews WHERE campaign_id = ?", (campaign_id,))
+        if sqlite:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return ids
+
+    def rearm_webhook(self, object_id: str) -> None:
+        """A retried job reports its new terminal state: its subscription is pending again (events
+        already in the outbox are not sent twice)."""
+        with self._write() as db:
+            self._x(db, "UPDATE webhooks SET done = 0 WHERE object_id = ?", (object_id,))
 
     # -- webhooks: subscriptions, durable outbox, delivery log -------------------------------
     #

@@ -25,7 +25,7 @@ from typing import Any
 
 from workers.actors.base import worker_name
 from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
-from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
+from workers.jobs.models import JobError, JobRecord, PoolHealth
 from workers.jobs.store import SQLJobStore
 from workers.settings import PoolSettings, Settings
 from workers.storage import store_spec
@@ -501,11 +501,3 @@ class Dispatcher:
         events = ray.get(self._sink.drain.remote())
         if events:
             self.store.add_events(events)
-
-
-def status_line(job: JobRecord) -> str:
-    """One-line summary for logs and the CLI."""
-    extra = " (cache hit)" if job.cache_hit else ""
-    if job.status in (JobStatus.FAILED,):
-        extra = f": {job.error_class}: {job.error_message}"
-    return f"{job.id} {job.kind} {job.status.value}{extra}"

@@ -123,8 +123,14 @@ class AssetStore(Protocol):
 
 
 def content_disposition(name: str, kind: str = "attachment") -> str:
-    """A ``Content-Disposition`` value with an ASCII fallback and the RFC 6266 UTF-8 name."""
+    """RFC 6266 ``Content-Disposition``: an ASCII ``filename`` fallback (quotes, backslashes, ``;``,
+    ``?``, ``%`` and non-ASCII replaced) and the exact UTF-8 name as RFC 5987 ``filename*``;
+    control characters and path components removed (a header value can never be split)."""
+    import re
     from urllib.parse import quote
 
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name)}"
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"
+    ascii_name = name.encode("ascii", "replace").decode()
+    for ch in '"\\;?%':
+        ascii_name = ascii_name.replace(ch, "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
