@@ -404,6 +404,7 @@ def test_campaign_on_two_ray_nodes_pg_s3(cluster: Cluster) -> None:
     assert worker_cache.is_dir() and any(p.is_file() for p in worker_cache.rglob("*")), \
         "the worker node's actors did not read inputs through their own node's cache"
     assert not (c.head_dir / "assets").exists(), "a local asset store was used on the head"
+    assert not list(c.base.rglob("jobs.sqlite3")), "a SQLite job store was used instead of PostgreSQL"
     # the ad files the runner exported on the head come from the bucket, byte for byte in size
     out_dir = c.head_dir / "campaigns"
     videos = list(out_dir.rglob("*.mp4"))
