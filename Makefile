@@ -16,7 +16,7 @@ system-deps:
 	@scripts/system_deps.sh flite
 
 test-system-deps:
-	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver curl
+	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver curl iproute2
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
