@@ -118,14 +118,15 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
     under assets/), then run the campaign on a background thread; returns its id and plan stats."""
-    import yaml
-
     from pipelines._common.data import ASSETS_DIR
 
+    from pipelines._common.data import parse_data_text
+
     try:
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"spec is not valid YAML/JSON: {exc}", field="spec") from None
+        raw = parse_data_text(spec_path.read_bytes(), field="spec", source="campaign spec",
+                              max_bytes=campaigns.MAX_SPEC_BYTES)
+    except PipelineInputError as exc:
+        raise ApiError(422, exc.message, field="spec") from None
     if not isinstance(raw, dict):
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
     root = Path(ASSETS_DIR).resolve()
@@ -134,8 +135,11 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         value = raw.get(key)
         if value is None:
             continue
-        resolved = (root / str(value)).resolve()
-        if not resolved.is_relative_to(root) or not resolved.is_file():
+        try:
+            resolved = (root / str(value)).resolve() if isinstance(value, str) and len(value) <= 500 else None
+        except (ValueError, OSError):  # NUL bytes, over-long names
+            resolved = None
+        if resolved is None or not resolved.is_relative_to(root) or not resolved.is_file():
             raise ApiError(422, f"spec.{key} must name a file under the server's assets/ directory "
                            f"(e.g. 'demo/{key if key == 'copy' else 'catalogue'}.yaml'), got {value!r}",
                            field=f"spec.{key}")

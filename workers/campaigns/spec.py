@@ -14,6 +14,8 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+MAX_SPEC_BYTES = 256 * 1024  # a spec is a page of keys; the audience and catalogue are separate files
+
 Format = Literal["9:16", "4:5", "1:1", "16:9"]
 
 
@@ -62,16 +64,19 @@ class CampaignSpec(BaseModel):
 
 
 def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
-    """Parse a campaign YAML; ``overrides`` replace top-level keys (used by tests and bench)."""
-    import yaml
+    """Parse a campaign YAML (bounded: size, aliases, expansion, depth — see
+    ``pipelines._common.data.parse_data_text``); ``overrides`` replace top-level keys."""
+    from pipelines._common.data import parse_data_text
+    from pipelines._common.errors import PipelineInputError
 
     p = Path(path)
     if not p.is_file():
         raise CampaignSpecError(f"campaign spec not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CampaignSpecError(f"campaign spec {p} is not valid YAML: {exc}") from exc
+        raw = parse_data_text(p.read_bytes(), suffix=p.suffix if p.suffix == ".json" else ".yaml",
+                              field="spec", source=f"campaign spec {p.name}", max_bytes=MAX_SPEC_BYTES)
+    except PipelineInputError as exc:
+        raise CampaignSpecError(exc.message) from None
     if not isinstance(raw, dict):
         raise CampaignSpecError(f"campaign spec {p} must be a mapping of keys")
     raw.update(overrides)
@@ -85,7 +90,8 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
                 allowed = ", ".join(sorted(f.alias or n for n, f in CampaignSpec.model_fields.items()))
                 lines.append(f"unknown key {key!r}; allowed: {allowed}")
             else:
-                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+                got = repr(err.get("input"))
+                lines.append(f"{key}: {err['msg']} (got {got[:200] + '…' if len(got) > 200 else got})")
         raise CampaignSpecError(f"invalid campaign spec {p}:\n  " + "\n  ".join(lines)) from exc
     base = p.resolve().parent
     from pipelines._common.data import ASSETS_DIR, REPO_ROOT
