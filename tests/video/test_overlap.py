@@ -21,7 +21,7 @@ from .conftest import DATA, FPS, SCALE, SENTENCES, WORDS, tiny_template
 
 def _render(pipe: VideoAdPipeline, media, out: Path, basename: str = "t", data=DATA):
     tpl = template_from_dict(tiny_template(), base_dir=media["dir"].parent)
-    vo = Voiceover.from_timings(media["voice"], SENTENCES, WORDS)
+    vo = Voiceover.from_timings(media["short_voice"], SENTENCES[:1], WORDS[:3])
     params = VideoAdParams(
         data=data,
         out_dir=out,

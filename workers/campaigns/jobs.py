@@ -42,22 +42,16 @@ def template_path(spec: CampaignSpec, variant: str) -> Path:
     raise unknown_choice("template", name, found, field="template")
 
 
-def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str) -> str:
-    """Path of the template localised for one market: ``locale`` (language, currency, date format),
-    media paths made absolute, and the spec's ``template_text`` layer overrides for the language.
-
-    Templates carry one locale; a campaign spans markets (249.000 ₫, $14.00, £12.00), so the runner
-    writes one derived copy per (template, language, currency) into the campaign folder. The copy
-    is rewritten only when its content changes, so job fingerprints stay stable across runs.
-    """
-    import yaml
-
+def localized_template_raw(spec: CampaignSpec, variant: str, language: str, currency: str) -> tuple[dict[str, Any], Path]:
+    """(template mapping localised for one market, source file): ``locale`` (language, currency,
+    date format), media paths made absolute, and the spec's ``template_text`` overrides for the
+    language. Raises PipelineInputError (field ``template``) when the template is missing or unreadable."""
     from pipelines._common.data import load_data_file
 
     src = template_path(spec, variant)
     raw = load_data_file(src, field="template")
     if not isinstance(raw, dict):
-        raise PipelineInputError(f"template {src} must be a mapping", field="template")
+        raise PipelineInputError(f"template {src.name} must be a mapping of keys", field="template")
     raw["locale"] = {
         **(raw.get("locale") or {}),
         "lang": language,
@@ -80,7 +74,20 @@ def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language
             return [fix(x) for x in node]
         return node
 
-    text = yaml.safe_dump(fix(raw), allow_unicode=True, sort_keys=False)
+    return fix(raw), src
+
+
+def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str) -> str:
+    """Path of the template localised for one market (see ``localized_template_raw``).
+
+    Templates carry one locale; a campaign spans markets (249.000 ₫, $14.00, £12.00), so the runner
+    writes one derived copy per (template, language, currency) into the campaign folder. The copy
+    is rewritten only when its content changes, so job fingerprints stay stable across runs.
+    """
+    import yaml
+
+    raw, src = localized_template_raw(spec, variant, language, currency)
+    text = yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
     dest = out_dir / "templates" / f"{src.stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
         atomic_write_bytes(dest, text.encode("utf-8"))
@@ -91,15 +98,11 @@ def ad_job_spec(
     spec: CampaignSpec, v: Validation, pr: PlannedRow, image_assets: dict[str, str], out_dir: Path
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """(params, inputs) of the ``render_ad`` job for one planned customer."""
+    from workers.campaigns.checks import merge_data, spoken_script
+
     plan = pr.plan
     product = v.catalogue.get(plan.sku)
-    data = plan.merge_data()
-    data["product"]["price"] = product.prices[plan.currency]  # the template's currency filter formats it
-    data["product"]["price_text"] = plan.price_text
-    label = spec.offer_labels.get(plan.offer or "none", "")
-    if isinstance(label, dict):
-        label = label.get(plan.language) or label.get("en") or ""
-    data["offer"].update({"discount": label, "end_date": spec.offer_end})
+    data = merge_data(spec, v.catalogue, plan, pr.columns)
     params: dict[str, Any] = {
         "template": localized_template(spec, out_dir, plan.template_variant, plan.language, plan.currency),
         "data": data,
@@ -118,7 +121,7 @@ def ad_job_spec(
         }
     if spec.voiceover:
         params["voice"] = {
-            "text": plan.copy["script"],
+            "text": spoken_script(plan.copy["script"])[0],  # emoji/pictographs are not spoken
             "accent": plan.accent,
             "tone": plan.tone,
             "engine": spec.voice_engine,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from pipelines._common.errors import PipelineInputError
 from pipelines.personalization import (
@@ -24,6 +26,7 @@ class PlannedRow:
     row: int
     profile: CustomerProfile
     plan: PersonalizationPlan
+    columns: Mapping[str, Any] = field(default_factory=dict)  # the audience row as read (customer.<column>)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Validation:
     rows_total: int
     planned: list[PlannedRow]
     errors: list[RowError]
+    warnings: list[RowError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -41,8 +45,14 @@ class Validation:
 
 
 def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> Validation:
-    """Load catalogue + copy deck and plan every audience row; collects every bad row."""
+    """Load catalogue + copy deck, plan every audience row and check what its render would reject
+    (``workers.campaigns.checks``): every error of every row, with row number and field.
+
+    The one validation path: ``maydo campaign validate``, ``campaign run --dry-run``, HTTP
+    ``dry_run`` and the runner (which submits only rows without errors) all call this.
+    """
     from pipelines.voice.accents import load_registry
+    from workers.campaigns.checks import CampaignChecker
 
     catalogue = load_catalogue(spec.catalogue)
     deck = load_copy_deck(spec.copy_deck)
@@ -53,9 +63,11 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
         for sku in spec.products:
             catalogue.get(sku, field="products")
     registry = load_registry()
+    checker = CampaignChecker(spec, catalogue)
     max_rows = settings.limits.max_audience_rows if settings else 100_000
     planned: list[PlannedRow] = []
     errors: list[RowError] = []
+    warnings: list[RowError] = []
     seen: dict[str, int] = {}
     total = 0
     for row_no, row in read_audience(spec.audience, max_rows=max_rows):
@@ -63,7 +75,7 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
         if isinstance(row, RowError):
             errors.append(row)
             continue
-        cid = str(row.get("customer_id") or "").strip()
+        cid = str(row.get("customer_id") or "").strip()[:128]
         try:
             profile = CustomerProfile.from_row(row, catalogue=catalogue)
             if profile.customer_id in seen:
@@ -78,5 +90,10 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
             errors.append(RowError(row_no, cid, exc.field or "row", exc.message))
             continue
         seen[profile.customer_id] = row_no
-        planned.append(PlannedRow(row_no, profile, plan))
-    return Validation(spec, catalogue, deck, total, planned, errors)
+        result = checker.check(plan, row)
+        warnings.extend(RowError(row_no, cid, f, m) for f, m in result.warnings)
+        if result.errors:
+            errors.extend(RowError(row_no, cid, f, m) for f, m in result.errors)
+            continue
+        planned.append(PlannedRow(row_no, profile, plan, row))
+    return Validation(spec, catalogue, deck, total, planned, errors, warnings)
