@@ -8,6 +8,7 @@ single safe loader lives here. Settings still come only from workers/settings.py
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ def check_expanded(obj: Any, *, field: str = "file", source: str = "document",
             raise _fail(field, source, f"expands to more than {max_nodes} values (YAML aliases?); limit {max_nodes}")
         if depth > max_depth:
             raise _fail(field, source, f"is nested deeper than {max_depth} levels")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise _fail(field, source, f"contains {node!r}; numbers must be finite (no NaN/Infinity)")
         if isinstance(node, dict | list):
             if id(node) in path:
                 raise _fail(field, source, "contains a recursive alias (a value that includes itself)")

@@ -220,7 +220,8 @@ def parse_price(value: Any, currency: str, *, locale: Any = None, where: str = "
                     + ("'1.290.000'" if loc.startswith("vi") else "'1,290.00'"),
                     field=where,
                 ) from None
-            digits = -dec.as_tuple().exponent if isinstance(dec.as_tuple().exponent, int) else 0
+            exponent = dec.as_tuple().exponent
+            digits = -exponent if isinstance(exponent, int) else 0
             precision = get_currency_precision(currency)
             if dec != dec.to_integral_value() and digits > precision:
                 raise PipelineInputError(

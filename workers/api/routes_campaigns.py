@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _CAMPAIGN_DOC = {
+    "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean"},
+                    "description": "validate every row and report errors; queue nothing"}],
     "requestBody": {
         "required": True,
         "content": {
@@ -118,9 +120,7 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
     under assets/), then run the campaign on a background thread; returns its id and plan stats."""
-    from pipelines._common.data import ASSETS_DIR
-
-    from pipelines._common.data import parse_data_text
+    from pipelines._common.data import ASSETS_DIR, parse_data_text
 
     try:
         raw = parse_data_text(spec_path.read_bytes(), field="spec", source="campaign spec",
@@ -160,6 +160,10 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         "invalid_rows": [
             {"row": e.row, "customer_id": e.customer_id, "field": e.field, "message": e.message}
             for e in list(getattr(validation, "errors", []))[:100]
+        ],
+        "warnings": [
+            {"row": e.row, "customer_id": e.customer_id, "field": e.field, "message": e.message}
+            for e in list(getattr(validation, "warnings", []))[:100]
         ],
     }
     if dry_run:
@@ -202,6 +206,18 @@ def campaign_settings(ctx: ApiContext) -> Any:
     return campaigns.campaign_settings(ctx.settings)
 
 
+def _flag(value: Any, field: str) -> bool:
+    """A boolean form field or query parameter: true/false, 1/0, yes/no (absent = false)."""
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ApiError(422, f"{field} must be true or false, got {text[:40]!r}", field=field)
+
+
 @router.post("", status_code=202, summary="Start a campaign: spec + audience upload", openapi_extra=_CAMPAIGN_DOC)
 async def create_campaign(request: Request, principal: Principal = Depends(require("creator"))) -> JSONResponse:
     ctx = ctx_of(request)
@@ -216,7 +232,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     webhook = form.get("webhook_url")
     if webhook is not None and not isinstance(webhook, str):
         raise ApiError(422, "webhook_url must be a string", field="webhook_url")
-    dry_run = str(form.get("dry_run", "false")).lower() in ("1", "true", "yes")
+    dry_run = _flag(form.get("dry_run"), "dry_run") or _flag(request.query_params.get("dry_run"), "dry_run")
     if webhook:
         try:
             await anyio.to_thread.run_sync(

@@ -43,9 +43,9 @@ def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansio
     results: dict[str, AdResult] = {}
     pending: dict[str, AdResult] = {}
     for err in v.errors:  # every error of a row, in one result (first field named)
-        prev = results.get(f"row:{err.row}")
-        if prev is not None:
-            prev.error = f"{prev.error}; [{err.field}] {err.message}"
+        first = results.get(f"row:{err.row}")
+        if first is not None:
+            first.error = f"{first.error}; [{err.field}] {err.message}"
             continue
         results[f"row:{err.row}"] = AdResult(
             row=err.row, customer_id=err.customer_id, status="invalid", error=err.message, error_field=err.field
