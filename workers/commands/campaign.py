@@ -141,7 +141,12 @@ def validate_cmd(
     spec: Path = typer.Argument(..., help="campaign spec YAML"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
-    """Check the spec and plan every audience row; lists bad rows (row number, column, reason)."""
+    """Check the spec and every audience row against what a render would reject (template, merge
+    fields, media, glyphs, voice script and length); lists every error with row number and field."""
+    _validate(ctx, spec, as_json)
+
+
+def _validate(ctx: typer.Context, spec: Path, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -161,6 +166,7 @@ def validate_cmd(
                 "rows": v.rows_total,
                 "valid": len(v.planned),
                 "errors": [e.__dict__ for e in v.errors],
+                "warnings": [e.__dict__ for e in v.warnings],
                 "plans": [{"row": p.row, **p.plan.to_dict()} for p in v.planned],
             }
         )
@@ -183,7 +189,13 @@ def validate_cmd(
         console.print(table)
         for e in v.errors:
             console.print(
-                f"[red]row {e.row}[/] ({escape(e.customer_id or '?')}) [bold]{e.field}[/]: {escape(e.message)}",
+                f"[red]row {e.row}[/] ({escape(e.customer_id or '?')}) [bold]{escape(e.field)}[/]: {escape(e.message)}",
+                highlight=False,
+            )
+        for e in v.warnings:
+            console.print(
+                f"[yellow]warning row {e.row}[/] ({escape(e.customer_id or '?')}) {escape(e.field)}: "
+                f"{escape(e.message)}",
                 highlight=False,
             )
     if v.errors:
@@ -197,8 +209,12 @@ def run_cmd(
     size: str | None = typer.Option(None, help="override the spec's render size: tiny | small | full"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate every row (same as `validate`); render nothing"),
 ) -> None:
     """Render the campaign (skips ads already rendered; Ctrl-C stops cleanly, `resume` continues)."""
+    if dry_run:
+        _validate(ctx, spec, as_json)
+        return
     _run(ctx, spec, size, progress, as_json, resume=False)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from workers.commands.common import console, fail, print_json
+from workers.commands.common import console, fail, print_json, writable_dir
 
 ENGINES = ("exact", "diffusion")
 
@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", code=2)
         if mask is not None and len(images) > 1:
             fail("--mask applies to a single image; give one image per call when using --mask", code=2)
+        writable_dir(out_dir, "--out/-o")
         try:
             if engine == "exact":
                 out = _run_exact(images, to, mask, from_color, onnx_model, feather)
@@ -98,7 +99,10 @@ def register(app: typer.Typer) -> None:
             path = out_dir / f"{stem}_{_slug(out.targets[k].name)}.png"
             if any(str(path) == f for f in files):  # two specs naming the same colour
                 path = out_dir / f"{stem}_{_slug(out.targets[k].name)}_{j}.png"
-            save_png_atomic(img, path)
+            try:
+                save_png_atomic(img, path)
+            except OSError as exc:
+                fail(f"--out/-o: cannot write {path} ({exc.strerror or type(exc).__name__})", code=2)
             files.append(str(path))
             summary["entries"][k]["file"] = str(path)
             summary["entries"][k]["image"] = str(images[i])
