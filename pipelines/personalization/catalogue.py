@@ -158,9 +158,17 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
                 )
             clean_cw[str(name)] = "#" + hexv.strip().lstrip("#").upper()
         image = raw.get("image")
-        if not isinstance(image, str) or not image:
+        if not isinstance(image, str) or not image or "\x00" in image:
             raise PipelineInputError(f"{where}.image is required (path to the product photo)", field=where)
         mask = raw.get("mask")
+        if mask is not None and (not isinstance(mask, str) or "\x00" in mask):
+            raise PipelineInputError(f"{where}.mask must be a path to a mask image", field=where)
+        features = raw.get("features") or {}
+        if not isinstance(features, Mapping):
+            raise PipelineInputError(f"{where}.features must map language -> text", field=where)
+        complements = raw.get("complements") or ()
+        if isinstance(complements, str) or not isinstance(complements, list | tuple):
+            raise PipelineInputError(f"{where}.complements must be a list of categories", field=where)
         products.append(
             Product(
                 sku=sku,
@@ -170,8 +178,8 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
                 image=(base / image).resolve(),
                 colourways=clean_cw,
                 mask=(base / mask).resolve() if isinstance(mask, str) and mask else None,
-                complements=tuple(str(c).strip().lower() for c in raw.get("complements") or ()),
-                features={str(k): str(v) for k, v in (raw.get("features") or {}).items()},
+                complements=tuple(str(c).strip().lower() for c in complements),
+                features={str(k): str(v) for k, v in features.items()},
             )
         )
     return Catalogue(tuple(products))
