@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from pipelines._common.errors import PipelineInputError
 from workers.jobs.fingerprint import fingerprint as make_fingerprint
 from workers.jobs.models import Attempt, JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
-from workers.jobs.store import InvalidTransition, JobNotFound, SQLiteJobStore
+from workers.jobs.store import InvalidTransition, JobInUse, JobNotFound, SQLiteJobStore
 from workers.settings import PoolSettings, Settings
 
 if TYPE_CHECKING:
     from workers.scheduler.dispatcher import Dispatcher
 
-__all__ = ["InvalidTransition", "JobNotFound", "Runtime", "pool_for"]
+__all__ = ["InvalidTransition", "JobInUse", "JobNotFound", "Runtime", "pool_for"]
 
 
 def pool_for(kind: str, params: dict[str, Any]) -> str:
@@ -57,7 +57,8 @@ class Runtime:
     def fingerprint(self, spec: JobSpec, extra: dict[str, Any] | None = None) -> str:
         pool = pool_for(spec.kind, spec.params)
         return make_fingerprint(
-            spec.kind, spec.inputs, spec.params, pool=pool, revision=self._pool(pool).revision, extra=extra
+            spec.kind, spec.inputs, spec.params, pool=pool, revision=self._pool(pool).revision, extra=extra,
+            tenant=spec.tenant,
         )
 
     def submit(self, spec: JobSpec) -> JobRecord:
@@ -70,10 +71,21 @@ class Runtime:
           queued, running or finished job) and runs on the video pool once they succeed.
         Raises ``PipelineInputError`` for an invalid spec (unknown kind/lane, bad asset id, ...).
         """
-        spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
+        spec = self.prepare(spec)
         if spec.kind == JobKind.RENDER_AD:
             return self._submit_ad(spec)
         return self._submit_one(spec)
+
+    def prepare(self, spec: JobSpec, owns: Any = None) -> JobSpec:
+        """Validate a spec and check its references with ``workers.resolver`` (asset ids that
+        exist — and, with ``owns(asset_id)``, that the caller owns — or registry names; never a
+        path). Asset ids an uploaded template uses are added to ``inputs`` (``media.<n>``).
+        Raises ``PipelineInputError`` naming the field."""
+        from workers.resolver import Resolver, prepare_job
+        from workers.storage import open_store
+
+        spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
+        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns))
 
     def _submit_one(
         self, spec: JobSpec, depends_on: Sequence[str] = (), extra: dict[str, Any] | None = None
@@ -185,7 +197,9 @@ class Runtime:
 
     def cancel(self, job_id: str) -> JobRecord:
         """Queued/retrying -> canceled at once; running -> stopped by the dispatcher (cancel the task,
-        then kill + restart the actor after ``dispatcher.cancel_grace_s``); finished -> unchanged."""
+        then kill + restart the actor after ``dispatcher.cancel_grace_s``); finished -> unchanged.
+        Never cancels work another active job still depends on: ``JobInUse`` for a shared child;
+        canceling an ad cancels its children only where no other active job needs them."""
         return self.store.request_cancel(job_id)
 
     def retry(self, job_id: str) -> JobRecord:

@@ -279,6 +279,9 @@ class Template(_Model):
 
     # Not part of the schema: where relative media paths resolve from (set by load_template).
     base_dir: Path | None = Field(None, exclude=True, json_schema_extra={"hidden": True})
+    # Not part of the schema: when set (by the caller's resolver), the ONLY media a render may
+    # open: merged ``src`` value -> file. No filesystem lookup happens for a src missing here.
+    media: dict[str, Path] | None = Field(None, exclude=True, json_schema_extra={"hidden": True})
 
     @field_validator("formats")
     @classmethod
@@ -340,6 +343,7 @@ def template_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the template format, generated from the models."""
     schema = Template.model_json_schema(mode="validation")
     schema["properties"].pop("base_dir", None)
+    schema["properties"].pop("media", None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://maydo.dev/schemas/video-template.json"
     schema["title"] = "maydo video ad template"
@@ -362,7 +366,7 @@ def merge_template(
 ) -> tuple[Template, merge.MergeContext]:
     """Fill merge fields everywhere; returns the merged template and the context with errors."""
     ctx = ctx or merge.MergeContext(currency=template.locale.currency, date_format=template.locale.date_format)
-    raw = template.model_dump(mode="json", exclude={"base_dir", "fields"})
+    raw = template.model_dump(mode="json", exclude={"base_dir", "media", "fields"})
     merged_raw = merge.render_tree(raw, data, ctx)
     merged_raw["fields"] = template.model_dump(mode="json")["fields"]
     try:
@@ -370,11 +374,17 @@ def merge_template(
     except ValidationError as exc:
         ctx.errors.extend(_format_pydantic(exc, "merged template"))
         return template, ctx
-    return merged.model_copy(update={"base_dir": template.base_dir}), ctx
+    return merged.model_copy(update={"base_dir": template.base_dir, "media": template.media}), ctx
 
 
 def resolve_asset(src: str, template: Template, assets_root: Path | None = None) -> Path | None:
-    """Find a media file: absolute, relative to the template, to ``assets_root``, or to assets/."""
+    """Find a media file: absolute, relative to the template, to ``assets_root``, or to assets/.
+
+    A template carrying a ``media`` map (set by a server-side resolver) resolves only through it:
+    a ``src`` not in the map is "not found", whatever exists on disk.
+    """
+    if template.media is not None:
+        return template.media.get(src)
     p = Path(src)
     if p.is_absolute():
         return p if p.is_file() else None

@@ -113,8 +113,12 @@ def test_campaign_started_over_http_lives_on_as_jobs(server: Server) -> None:
         assert resp.status_code == 202, resp.text
         body = resp.json()
         assert body["id"] == "api-live-1" and body["planned"] >= 1 and body["submitted"] == body["planned"]
-        # The request returned with the ads queued as durable jobs of this tenant and campaign.
-        jobs = server.runtime.list(campaign_id="api-live-1", kind="render_ad", limit=100)
+        # The request returned with the ads queued as durable jobs of this tenant and campaign
+        # (campaign ids are namespaced per tenant: the job store holds the internal id).
+        from workers.api.routes_campaigns import internal_campaign_id
+
+        internal = internal_campaign_id("acme", "api-live-1")
+        jobs = server.runtime.list(campaign_id=internal, kind="render_ad", limit=100)
         assert len(jobs) == body["planned"]
         assert all(j.tenant == "acme" and j.kind == "render_ad" for j in jobs)
         status = c.get("/v1/campaigns/api-live-1").json()
@@ -127,5 +131,5 @@ def test_campaign_started_over_http_lives_on_as_jobs(server: Server) -> None:
         manifest = c.get("/v1/campaigns/api-live-1/manifest")
         assert manifest.status_code == 200
         assert g.get("/v1/campaigns/api-live-1").status_code == 404
-    for j in server.runtime.list(campaign_id="api-live-1", limit=100):  # the recolor/voice jobs too
+    for j in server.runtime.list(campaign_id=internal, limit=100):  # the recolor/voice jobs too
         server.runtime.cancel(j.id)

@@ -175,15 +175,22 @@ def test_ambiguous_or_fractional_vnd_is_an_error_never_rescaled(value, match):
 # ---------------------------------------------------------------- template, merge fields, copy
 
 
-def _template(tmp_path: Path, name: str = "promo_city", **edit: Any) -> Path:
-    """product_promo with media paths made absolute, plus edits to its raw mapping."""
+def _store(settings: Any, path: Path) -> str:
+    """Asset id of a local file (what the CLI does with a file it is given)."""
+    from workers.storage import LocalAssetStore
+
+    return LocalAssetStore(settings.assets_dir).put(path, "application/octet-stream", filename=path.name).id
+
+
+def _template(settings: Any, tmp_path: Path, name: str = "promo_city", **edit: Any) -> str:
+    """Asset id of product_promo (media as registry names) with edits to its raw mapping."""
     raw = yaml.safe_load((TEMPLATES / "product_promo.yaml").read_text(encoding="utf-8"))
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
             out = {k: fix(v) for k, v in node.items()}
             if isinstance(out.get("src"), str):
-                out["src"] = str((TEMPLATES / out["src"]).resolve())
+                out["src"] = out["src"].removeprefix("../")
             return out
         return [fix(x) for x in node] if isinstance(node, list) else node
 
@@ -192,7 +199,7 @@ def _template(tmp_path: Path, name: str = "promo_city", **edit: Any) -> Path:
         fn(raw)
     p = tmp_path / f"{name}.yaml"
     p.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return p
+    return _store(settings, p)
 
 
 def _use_city(raw: dict[str, Any]) -> None:
@@ -207,10 +214,10 @@ def test_template_that_does_not_exist_fails_every_row_before_work(settings, tmp_
 
 
 def test_audience_column_reaches_templates_as_customer_column(settings, tmp_path):
-    tpl = _template(tmp_path, city=_use_city)
+    tpl = _template(settings, tmp_path, city=_use_city)
     header = [*HEADER, "City"]
     rows = [[*ROWS[0], "London"], [*ROWS[1], ""]]
-    v = validate_campaign(_spec(tmp_path, _csv(rows, header), template=str(tpl)), settings)
+    v = validate_campaign(_spec(tmp_path, _csv(rows, header), template=tpl), settings)
     assert [p.profile.customer_id for p in v.planned] == ["c1"]
     (err,) = v.errors
     assert (err.row, err.field) == (3, "customer.city") and "no value and no default" in err.message
@@ -220,7 +227,7 @@ def test_audience_column_reaches_templates_as_customer_column(settings, tmp_path
     data = merge_data(v.spec, v.catalogue, pr.plan, pr.columns)
     assert data["customer"]["city"] == "London" and data["customer"]["first_name"] == "Zoë"
     # Without the column, every row is refused up front (validate used to say "2/2 rows valid").
-    v2 = validate_campaign(_spec(tmp_path, _csv(ROWS), template=str(tpl)), settings)
+    v2 = validate_campaign(_spec(tmp_path, _csv(ROWS), template=tpl), settings)
     assert not v2.planned and [(e.row, e.field) for e in v2.errors] == [(2, "customer.city"), (3, "customer.city")]
 
 
@@ -243,7 +250,10 @@ def test_emoji_is_dropped_from_the_spoken_script_with_a_warning(settings, tmp_pa
     assert len(v.planned) == 2 and not v.errors
     assert {w.field for w in v.warnings} >= {"copy.script"}
     assert any("'🔥' (U+1F525)" in w.message for w in v.warnings)
-    params, _ = ad_job_spec(spec, v, v.planned[0], {p.sku: "x" for p in v.catalogue}, tmp_path / "out")
+    from workers.storage import LocalAssetStore
+
+    params, _ = ad_job_spec(spec, v, v.planned[0], {p.sku: "x" for p in v.catalogue}, tmp_path / "out",
+                            LocalAssetStore(settings.assets_dir))
     assert params["voice"]["text"] == "Hot deal for Zoë!"
     from pipelines.voice.prosody import check_characters
 
@@ -300,13 +310,16 @@ def media(tmp_path_factory) -> dict[str, Path]:
 def test_m4a_music_bed_validates_and_decodes(settings, tmp_path, media):
     from pipelines.video import audio_mix
 
-    v = validate_campaign(_spec(tmp_path, _csv(ROWS), music=str(media["m4a"])), settings)
+    v = validate_campaign(_spec(tmp_path, _csv(ROWS), music=_store(settings, media["m4a"])), settings)
     assert len(v.planned) == 2 and not v.errors
     audio = audio_mix.load_audio(media["m4a"])
     assert audio.shape[1] == 2 and abs(audio.shape[0] / audio_mix.SR - 2.0) < 0.1
     spectrum = np.abs(np.fft.rfft(audio[:48000, 0]))
     assert abs(np.argmax(spectrum) * audio_mix.SR / 48000 - 440) < 5  # the real tone, not silence
-    bad = validate_campaign(_spec(tmp_path, _csv(ROWS), music=str(media["broken"])), settings)
+    bad = validate_campaign(_spec(tmp_path, _csv(ROWS), music=_store(settings, media["broken"])), settings)
+    assert "not audio the bundled ffmpeg can decode" in bad.errors[0].message
+    local = validate_campaign(_spec(tmp_path, _csv(ROWS), music=str(media["m4a"])), settings)
+    assert {e.field for e in local.errors} == {"music"}  # a server path is never opened
     assert not bad.planned and {e.field for e in bad.errors} == {"music"}
     with pytest.raises(PipelineInputError, match="not decodable"):
         audio_mix.load_audio(media["broken"])

@@ -71,6 +71,7 @@ class JobContext:
     deps: dict[str, dict[str, Any]]  # child kind -> {"outputs": {name: Path}, "result": {...}}
     workdir: Path
     progress: Progress
+    input_ids: dict[str, str] = field(default_factory=dict)  # input name -> asset id (what ``inputs`` came from)
     outputs: dict[str, Path] = field(default_factory=dict)  # fill: output name -> file in workdir
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -158,6 +159,7 @@ class PipelineActor:
                 attempt=int(payload.get("attempt", 1)),
                 params=dict(payload.get("params") or {}),
                 inputs={k: store.path(v) for k, v in (payload.get("inputs") or {}).items()},
+                input_ids={k: str(v) for k, v in (payload.get("inputs") or {}).items()},
                 deps={
                     name: {
                         "outputs": {k: store.path(v) for k, v in dep.get("outputs", {}).items()},

@@ -30,9 +30,14 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
 
     if "image" not in ctx.inputs:
         raise PipelineInputError("recolor needs inputs.image (an asset id)", field="inputs.image")
+    from workers.resolver import check_job_params
+
+    check_job_params("recolor", ctx.params)  # a worker never takes a path from a request
     ctx.progress("load", 0.05)
     image = load_image(ctx.inputs["image"])
     params = make_params(params_cls, ctx.params, skip=("engine",))
+    if "mask" in ctx.inputs and "mask" in {f.name for f in dataclasses.fields(params_cls)}:
+        params = dataclasses.replace(params, mask=ctx.inputs["mask"])
     ctx.progress("recolor", 0.2)
     out = pipe(image, params)
     ctx.progress("save", 0.9)

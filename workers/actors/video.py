@@ -25,30 +25,33 @@ class VideoActor(PipelineActor):
         # (measured -23..-53% per extra customer). Pool options are VideoConfig fields.
         self.pipe = mod.VideoAdPipeline(mod.VideoConfig(**{"reuse_segments": True, **self.options}))
 
-    def _template(self, ctx: JobContext) -> Path:
-        if "template" in ctx.inputs:
-            return ctx.inputs["template"]
+    def _resolver(self, ctx: JobContext) -> Any:
+        """Only the job's own input assets (tenant-checked at submit) and registry names resolve."""
+        from workers.resolver import Resolver
+        from workers.storage import LocalAssetStore
+
+        return Resolver(LocalAssetStore(self.assets_dir), allowed_assets=set(ctx.input_ids.values()))
+
+    def _template(self, ctx: JobContext, resolver: Any) -> Any:
+        """The template as a ``Template`` whose ``media`` map is every file the render may open."""
+        data = ctx.params.get("data") or {}
+        if "template" in ctx.input_ids:
+            return resolver.load_template(ctx.input_ids["template"], "inputs.template", data)
         name = ctx.params.get("template")
         if not isinstance(name, str) or not name:
             raise PipelineInputError(
-                "render_ad needs params.template (name or path) or inputs.template", field="params.template"
+                "render_ad needs params.template (a template name) or inputs.template (an asset id)",
+                field="params.template",
             )
-        path = Path(name)
-        if path.is_file():
-            return path
-        from pipelines._common.data import ASSETS_DIR
-
-        for cand in (ASSETS_DIR / "templates" / name, ASSETS_DIR / "templates" / f"{name}.yaml"):
-            if cand.is_file():
-                return cand
-        found = sorted(p.stem for p in (ASSETS_DIR / "templates").glob("*.yaml"))
-        from pipelines._common.errors import unknown_choice
-
-        raise unknown_choice("template", name, found, field="params.template")
+        return resolver.load_template(name, "params.template", data)
 
     def execute(self, ctx: JobContext) -> None:
+        from workers.resolver import check_job_params
+
         mod = self.mod
-        template = self._template(ctx)
+        check_job_params("render_ad", ctx.params)  # again here: a worker never takes a path from a request
+        resolver = self._resolver(ctx)
+        template = self._template(ctx, resolver)
         product: Path | None = None
         if "recolor" in ctx.deps:
             product = ctx.deps["recolor"]["outputs"].get("image")
@@ -79,8 +82,10 @@ class VideoActor(PipelineActor):
             "basename": str(ctx.params.get("basename") or "ad"),
             "progress": progress,
         }
+        if ctx.params.get("music") is not None:
+            params["music"] = resolver.music(ctx.params["music"], "params.music")
         for key, value in ctx.params.items():
-            if key not in {"template", "data", "formats", "basename", "recolor", "voice"}:
+            if key not in {"template", "data", "formats", "basename", "recolor", "voice", "music"}:
                 params[key] = value
         try:
             vparams = mod.VideoAdParams(**params)

@@ -24,7 +24,14 @@ class VoiceActor(PipelineActor):
         text = ctx.params.get("text")
         if not isinstance(text, str) or not text.strip():
             raise PipelineInputError("voice needs params.text (the script)", field="params.text")
+        from workers.resolver import check_job_params
+
+        check_job_params("voice", ctx.params)  # a worker never takes a path from a request
         params = make_params(self.params_cls, ctx.params, skip=("text",))
+        if "speaker_wav" in ctx.inputs:
+            import dataclasses
+
+            params = dataclasses.replace(params, speaker_wav=str(ctx.inputs["speaker_wav"]))
         ctx.progress("tts", 0.1)
         out = self.pipe(text, params)
         ctx.progress("save", 0.9)

@@ -8,7 +8,6 @@ registry, and the template (loaded and validated by the video pipeline's own loa
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines._common.errors import PipelineInputError
@@ -97,31 +96,23 @@ def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str,
         warnings.append({"code": "unchecked", "message": "video templates unavailable; not checked",
                          "field": "params.template"})
         return None
-    path: Path | None = None
+    from workers.resolver import Resolver
+
+    # The job's inputs were tenant-checked by the caller; the template resolves like in the worker.
+    resolver = Resolver(ctx.assets, allowed_assets=set(inputs.values()))
+    data = params.get("data") if isinstance(params.get("data"), dict) else {}
+    ref: Any
     if "template" in inputs:
-        path = ctx.assets.path(inputs["template"])
+        ref, field = inputs["template"], "inputs.template"
     else:
-        name = params.get("template")
-        if not isinstance(name, str) or not name:
+        ref, field = params.get("template"), "params.template"
+        if not isinstance(ref, str) or not ref:
             _err(errors, "an ad needs params.template (a template name) or inputs.template", "params.template")
             return None
-        from pipelines._common.data import ASSETS_DIR
-
-        root = Path(ASSETS_DIR) / "templates"
-        candidates = [root / name / "template.yaml", root / f"{name}.yaml", root / name / f"{name}.yaml"]
-        path = next((c for c in candidates if c.is_file()), None)
-        if path is None:
-            from pipelines._common.errors import unknown_choice
-
-            known = sorted({p.parent.name if p.name == "template.yaml" else p.stem
-                            for p in root.glob("**/*.yaml")}) if root.is_dir() else []
-            e = unknown_choice("template", name, known, field="params.template")
-            _err(errors, e.message, e.field)
-            return None
     try:
-        template = tmpl.load_template(path)
+        template = resolver.load_template(ref, field, data)
     except PipelineInputError as exc:
-        _err(errors, exc.message, exc.field or "params.template")
+        _err(errors, exc.message, exc.field or field)
         return None
     plan = getattr(tmpl, "plan_durations", None)
     if plan is not None:

@@ -64,16 +64,62 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+# Shown inline when asked (disposition=inline): media and captions. Everything else downloads.
+_INLINE_PREFIXES = ("image/", "audio/", "video/")
+_INLINE_TYPES = {"text/vtt", "application/x-subrip", "text/srt"}
+# Types a browser would execute or render as a document: never served under their own type.
+_ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+                 "text/javascript", "application/javascript", "application/x-javascript", "text/css",
+                 "application/pdf", "text/xsl"}
+# Served files are data, never a page: no scripts, no plugins, no same-origin, no framing.
+ASSET_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
+
+def clean_filename(name: str | None) -> str | None:
+    """A file name safe for headers and disks: last path component, no control characters,
+    at most 200 characters; None when nothing is left."""
+    if not name:
+        return None
+    base = _CONTROL_RE.sub("", str(name)).replace("\\", "/").rsplit("/", 1)[-1].strip().strip(".")
+    return base[:200] or None
+
+
+def clean_media_type(value: str | None) -> str:
+    """A syntactically valid ``type/subtype`` (lower case, no parameters) or application/octet-stream."""
+    mt = (value or "").split(";")[0].strip().lower()
+    return mt if _MEDIA_TYPE_RE.match(mt) else "application/octet-stream"
+
+
+def served_type(media_type: str) -> str:
+    """The Content-Type to send: active content (HTML, SVG, XML, scripts) as application/octet-stream."""
+    mt = clean_media_type(media_type)
+    return "application/octet-stream" if mt in _ACTIVE_TYPES else mt
+
+
+def may_inline(media_type: str) -> bool:
+    """Only images, audio, video and captions may be shown inline; everything else is an attachment."""
+    mt = clean_media_type(media_type)
+    return mt not in _ACTIVE_TYPES and (mt.startswith(_INLINE_PREFIXES) or mt in _INLINE_TYPES)
+
+
 def download_name(ref: AssetRef) -> str:
-    if ref.filename:
-        return Path(ref.filename).name
-    ext = mimetypes.guess_extension(ref.media_type) or ".bin"
+    name = clean_filename(ref.filename)
+    if name:
+        return name
+    ext = mimetypes.guess_extension(clean_media_type(ref.media_type)) or ".bin"
     return f"{ref.id[:16]}{ext}"
 
 
 def content_disposition(name: str, kind: str = "attachment") -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name)}"
+    """RFC 6266 header: an ASCII ``filename`` fallback (quotes, backslashes, ``;`` and non-ASCII
+    replaced) and the exact UTF-8 name as RFC 5987 ``filename*``; control characters removed."""
+    name = clean_filename(name) or "download"
+    ascii_name = name.encode("ascii", "replace").decode()
+    for ch in '"\\;?%':
+        ascii_name = ascii_name.replace(ch, "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class AssetFileResponse(Response):

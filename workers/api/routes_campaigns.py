@@ -54,12 +54,20 @@ _CAMPAIGN_DOC = {
 }
 
 
-def campaign_jobs(ctx: ApiContext, campaign_id: str) -> list[Any]:
-    """Every top-level job of the campaign (paged through the runtime)."""
+def internal_campaign_id(tenant: str, campaign_id: str) -> str:
+    """Campaign ids are namespaced per tenant: the job store and the campaign folder use
+    ``<campaign_id>.<10 hex of sha256(tenant)>``, so two tenants' "spring" never meet."""
+    import hashlib
+
+    return f"{campaign_id}.{hashlib.sha256(tenant.encode('utf-8')).hexdigest()[:10]}"
+
+
+def campaign_jobs(ctx: ApiContext, campaign_id: str, tenant: str | None = None) -> list[Any]:
+    """Every job of the campaign (paged through the runtime), only ``tenant``'s when given."""
     out: list[Any] = []
     offset = 0
     while True:
-        page = ctx.runtime.list(campaign_id=campaign_id, limit=_PAGE, offset=offset)
+        page = ctx.runtime.list(campaign_id=campaign_id, tenant=tenant, limit=_PAGE, offset=offset)
         out.extend(page)
         if len(page) < _PAGE:
             return out
@@ -67,6 +75,10 @@ def campaign_jobs(ctx: ApiContext, campaign_id: str) -> list[Any]:
 
 
 def _tenant_of(ctx: ApiContext, campaign_id: str) -> str | None:
+    """Tenant of an internal campaign id (an API campaign, or jobs submitted with that id)."""
+    known = ctx.store.campaign_by_internal(campaign_id)
+    if known is not None:
+        return known[0]
     tenant = ctx.store.campaign_tenant(campaign_id)
     if tenant is not None:
         return tenant
@@ -75,11 +87,13 @@ def _tenant_of(ctx: ApiContext, campaign_id: str) -> str | None:
 
 
 def campaign_summary(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None:
-    """Counts by state (and done/total) for a campaign, or None when there is no such campaign."""
+    """Counts by state (and done/total) for a campaign (internal id), or None when there is none."""
     tenant = _tenant_of(ctx, campaign_id)
     if tenant is None:
         return None
-    every = campaign_jobs(ctx, campaign_id)
+    known = ctx.store.campaign_by_internal(campaign_id)
+    public = known[1] if known is not None else campaign_id
+    every = campaign_jobs(ctx, campaign_id, tenant)
     # The ads: not the recolor/voice jobs they depend on (those carry the campaign id too).
     deps = {d for j in every for d in (j.depends_on or ())}
     jobs = [j for j in every if j.parent_id is None and j.id not in deps]
@@ -89,14 +103,14 @@ def campaign_summary(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None
     terminal = sum(1 for j in jobs if j.terminal)
     done = total > 0 and terminal == total and not (runner_status or {}).get("expanding", False)
     return {
-        "id": campaign_id,
+        "id": public,
         "tenant": tenant,
         "total": total,
         "counts": dict(sorted(counts.items())),
         "done": done,
         "progress": round(terminal / total, 4) if total else 0.0,
         "runner": runner_status,
-        "manifest_url": f"/v1/campaigns/{campaign_id}/manifest",
+        "manifest_url": f"/v1/campaigns/{public}/manifest",
     }
 
 
@@ -109,18 +123,25 @@ def _runner_status(ctx: ApiContext, campaign_id: str) -> dict[str, Any] | None:
 
 
 def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) -> str:
+    """The internal id of the caller's campaign ``campaign_id``; 404 for unknown and foreign ids
+    alike (an admin may also name a campaign by its internal id)."""
     if not campaign_id or len(campaign_id) > 128:
         raise not_found("campaign")
-    tenant = _tenant_of(ctx, campaign_id)
+    internal = ctx.store.tenant_campaign(principal.tenant, campaign_id)
+    if internal is not None:
+        return internal
+    tenant = _tenant_of(ctx, campaign_id)  # jobs submitted with a campaign id (CLI, runtime)
     if tenant is None or not can_see(principal, tenant):
         raise not_found("campaign")
-    return tenant
+    return campaign_id
 
 
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
-    """Validate the uploaded spec (tenant and audience forced; catalogue/copy must be shipped files
-    under assets/), then run the campaign on a background thread; returns its id and plan stats."""
-    from pipelines._common.data import ASSETS_DIR, parse_data_text
+    """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
+    are registry names or the tenant's asset ids, see workers.resolver), then submit the campaign;
+    returns its id and plan stats."""
+    from pipelines._common.data import parse_data_text
+    from workers.resolver import Resolver, check_name
 
     try:
         raw = parse_data_text(spec_path.read_bytes(), field="spec", source="campaign spec",
@@ -129,32 +150,44 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         raise ApiError(422, exc.message, field="spec") from None
     if not isinstance(raw, dict):
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
-    root = Path(ASSETS_DIR).resolve()
     overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
+    resolver = Resolver(ctx.assets, owns=lambda asset_id: ctx.owns_asset(asset_id, tenant))
     for key in ("catalogue", "copy"):
         value = raw.get(key)
         if value is None:
             continue
+        try:  # a shipped data file by name ('demo/catalogue.yaml'); its images resolve next to it
+            overrides[key] = str(resolver.registry.data_file(value, f"spec.{key}"))
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field) from None
+    # Templates and the music bed: registry names or the tenant's asset ids (media inside an
+    # uploaded template too); a path anywhere is refused before anything is opened.
+    refs: list[tuple[str, Any, str]] = [("spec.template", raw.get("template"), "template")]
+    templates_raw = raw.get("templates") or {}
+    if not isinstance(templates_raw, dict):
+        raise ApiError(422, "spec.templates must map template variants to template names", field="spec.templates")
+    refs += [(f"spec.templates.{k}", v, "template") for k, v in templates_raw.items()]
+    refs.append(("spec.music", raw.get("music"), "music"))
+    for field, value, kind in refs:
+        if value is None:
+            continue
         try:
-            resolved = (root / str(value)).resolve() if isinstance(value, str) and len(value) <= 500 else None
-        except (ValueError, OSError):  # NUL bytes, over-long names
-            resolved = None
-        if resolved is None or not resolved.is_relative_to(root) or not resolved.is_file():
-            raise ApiError(422, f"spec.{key} must name a file under the server's assets/ directory "
-                           f"(e.g. 'demo/{key if key == 'copy' else 'catalogue'}.yaml'), got {value!r}",
-                           field=f"spec.{key}")
-        overrides[key] = str(resolved)
+            if kind == "template":
+                resolver.load_template(check_name(value, field), field)
+            else:
+                resolver.music(check_name(value, field), field)
+        except PipelineInputError as exc:
+            raise ApiError(422, exc.message, field=exc.field or field) from None
     try:
         spec = campaigns.load_spec(spec_path, **overrides)
     except campaigns.CampaignSpecError as exc:
         raise ApiError(422, str(exc), field="spec") from None
-    owner = ctx.store.campaign_tenant(spec.campaign_id)
-    if owner is not None and owner != tenant:
-        raise ApiError(409, f"campaign id {spec.campaign_id!r} is taken; choose another campaign_id",
-                       field="spec.campaign_id")
-    validation = campaigns.validate_campaign(spec, campaign_settings(ctx))
+    public = spec.campaign_id
+    if len(public) > 64:
+        raise ApiError(422, "spec.campaign_id must be 1-64 characters of [A-Za-z0-9._-]", field="spec.campaign_id")
+    validation = campaigns.validate_campaign(spec, campaign_settings(ctx), resolver=resolver)
     report = {
-        "id": spec.campaign_id,
+        "id": public,
         "rows": getattr(validation, "rows_total", None),
         "planned": len(getattr(validation, "planned", [])),
         "invalid_rows": [
@@ -170,7 +203,11 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         return {**report, "dry_run": True, "valid": bool(report["planned"])}
     if not report["planned"]:
         raise ApiError(422, "no audience row could be planned; see invalid_rows in a dry run", field="audience")
-    ctx.store.add_campaign_owner(spec.campaign_id, tenant)
+    internal = internal_campaign_id(tenant, public)
+    if not ctx.store.claim_campaign(tenant, public, internal):  # the unique key: one winner
+        raise ApiError(409, f"this tenant already has a campaign {public!r}; choose another campaign_id",
+                       field="spec.campaign_id")
+    overrides["campaign_id"] = internal
     # The runner's non-blocking start: validate, submit every ad as a durable job (tenant and
     # campaign_id on each), write the pending manifest, return. The dispatcher (``maydo serve``
     # or a ``maydo worker``) renders them; the status endpoint reads progress from the job store.
@@ -180,10 +217,15 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
     safe = {**raw, **overrides}
     folder = ctx.settings.data_dir / "api-uploads" / tenant
     folder.mkdir(parents=True, exist_ok=True)
-    safe_spec = folder / f"campaign-{spec.campaign_id}.yaml"
+    safe_spec = folder / f"campaign-{internal}.yaml"
     safe_spec.write_text(_yaml.safe_dump(safe, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    started = campaigns.start_campaign(ctx.settings, safe_spec, audience_path, tenant=tenant, runtime=ctx.runtime)
-    return {**report, "submitted": started.get("submitted")}
+    try:
+        started = campaigns.start_campaign(ctx.settings, safe_spec, audience_path, tenant=tenant,
+                                           runtime=ctx.runtime)
+    except BaseException:
+        ctx.store.release_campaign(internal)
+        raise
+    return {**report, "submitted": started.get("submitted"), "internal_id": internal}
 
 
 def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
@@ -252,9 +294,9 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     campaign_id = str(started["id"])
     if dry_run:
         return JSONResponse(json.loads(json.dumps(started, default=str)), status_code=200)
-    ctx.store.add_campaign_owner(campaign_id, principal.tenant)
+    internal = str(started.pop("internal_id"))
     if webhook:
-        ctx.store.set_webhook(campaign_id, "campaign", principal.tenant, webhook)
+        ctx.store.set_webhook(internal, "campaign", principal.tenant, webhook)
     body = {**json.loads(json.dumps(started, default=str)), "id": campaign_id,
             "status_url": f"/v1/campaigns/{campaign_id}", "manifest_url": f"/v1/campaigns/{campaign_id}/manifest"}
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/campaigns/{campaign_id}"})
@@ -264,12 +306,12 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
 def get_campaign(request: Request, campaign_id: str,
                  principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
-    summary = campaign_summary(ctx, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
+    summary = campaign_summary(ctx, internal)
     if summary is None:
         raise not_found("campaign")
-    hook = ctx.store.webhook(campaign_id)
-    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(campaign_id)}
+    hook = ctx.store.webhook(internal)
+    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(internal)}
     return summary
 
 
@@ -277,15 +319,15 @@ def get_campaign(request: Request, campaign_id: str,
 def get_manifest(request: Request, campaign_id: str,
                  principal: Principal = Depends(require("creator", "platform"))) -> dict[str, Any]:
     ctx = ctx_of(request)
-    visible_campaign(ctx, principal, campaign_id)
+    internal = visible_campaign(ctx, principal, campaign_id)
     manifest: Any = None
     try:
-        manifest = campaigns.load_manifest(ctx.settings, campaign_id)  # refreshed from the job store
+        manifest = campaigns.load_manifest(ctx.settings, internal)  # refreshed from the job store
     except (KeyError, FileNotFoundError, json.JSONDecodeError):
         manifest = None
     if manifest is None:
         rows = []
-        for job in campaign_jobs(ctx, campaign_id):
+        for job in campaign_jobs(ctx, internal, None if principal.is_admin else principal.tenant):
             if job.parent_id is not None:
                 continue
             rows.append({"job_id": job.id, "status": str(job.status.value), "outputs": job.outputs,
@@ -293,5 +335,7 @@ def get_manifest(request: Request, campaign_id: str,
         manifest = {"campaign_id": campaign_id, "rows": rows}
     # The assets it points at are the campaign jobs' outputs: readable by the tenant through the
     # job store's asset index (ApiContext.owns_asset), no write needed here.
-    return manifest if isinstance(manifest, dict) else {"campaign_id": campaign_id, "rows": manifest}
+    if isinstance(manifest, dict):
+        return {**manifest, "campaign_id": campaign_id}  # the caller's id, not the internal one
+    return {"campaign_id": campaign_id, "rows": manifest}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +26,10 @@ from workers.api.routes_assets import store_upload
 from workers.api.signing import tenant_webhook_secret
 from workers.api.store import Principal
 from workers.api.webhooks import WebhookTargetError, check_target
+from workers.resolver import RefError
+
+if TYPE_CHECKING:
+    from workers.jobs.models import JobSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 webhook_router = APIRouter()
@@ -182,8 +186,8 @@ async def parse_job_request(request: Request, ctx: ApiContext, principal: Princi
         raise RequestValidationError(exc.errors()) from None
 
 
-def _same_request(rec: Any, kind: str, body: JobIn) -> bool:
-    return bool(rec.kind == kind and rec.params == body.params and rec.inputs == body.inputs)
+def _same_request(rec: Any, kind: str, spec: JobSpec) -> bool:
+    return bool(rec.kind == kind and rec.params == spec.params and rec.inputs == spec.inputs)
 
 
 @router.post(
@@ -217,45 +221,48 @@ async def submit_job(
     return JSONResponse(view, status_code=status, headers=headers)
 
 
-def _check_request(ctx: ApiContext, principal: Principal, body: JobIn) -> None:
-    """Inputs owned by the tenant, webhook target allowed (DNS: blocking)."""
-    for name, asset_id in body.inputs.items():
-        if not principal.is_admin and not ctx.owns_asset(asset_id, principal.tenant):
-            # Someone else's (or no) asset: the same answer either way.
-            raise ApiError(422, f"input {name!r}: no asset {asset_id!r} in this tenant", field=f"inputs.{name}")
+def _check_request(ctx: ApiContext, principal: Principal, kind: str, body: JobIn, *, dry_run: bool = False
+                   ) -> JobSpec:
+    """The spec to queue: references checked by ``workers.resolver`` (inputs and template media
+    owned by the tenant, registry names, never a path), webhook target allowed (DNS: blocking)."""
+    from workers.jobs.models import JobSpec
+
+    spec = JobSpec(kind=kind, params=body.params, inputs=body.inputs, lane=body.lane, priority=body.priority,
+                   tenant=principal.tenant)
+    owns = None if principal.is_admin else (lambda asset_id: ctx.owns_asset(asset_id, principal.tenant))
+    try:
+        spec = ctx.runtime.prepare(spec, owns=owns)
+    except RefError as exc:
+        # Someone else's (or no) asset, a server path, an unknown name: 422 naming the field.
+        raise ApiError(422, exc.message, field=exc.field) from None
+    except PipelineInputError as exc:
+        if not dry_run:  # a dry run lists the spec's other problems in its report instead
+            raise ApiError(422, exc.message, field=exc.field) from None
     if body.webhook_url is not None:
         try:
             check_target(body.webhook_url, allow_private=ctx.settings.api.webhooks.allow_private_targets)
         except WebhookTargetError as exc:
             raise ApiError(422, str(exc), field="webhook_url") from None
+    return spec
 
 
 def _dry_run_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn) -> dict[str, Any]:
-    _check_request(ctx, principal, body)
-    return dry_run_report(ctx, kind, body, principal.tenant)
+    spec = _check_request(ctx, principal, kind, body, dry_run=True)
+    return dry_run_report(ctx, kind, body.model_copy(update={"inputs": spec.inputs}), principal.tenant)
 
 
 def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: JobIn, key: str | None
                      ) -> tuple[dict[str, Any], int, dict[str, str]]:
-    from workers.jobs.models import JobSpec
+    from dataclasses import replace
 
-    _check_request(ctx, principal, body)
-    spec = JobSpec(
-        kind=kind,
-        params=body.params,
-        inputs=body.inputs,
-        lane=body.lane,
-        priority=body.priority,
-        tenant=principal.tenant,
-        idempotency_key=key,
-    )
+    spec = replace(_check_request(ctx, principal, kind, body), idempotency_key=key)
     t0 = time.time()
     try:
         rec = ctx.runtime.submit(spec)
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
     replay = key is not None and rec.created_at < t0
-    if replay and not _same_request(rec, kind, body):
+    if replay and not _same_request(rec, kind, spec):
         raise ApiError(409, "Idempotency-Key was already used with a different request", field="Idempotency-Key")
     headers = {"Location": f"/v1/jobs/{rec.id}"}
     if replay:
@@ -286,8 +293,13 @@ def get_job(request: Request, job_id: str, principal: Principal = Depends(requir
 @router.post("/{job_id}/cancel", summary="Cancel a job (queued: at once; running: at the next stage)")
 def cancel_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
     ctx = ctx_of(request)
+    from workers.runtime import JobInUse
+
     rec = visible_job(ctx, principal, job_id)
-    return job_view(ctx, ctx.runtime.cancel(rec.id))
+    try:
+        return job_view(ctx, ctx.runtime.cancel(rec.id))
+    except JobInUse as exc:  # shared work of other (same-tenant) jobs keeps running
+        raise ApiError(409, str(exc), field="job_id") from None
 
 
 def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -103,29 +102,25 @@ def voices(_: Principal = Depends(authenticate)) -> dict[str, Any]:
     return {"voices": [jsonable(spec) for spec in load_registry()]}
 
 
-@router.get("/templates", summary="Video ad templates shipped under assets/templates")
+@router.get("/templates", summary="Video ad templates (registry names) and music beds shipped with the server")
 def templates(_: Principal = Depends(authenticate)) -> dict[str, Any]:
-    from pipelines._common.data import ASSETS_DIR
+    from pipelines._common.errors import PipelineInputError
+    from workers.resolver import Registry, Resolver
 
-    root = Path(ASSETS_DIR) / "templates"
+    registry = Registry.default()
+    resolver = Resolver(registry=registry)
     out: list[dict[str, Any]] = []
-    if root.is_dir():
-        for path in sorted(root.glob("**/*.yaml")) + sorted(root.glob("**/*.yml")):
-            entry: dict[str, Any] = {
-                "name": path.parent.name if path.stem == "template" else path.stem,
-                "file": str(path.relative_to(root)),
-            }
-            try:
-                from pipelines.video.template import load_template
-
-                t = load_template(path)
-                entry.update(
-                    description=t.description, formats=t.formats, fps=t.fps, spec=t.spec,
-                    fields=sorted(t.fields), scenes=len(t.scenes),
-                    fixed_seconds=round(sum(float(s.duration) for s in t.scenes
-                                            if not isinstance(s.duration, str)), 2),
-                )
-            except Exception as exc:  # list every template, flagging broken ones rather than failing
-                entry["error"] = f"{type(exc).__name__}: {exc}"
-            out.append(entry)
-    return {"templates": out}
+    for name in registry.templates():
+        entry: dict[str, Any] = {"name": name}
+        try:
+            t = resolver.load_template(name, "template")
+            entry.update(
+                description=t.description, formats=t.formats, fps=t.fps, spec=t.spec,
+                fields=sorted(t.fields), scenes=len(t.scenes),
+                fixed_seconds=round(sum(float(s.duration) for s in t.scenes
+                                        if not isinstance(s.duration, str)), 2),
+            )
+        except PipelineInputError as exc:  # list every template, flagging broken ones rather than failing
+            entry["error"] = exc.message
+        out.append(entry)
+    return {"templates": out, "music": sorted(registry.music())}

@@ -36,18 +36,20 @@ def load_signing_secret(settings: Settings) -> bytes:
     return fresh
 
 
-def sign_asset(secret: bytes, asset_id: str, expires: int) -> str:
-    """Signature that authorises reading exactly ``asset_id`` until unix time ``expires``."""
-    msg = f"asset:{asset_id}:{expires}".encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+def sign_asset(secret: bytes, asset_id: str, expires: int, tenant: str | None = None) -> str:
+    """Signature that authorises reading exactly ``asset_id`` until unix time ``expires`` (as
+    ``tenant`` sees it: its own filename and media type, when given)."""
+    msg = f"asset:{asset_id}:{expires}" + (f":{tenant}" if tenant is not None else "")
+    return hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
 
 
 def verify_asset_signature(secret: bytes, asset_id: str, expires: int, signature: str,
-                           now: float | None = None) -> bool:
+                           now: float | None = None, tenant: str | None = None) -> bool:
     if expires < (time.time() if now is None else now):
         return False
     # Compare bytes: compare_digest raises TypeError on non-ASCII str (a 500 for a crafted URL).
-    return hmac.compare_digest(sign_asset(secret, asset_id, expires).encode(), signature.encode("utf-8", "replace"))
+    expected = sign_asset(secret, asset_id, expires, tenant).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
 
 def tenant_webhook_secret(secret: bytes, tenant: str) -> bytes:

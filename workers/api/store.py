@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS campaign_owners (
     tenant TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tenant_campaigns (
+    internal_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (tenant, campaign_id)
+);
 CREATE TABLE IF NOT EXISTS webhooks (
     object_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -122,6 +129,10 @@ class ApiStore:
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
+            cols = {r["name"] for r in conn.execute("PRAGMA table_info(asset_owners)")}
+            for col in ("filename", "media_type"):  # per-tenant upload metadata (added later)
+                if col not in cols:
+                    conn.execute(f"ALTER TABLE asset_owners ADD COLUMN {col} TEXT")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -185,12 +196,31 @@ class ApiStore:
             return [dict(r) for r in conn.execute(sql + " ORDER BY created", args)]
 
     # --- ownership --------------------------------------------------------------------------
-    def add_asset_owner(self, asset_id: str, tenant: str) -> None:
+    def add_asset_owner(self, asset_id: str, tenant: str, filename: str | None = None,
+                        media_type: str | None = None) -> None:
+        """Record that ``tenant`` uploaded ``asset_id``, with ITS filename and media type: the
+        same bytes uploaded by two tenants are stored once, but each sees only its own metadata."""
         with self._conn() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO asset_owners (asset_id, tenant, created) VALUES (?,?,?)",
-                (asset_id, tenant, time.time()),
+                "INSERT INTO asset_owners (asset_id, tenant, created, filename, media_type) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (asset_id, tenant) DO UPDATE SET"
+                " filename = COALESCE(excluded.filename, filename),"
+                " media_type = COALESCE(excluded.media_type, media_type)",
+                (asset_id, tenant, time.time(), filename, media_type),
             )
+
+    def uploaded_by_anyone(self, asset_id: str) -> bool:
+        with self._conn() as conn:
+            row = conn.execute("SELECT 1 FROM asset_owners WHERE asset_id = ? LIMIT 1", (asset_id,)).fetchone()
+        return row is not None
+
+    def upload_meta(self, asset_id: str, tenant: str) -> tuple[str | None, str | None] | None:
+        """``(filename, media_type)`` as ``tenant`` uploaded the asset; None if it did not."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT filename, media_type FROM asset_owners WHERE asset_id = ? AND tenant = ?", (asset_id, tenant)
+            ).fetchone()
+        return None if row is None else (row["filename"], row["media_type"])
 
     def add_asset_owners(self, asset_ids: Iterable[str], tenant: str) -> None:
         now = time.time()
@@ -214,6 +244,41 @@ class ApiStore:
                 "INSERT OR IGNORE INTO campaign_owners (campaign_id, tenant, created) VALUES (?,?,?)",
                 (campaign_id, tenant, time.time()),
             )
+
+    # Campaign ids are per tenant: (tenant, campaign_id) -> internal id (job store, folders).
+    def claim_campaign(self, tenant: str, campaign_id: str, internal_id: str) -> bool:
+        """Create the tenant's campaign; False when it already exists (the unique key decides:
+        of concurrent creators exactly one wins)."""
+        with self._conn() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO tenant_campaigns (internal_id, tenant, campaign_id, created) VALUES (?,?,?,?)",
+                    (internal_id, tenant, campaign_id, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def release_campaign(self, internal_id: str) -> None:
+        """Forget a claim whose start failed (the id can be used again)."""
+        with self._conn() as conn:
+            conn.execute("DELETE FROM tenant_campaigns WHERE internal_id = ?", (internal_id,))
+
+    def tenant_campaign(self, tenant: str, campaign_id: str) -> str | None:
+        """The internal id of ``tenant``'s campaign ``campaign_id``, or None."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT internal_id FROM tenant_campaigns WHERE tenant = ? AND campaign_id = ?", (tenant, campaign_id)
+            ).fetchone()
+        return None if row is None else str(row["internal_id"])
+
+    def campaign_by_internal(self, internal_id: str) -> tuple[str, str] | None:
+        """``(tenant, campaign_id)`` of an internal campaign id, or None."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT tenant, campaign_id FROM tenant_campaigns WHERE internal_id = ?", (internal_id,)
+            ).fetchone()
+        return None if row is None else (str(row["tenant"]), str(row["campaign_id"]))
 
     def campaign_tenant(self, campaign_id: str) -> str | None:
         with self._conn() as conn:

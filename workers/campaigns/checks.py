@@ -119,11 +119,18 @@ _MERGE_PATH_RE = re.compile(r"merge field '([A-Za-z0-9_.]+)'")
 
 
 class CampaignChecker:
-    """Checks rows of one campaign; templates and media are loaded/decoded once per campaign."""
+    """Checks rows of one campaign; templates and media are loaded/decoded once per campaign.
 
-    def __init__(self, spec: Any, catalogue: Any) -> None:
+    ``resolver`` (``workers.resolver.Resolver``) turns template, music and media references into
+    files exactly as the render's will: registry names, or asset ids the caller may use.
+    """
+
+    def __init__(self, spec: Any, catalogue: Any, resolver: Any | None = None) -> None:
+        from workers.resolver import Resolver
+
         self.spec = spec
         self.catalogue = catalogue
+        self.resolver = resolver or Resolver()
         self._templates: dict[tuple[str, str, str], Any] = {}
         self._music_error: str | None | bool = False  # False = not checked yet
 
@@ -135,8 +142,8 @@ class CampaignChecker:
             from workers.campaigns.jobs import localized_template_raw
 
             try:
-                raw, src = localized_template_raw(self.spec, variant, language, currency)
-                self._templates[key] = template_from_dict(raw, base_dir=src.parent, source=src.name)
+                raw, src, ref = localized_template_raw(self.spec, variant, language, currency, self.resolver)
+                self._templates[key] = template_from_dict(raw, source=f"template {ref[:40]}")
             except PipelineInputError as exc:
                 self._templates[key] = exc
         return self._templates[key]
@@ -147,13 +154,29 @@ class CampaignChecker:
             if self.spec.music:
                 from pipelines.video.media_check import audio_problem
 
-                p = Path(self.spec.music)
-                if not p.is_file():
-                    self._music_error = f"music file not found: {self.spec.music}"
+                try:
+                    p = self.resolver.music(self.spec.music, "music")
+                except PipelineInputError as exc:
+                    self._music_error = exc.message
                 else:
                     problem = audio_problem(p)
-                    self._music_error = f"music {p.name} {problem}" if problem else None
+                    self._music_error = f"music {self.spec.music!r} {problem}" if problem else None
         return self._music_error if isinstance(self._music_error, str) else None
+
+    def _media(self, tpl: Any, data: Mapping[str, Any], out: RowCheck) -> Any:
+        """The template with its ``media`` map (the only files the render may open), as the
+        render's resolver builds it; unknown names / foreign assets become row errors."""
+        from workers.resolver import template_media_refs
+
+        media: dict[str, Path] = {}
+        for where, src in template_media_refs(tpl, data):
+            if "{{" in src or src in media:
+                continue
+            try:
+                media[src] = self.resolver.media(src, f"template: {where}")
+            except PipelineInputError as exc:
+                out.errors.append(("template", exc.message))
+        return tpl.model_copy(update={"media": media})
 
     def check(self, plan: Any, columns: Mapping[str, Any]) -> RowCheck:
         """Every problem a render of this row would hit (see module docstring)."""
@@ -167,9 +190,10 @@ class CampaignChecker:
             voice_s = self._check_script(plan, out)
         tpl = self.template(plan.template_variant, plan.language, plan.currency)
         if isinstance(tpl, PipelineInputError):
-            out.errors.append(("template", tpl.message))
+            out.errors.append((tpl.field or "template", tpl.message))
             return out
         data = merge_data(self.spec, self.catalogue, plan, columns)
+        tpl = self._media(tpl, data, out)
         product = self.catalogue.get(plan.sku)
         report = validate_template(
             tpl, data, formats=[plan.format], voice_duration=voice_s, product_image=product.image

@@ -6,12 +6,16 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.files import atomic_write_bytes
 from workers.campaigns.plan import PlannedRow, Validation
 from workers.campaigns.spec import SIZE_PRESETS, CampaignSpec
+
+if TYPE_CHECKING:
+    from workers.resolver import Resolver
+    from workers.storage.base import AssetStore
 
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -28,30 +32,32 @@ def fmt_tag(fmt: str) -> str:
     return fmt.replace(":", "x")
 
 
-def template_path(spec: CampaignSpec, variant: str) -> Path:
-    """The template file for a variant: a path, or a name under assets/templates/."""
-    from pipelines._common.data import ASSETS_DIR
+def template_path(spec: CampaignSpec, variant: str, resolver: Resolver | None = None) -> Path:
+    """The template file for a variant: a registry name (``assets/templates``) or an asset id
+    (an uploaded template, or one the CLI ingested), through ``workers.resolver``."""
+    from workers.resolver import Resolver
 
-    name = spec.template_for(variant)
-    for cand in (Path(name), ASSETS_DIR / "templates" / name, ASSETS_DIR / "templates" / f"{name}.yaml"):
-        if cand.is_file():
-            return cand.resolve()
-    found = sorted(p.stem for p in (ASSETS_DIR / "templates").glob("*.yaml"))
-    from pipelines._common.errors import unknown_choice
-
-    raise unknown_choice("template", name, found, field="template")
+    field = f"templates.{variant}" if variant in spec.templates else "template"
+    return (resolver or Resolver()).template(spec.template_for(variant), field)[0]
 
 
-def localized_template_raw(spec: CampaignSpec, variant: str, language: str, currency: str) -> tuple[dict[str, Any], Path]:
-    """(template mapping localised for one market, source file): ``locale`` (language, currency,
-    date format), media paths made absolute, and the spec's ``template_text`` overrides for the
-    language. Raises PipelineInputError (field ``template``) when the template is missing or unreadable."""
+def localized_template_raw(
+    spec: CampaignSpec, variant: str, language: str, currency: str, resolver: Resolver | None = None
+) -> tuple[dict[str, Any], Path, str]:
+    """``(mapping, source file, reference)`` of the template localised for one market: ``locale``
+    (language, currency, date format), media ``src`` as registry names or asset ids, and the
+    spec's ``template_text`` layer overrides for the language. Raises PipelineInputError naming
+    the field (``template`` or ``templates.<variant>``) when it is missing or unreadable."""
     from pipelines._common.data import load_data_file
+    from workers.resolver import Resolver, canonical_media_name, is_asset_id
 
-    src = template_path(spec, variant)
-    raw = load_data_file(src, field="template")
+    res = resolver or Resolver()
+    ref = spec.template_for(variant)
+    field = f"templates.{variant}" if variant in spec.templates else "template"
+    src, trusted = res.template(ref, field)
+    raw = load_data_file(src, field=field)
     if not isinstance(raw, dict):
-        raise PipelineInputError(f"template {src.name} must be a mapping of keys", field="template")
+        raise PipelineInputError(f"{field}: template {ref!r} must be a mapping", field=field)
     raw["locale"] = {
         **(raw.get("locale") or {}),
         "lang": language,
@@ -63,10 +69,12 @@ def localized_template_raw(spec: CampaignSpec, variant: str, language: str, curr
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
             out = {k: fix(val) for k, val in node.items()}
-            if isinstance(out.get("src"), str) and not Path(out["src"]).is_absolute():
-                cand = (src.parent / out["src"]).resolve()
-                if cand.exists():
-                    out["src"] = str(cand)
+            value = out.get("src")
+            if trusted and isinstance(value, str) and "{{" not in value and not is_asset_id(value):
+                # A shipped template's media, relative to its folder -> its registry name.
+                name = canonical_media_name(src.parent / value, res.registry)
+                if name is not None:
+                    out["src"] = name
             if isinstance(out.get("id"), str) and out["id"] in overrides and "text" in out:
                 out["text"] = overrides[out["id"]]
             return out
@@ -74,37 +82,56 @@ def localized_template_raw(spec: CampaignSpec, variant: str, language: str, curr
             return [fix(x) for x in node]
         return node
 
-    return fix(raw), src
+    return fix(raw), src, ref
 
 
-def localized_template(spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str) -> str:
+def localized_template(
+    spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str, resolver: Resolver | None = None
+) -> str:
     """Path of the template localised for one market (see ``localized_template_raw``).
 
     Templates carry one locale; a campaign spans markets (249.000 ₫, $14.00, £12.00), so the runner
-    writes one derived copy per (template, language, currency) into the campaign folder. The copy
-    is rewritten only when its content changes, so job fingerprints stay stable across runs.
+    writes one derived copy per (template, language, currency) into the campaign folder (and hands
+    it to the job as an asset). The copy is rewritten only when its content changes, so job
+    fingerprints stay stable across runs.
     """
     import yaml
 
-    raw, src = localized_template_raw(spec, variant, language, currency)
+    from workers.resolver import is_asset_id
+
+    raw, src, ref = localized_template_raw(spec, variant, language, currency, resolver)
     text = yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
-    dest = out_dir / "templates" / f"{src.stem}.{language}.{currency}.yaml"
+    stem = ref[:16] if is_asset_id(ref) else src.stem
+    dest = out_dir / "templates" / f"{stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
         atomic_write_bytes(dest, text.encode("utf-8"))
     return str(dest)
 
 
 def ad_job_spec(
-    spec: CampaignSpec, v: Validation, pr: PlannedRow, image_assets: dict[str, str], out_dir: Path
+    spec: CampaignSpec,
+    v: Validation,
+    pr: PlannedRow,
+    image_assets: dict[str, str],
+    out_dir: Path,
+    store: AssetStore | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """(params, inputs) of the ``render_ad`` job for one planned customer."""
-    from workers.campaigns.checks import merge_data, spoken_script
+    """(params, inputs) of the ``render_ad`` job for one planned customer.
 
+    The localised template goes into the asset store ``store`` (required) and travels as
+    ``inputs.template``: a job never carries a server path. Raises ``ValueError`` without a store.
+    """
+    from workers.campaigns.checks import merge_data, spoken_script
+    from workers.resolver import Resolver
+
+    if store is None:
+        raise ValueError("ad_job_spec needs the asset store (store=...) to hand the template over as an asset")
     plan = pr.plan
     product = v.catalogue.get(plan.sku)
     data = merge_data(spec, v.catalogue, plan, pr.columns)
+    local = localized_template(spec, out_dir, plan.template_variant, plan.language, plan.currency, Resolver(store))
+    template_id = store.put(Path(local), "application/yaml", filename=Path(local).name).id
     params: dict[str, Any] = {
-        "template": localized_template(spec, out_dir, plan.template_variant, plan.language, plan.currency),
         "data": data,
         "formats": [plan.format],
         "basename": safe_name(plan.customer_id),
@@ -127,7 +154,7 @@ def ad_job_spec(
             "engine": spec.voice_engine,
             "commercial": spec.commercial,
         }
-    return params, {"product_image": image_assets[plan.sku]}
+    return params, {"product_image": image_assets[plan.sku], "template": template_id}
 
 
 def job_key(spec: CampaignSpec, customer_id: str, params: dict[str, Any], inputs: dict[str, str]) -> str:

@@ -44,12 +44,14 @@ class Validation:
         return not self.errors
 
 
-def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> Validation:
+def validate_campaign(spec: CampaignSpec, settings: Settings | None = None, *, resolver: Any | None = None) -> Validation:
     """Load catalogue + copy deck, plan every audience row and check what its render would reject
     (``workers.campaigns.checks``): every error of every row, with row number and field.
 
     The one validation path: ``maydo campaign validate``, ``campaign run --dry-run``, HTTP
     ``dry_run`` and the runner (which submits only rows without errors) all call this.
+    ``resolver`` resolves template/music/media references (default: registry names, and asset
+    ids of the local asset store of ``settings``; the HTTP API passes the tenant's).
     """
     from pipelines.voice.accents import load_registry
     from workers.campaigns.checks import CampaignChecker
@@ -63,7 +65,12 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
         for sku in spec.products:
             catalogue.get(sku, field="products")
     registry = load_registry()
-    checker = CampaignChecker(spec, catalogue)
+    if resolver is None and settings is not None:
+        from workers.resolver import Resolver
+        from workers.storage import LocalAssetStore
+
+        resolver = Resolver(LocalAssetStore(settings.assets_dir))
+    checker = CampaignChecker(spec, catalogue, resolver)
     max_rows = settings.limits.max_audience_rows if settings else 100_000
     planned: list[PlannedRow] = []
     errors: list[RowError] = []

@@ -54,7 +54,7 @@ def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansio
     voices: set[tuple[str, str, str]] = set()
     for pr in v.planned:
         plan = pr.plan
-        params, inputs = ad_job_spec(spec, v, pr, image_assets, out_dir)
+        params, inputs = ad_job_spec(spec, v, pr, image_assets, out_dir, store)
         key = job_key(spec, plan.customer_id, params, inputs)
         if "recolor" in params:
             recolors.add((plan.sku, plan.colourway))

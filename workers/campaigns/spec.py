@@ -37,12 +37,13 @@ class CampaignSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    # up to 64 characters as written; the HTTP API appends a tenant suffix (".<10 hex>") internally
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,74}$")
     name: str = ""
     catalogue: Path
     audience: Path
     copy_deck: Path = Field(alias="copy")
-    template: str = "product_promo"
+    template: str = "product_promo"  # a template name (assets/templates) or an asset id; see workers.resolver
     templates: dict[str, str] = Field(default_factory=dict)  # template variant -> template override
     formats: list[Format] = Field(default_factory=_default_formats, min_length=1)
     products: list[str] | None = None  # candidate SKUs (default: the whole catalogue)
@@ -54,7 +55,7 @@ class CampaignSpec(BaseModel):
     tenant: str = Field("default", pattern=r"^[A-Za-z0-9._:@/+-]{1,200}$")
     size: Literal["tiny", "small", "full"] = "small"
     captions: Literal["sentence", "words", "none"] = "sentence"
-    music: str | None = None
+    music: str | None = None  # a music bed name (assets/music) or an asset id; the CLI ingests local files
     template_text: dict[str, dict[str, str]] = Field(default_factory=dict)  # language -> layer id -> text
     offer_labels: dict[str, str | dict[str, str]] = Field(default_factory=_default_offer_labels)
     offer_end: str = "2026-12-31"  # ISO date shown by templates as offer.end_date
@@ -103,6 +104,4 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
             # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
             cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
             updates[name] = next((c for c in cands if c.exists()), cands[0]).resolve()
-    if spec.music and not Path(spec.music).is_absolute() and (base / spec.music).exists():
-        updates["music"] = str((base / spec.music).resolve())
     return spec.model_copy(update=updates)

@@ -16,14 +16,31 @@ DEMO_SPEC = Path(__file__).resolve().parents[2] / "assets" / "demo" / "campaign.
 campaign_app = typer.Typer(help="Personalized ad campaigns: audience x catalogue x template.", no_args_is_help=True)
 
 
-def _spec(path: Path, size: str | None = None) -> Any:
+def _spec(path: Path, size: str | None = None, settings: Any | None = None) -> Any:
+    """Load a spec; with ``settings``, local template/music files it names (relative to the spec)
+    go into the asset store and the spec refers to them by asset id (see workers.resolver)."""
     from workers.campaigns import CampaignSpecError, load_spec
 
     overrides = {"size": size} if size else {}
     try:
-        return load_spec(path, **overrides)
+        spec = load_spec(path, **overrides)
     except CampaignSpecError as exc:
         fail(str(exc), code=2)
+    if settings is None:
+        return spec
+    from workers.resolver import ingest_ref
+    from workers.storage import open_store
+
+    store = open_store(settings)
+    base = (path.resolve().parent,)
+    updates: dict[str, Any] = {
+        "template": ingest_ref(spec.template, store, kind="template", field="template", bases=base),
+        "templates": {k: ingest_ref(v, store, kind="template", field=f"templates.{k}", bases=base)
+                      for k, v in spec.templates.items()},
+    }
+    if spec.music:
+        updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
+    return spec.model_copy(update=updates)
 
 
 def _summary(result: Any) -> None:
@@ -106,7 +123,7 @@ def _run(ctx: typer.Context, spec_path: Path, size: str | None, progress: bool, 
     from workers.campaigns import campaign_dir, run_campaign
 
     settings = settings_from(ctx)
-    spec = _spec(spec_path, size)
+    spec = _spec(spec_path, size, settings)
     if resume and not (campaign_dir(settings, spec.campaign_id) / "state.json").is_file():
         fail(f"nothing to resume for campaign {spec.campaign_id!r}; start it with `maydo campaign run`", code=2)
     try:
@@ -154,7 +171,7 @@ def _validate(ctx: typer.Context, spec: Path, as_json: bool) -> None:
     from workers.campaigns import validate_campaign
 
     settings = settings_from(ctx)
-    cspec = _spec(spec)
+    cspec = _spec(spec, settings=settings)
     try:
         v = validate_campaign(cspec, settings)
     except PipelineInputError as exc:

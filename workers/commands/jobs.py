@@ -208,7 +208,9 @@ def submit_voice(
 @submit_app.command("ad")
 def submit_ad(
     ctx: typer.Context,
-    template: str = typer.Option(..., "--template", help="Template name (assets/templates) or YAML path."),
+    template: str = typer.Option(
+        ..., "--template", help="Template name (assets/templates), asset id, or a local YAML file (stored as an asset)."
+    ),
     product: Path | None = typer.Option(None, "--product", help="Product photo."),
     to: str | None = typer.Option(None, "--to", help="Recolor the product to this colour first."),
     text: str | None = typer.Option(None, "--text", help="Voiceover script."),
@@ -230,8 +232,18 @@ def submit_ad(
         if not sep or not k:
             fail(f"--data expects KEY=VALUE, got {item!r}", code=2)
         merge[k] = v
-    params: dict[str, Any] = {"template": template, "data": merge, "formats": list(formats)}
+    from workers.resolver import ingest_ref, is_asset_id
+    from workers.storage import open_store
+
+    # A local template file (and the media next to it) goes into the asset store: the job
+    # carries asset ids and registry names only, never a path.
+    ref = ingest_ref(template, open_store(rt.settings), kind="template", field="--template")
+    params: dict[str, Any] = {"data": merge, "formats": list(formats)}
     inputs: dict[str, str] = {}
+    if is_asset_id(ref):
+        inputs["template"] = ref
+    else:
+        params["template"] = ref
     if product is not None:
         inputs["product_image"] = _put(rt, product, "--product")
     if to:
@@ -302,9 +314,14 @@ def jobs_show(
 @jobs_app.command("cancel")
 def jobs_cancel(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
     """Cancel a queued job now, or stop a running one."""
+    from workers.runtime import JobInUse
+
     rt = _runtime(ctx)
     _get(rt, job_id)
-    rec = rt.cancel(job_id)
+    try:
+        rec = rt.cancel(job_id)
+    except JobInUse as exc:
+        fail(str(exc), code=2)
     msg = "stopping (cancel requested)" if rec.status.value == "running" else rec.status.value
     console.print(f"{job_id}: {msg}")
 

@@ -1,5 +1,10 @@
-"""Job fingerprints: same (kind, input asset ids, params, engine + model revision, pipeline
-version) -> same fingerprint -> the earlier result is reused instead of running again."""
+"""Job fingerprints: same (tenant, kind, input asset ids, params, engine + model revision,
+pipeline version) -> same fingerprint -> the earlier result is reused instead of running again.
+
+The tenant is part of the fingerprint, so the result cache and child-job sharing never cross
+tenants: tenant A can neither learn that tenant B rendered a script (``cache_hit`` is no oracle)
+nor end up depending on (or cancelling) B's work. Within one tenant (a campaign's customers)
+equal work is still shared. See docs/security.md."""
 
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ def fingerprint(
     pool: str,
     revision: str,
     extra: dict[str, Any] | None = None,
+    tenant: str = "default",
 ) -> str:
     """sha256 over canonical JSON; key order and whitespace never matter."""
     doc = {
+        "tenant": tenant,
         "kind": kind,
         "inputs": inputs,
         "params": params,

@@ -39,6 +39,18 @@ class InvalidTransition(ValueError):
     """The requested change is not allowed from the job's current status (e.g. retry a running job)."""
 
 
+class JobInUse(InvalidTransition):
+    """Canceling this job would cancel work other active jobs still depend on (``dependents``)."""
+
+    def __init__(self, job_id: str, dependents: Sequence[str]) -> None:
+        self.job_id = job_id
+        self.dependents = list(dependents)
+        super().__init__(
+            f"job {job_id} is still needed by {len(self.dependents)} other active job(s) "
+            f"({', '.join(self.dependents[:5])}); cancel those instead"
+        )
+
+
 class JobStore(Protocol):
     """What the runtime, dispatcher, CLI and API need from durable storage."""
 
@@ -441,7 +453,9 @@ class SQLiteJobStore:
     def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None:
         """The newest succeeded job with this fingerprint (``active=True``: a queued/running one)."""
         if active:
-            sql = f"SELECT * FROM jobs WHERE fingerprint = ? AND status IN ({','.join('?' * len(_ACTIVE))})"
+            # A job being canceled is not shared any more: a new dependent must not attach to it.
+            sql = (f"SELECT * FROM jobs WHERE fingerprint = ? AND cancel_requested = 0"
+                   f" AND status IN ({','.join('?' * len(_ACTIVE))})")
             args: list[Any] = [fingerprint, *_ACTIVE]
         else:
             sql = "SELECT * FROM jobs WHERE fingerprint = ? AND status = 'succeeded'"
@@ -633,21 +647,46 @@ class SQLiteJobStore:
             self._event(db, row["id"], status, 1.0, reason)
             self._fail_dependents(db, row["id"], reason, cancel=cancel)
 
+    def _active_dependents(self, db: sqlite3.Connection, job_id: str, exclude: str | None = None) -> list[str]:
+        rows = db.execute(
+            f"""SELECT j.id FROM job_deps d JOIN jobs j ON j.id = d.job_id
+                WHERE d.dep_id = ? AND j.cancel_requested = 0 AND j.status IN ({",".join("?" * len(_ACTIVE))})""",
+            (job_id, *_ACTIVE),
+        ).fetchall()
+        return [str(r["id"]) for r in rows if r["id"] != exclude]
+
+    def _cancel_one(self, db: sqlite3.Connection, rec: JobRecord, now: float, why: str) -> None:
+        if rec.status in (JobStatus.QUEUED, JobStatus.RETRYING):
+            db.execute(
+                "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, rec.id),
+            )
+            self._event(db, rec.id, "canceled", 1.0, why)
+            self._fail_dependents(db, rec.id, f"dependency {rec.id} was canceled", cancel=True)
+        elif rec.status == JobStatus.RUNNING and not rec.cancel_requested:
+            db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now, rec.id))
+            self._event(db, rec.id, "cancel_requested", 0.0, "stopping the running attempt")
+
     def request_cancel(self, job_id: str) -> JobRecord:
-        """Queued/retrying -> canceled now; running -> ``cancel_requested`` (the dispatcher stops it)."""
+        """Queued/retrying -> canceled now; running -> ``cancel_requested`` (the dispatcher stops it).
+
+        Reference-counted, in one transaction: a job other active jobs still depend on is not
+        canceled (``JobInUse``); the job's own dependencies are canceled too when no other active
+        job needs them any more.
+        """
         now = time.time()
         with self._write() as db:
             rec = self._get(db, job_id)
-            if rec.status in (JobStatus.QUEUED, JobStatus.RETRYING):
-                db.execute(
-                    "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = ?, updated_at = ? WHERE id = ?",
-                    (now, now, job_id),
-                )
-                self._event(db, job_id, "canceled", 1.0, "canceled before it ran")
-                self._fail_dependents(db, job_id, f"dependency {job_id} was canceled", cancel=True)
-            elif rec.status == JobStatus.RUNNING and not rec.cancel_requested:
-                db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now, job_id))
-                self._event(db, job_id, "cancel_requested", 0.0, "stopping the running attempt")
+            if not rec.terminal:
+                users = self._active_dependents(db, job_id)
+                if users:
+                    raise JobInUse(job_id, users)
+            self._cancel_one(db, rec, now, "canceled before it ran")
+            if rec.status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.RUNNING):
+                for dep in rec.depends_on:
+                    child = self._get(db, dep)
+                    if not child.terminal and not self._active_dependents(db, dep, exclude=job_id):
+                        self._cancel_one(db, child, now, f"canceled with {job_id}, the last job that needed it")
             return self._get(db, job_id)
 
     def cancel_requested(self, job_ids: Sequence[str]) -> list[str]:
