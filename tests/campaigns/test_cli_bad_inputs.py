@@ -106,3 +106,11 @@ def test_campaign_validate_and_dry_run_report_rows_before_any_work(tmp_path: Pat
     res = runner.invoke(app, ["campaign", "validate", str(xlsx)])
     assert res.exit_code == 2 and "CSV UTF-8" in res.output, res.output
     _no_traceback(res)
+
+
+def test_campaign_with_a_binary_local_template_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_bytes(bytes(range(256)))
+    spec = _spec(tmp_path, b"customer_id,first_name\nc1,An\n", template="t.yaml")
+    res = runner.invoke(app, ["campaign", "validate", str(spec)])
+    assert res.exit_code == 2 and "binary file" in res.output, res.output
+    _no_traceback(res)

@@ -28,18 +28,23 @@ def _spec(path: Path, size: str | None = None, settings: Any | None = None) -> A
         fail(str(exc), code=2)
     if settings is None:
         return spec
+    from pipelines._common.errors import PipelineInputError
     from workers.resolver import ingest_ref
     from workers.storage import open_store
 
     store = open_store(settings)
     base = (path.resolve().parent,)
-    updates: dict[str, Any] = {
-        "template": ingest_ref(spec.template, store, kind="template", field="template", bases=base),
-        "templates": {k: ingest_ref(v, store, kind="template", field=f"templates.{k}", bases=base)
-                      for k, v in spec.templates.items()},
-    }
-    if spec.music:
-        updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
+    try:  # a local template that is binary, an alias bomb, ...: exit 2 naming the field
+        updates: dict[str, Any] = {
+            "template": ingest_ref(spec.template, store, kind="template", field="template", bases=base),
+            "templates": {k: ingest_ref(v, store, kind="template", field=f"templates.{k}", bases=base)
+                          for k, v in spec.templates.items()},
+        }
+        if spec.music:
+            updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
+    except PipelineInputError as exc:
+        fail(f"{exc.field or 'spec'}: {exc.message}" if exc.field and exc.field not in exc.message
+             else exc.message, code=2)
     return spec.model_copy(update=updates)
 
 
