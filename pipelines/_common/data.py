@@ -94,10 +94,11 @@ def parse_data_text(data: bytes | str, *, suffix: str = ".yaml", field: str = "f
         line = raw[: exc.start].count(b"\n") + 1
         raise _fail(field, source, f"is not UTF-8 text (line {line}); save it as UTF-8") from None
     is_json = suffix.lower() == ".json"
+    # Flow nesting ('[[[[...', '{"a":{"a":...') counted without parsing: the parsers recurse per level.
+    if _bracket_depth(text) > MAX_DEPTH:
+        raise _fail(field, source, f"is nested deeper than {MAX_DEPTH} levels")
     try:
         if is_json:
-            if _bracket_depth(text) > MAX_DEPTH:
-                raise _fail(field, source, f"is nested deeper than {MAX_DEPTH} levels")
             value = json.loads(text, parse_constant=_reject_constant)
         else:
             loader = BoundedSafeLoader(text)
