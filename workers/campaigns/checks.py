@@ -132,6 +132,7 @@ class CampaignChecker:
         self.catalogue = catalogue
         self.resolver = resolver or Resolver()
         self._templates: dict[tuple[str, str, str], Any] = {}
+        self._resolved: dict[str, Path | PipelineInputError] = {}
         self._music_error: str | None | bool = False  # False = not checked yet
 
     def template(self, variant: str, language: str, currency: str) -> Any:
@@ -165,17 +166,27 @@ class CampaignChecker:
 
     def _media(self, tpl: Any, data: Mapping[str, Any], out: RowCheck) -> Any:
         """The template with its ``media`` map (the only files the render may open), as the
-        render's resolver builds it; unknown names / foreign assets become row errors."""
+        render's resolver builds it; unknown names / foreign assets become row errors. Each
+        reference is resolved once per campaign; merge data matters only when a ``src`` has a
+        merge field."""
         from workers.resolver import template_media_refs
 
+        written = list(template_media_refs(tpl, None))
+        refs = template_media_refs(tpl, data) if any("{{" in src for _, src in written) else written
         media: dict[str, Path] = {}
-        for where, src in template_media_refs(tpl, data):
+        for where, src in refs:
             if "{{" in src or src in media:
                 continue
-            try:
-                media[src] = self.resolver.media(src, f"template: {where}")
-            except PipelineInputError as exc:
-                out.errors.append(("template", exc.message))
+            if src not in self._resolved:
+                try:
+                    self._resolved[src] = self.resolver.media(src, f"template: {where}")
+                except PipelineInputError as exc:
+                    self._resolved[src] = exc
+            found = self._resolved[src]
+            if isinstance(found, PipelineInputError):
+                out.errors.append(("template", found.message))
+            else:
+                media[src] = found
         return tpl.model_copy(update={"media": media})
 
     def check(self, plan: Any, columns: Mapping[str, Any]) -> RowCheck:
