@@ -139,3 +139,11 @@ def test_campaign_spec_with_nan_deep_nesting_or_binary_is_422(server: Server) ->
             resp = _campaign(c, audience, spec=spec)
             assert resp.status_code == 422, resp.text
             assert resp.json()["error"]["field"].startswith("spec")
+
+
+def test_voice_dry_run_reports_characters_the_voice_cannot_speak(server: Server) -> None:
+    with server.client("acme-creator") as c:
+        body = c.post("/v1/jobs?dry_run=true", json={"kind": "voice", "params": {"text": "Sale 🔥 now", "accent": "en-us"}})
+        assert body.status_code == 200
+        (err,) = body.json()["errors"]
+        assert err["field"] == "params.text" and "U+1F525" in err["message"]

@@ -38,6 +38,13 @@ def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: l
     if len(text) > limit:
         _err(errors, f"script is {len(text)} characters; the limit is {limit} (limits.max_script_chars)",
              f"{prefix}text")
+    else:  # the voice job's own character check (emoji, CJK, control characters), before any work
+        from pipelines.voice.prosody import check_characters, plain_text
+
+        try:
+            check_characters(plain_text(text))
+        except PipelineInputError as exc:
+            _err(errors, exc.message, f"{prefix}text")
     accent = params.get("accent")
     if accent is not None:
         try:
