@@ -1,0 +1,9 @@
+"""Recolor pipelines: exact colour science (CPU) and diffusion inpainting (GPU).
+
+The versions below are part of every recolor job's fingerprint (``workers/jobs/fingerprint.py``):
+bump one when that engine's output for the same inputs and params changes, and only its cached
+results are invalidated. Kept here, import-free, so fingerprinting never loads a pipeline.
+"""
+
+EXACT_VERSION = "recolor-exact/1"
+DIFFUSION_VERSION = "recolor-diffusion/1"

@@ -38,11 +38,12 @@ from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from pipelines.recolor import EXACT_VERSION
 from pipelines.recolor.colors import NamedColor, make_color, parse_color
 from pipelines.recolor.masks import MaskResult, product_mask
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
 
-PIPELINE_VERSION = "recolor-exact/1"
+PIPELINE_VERSION = EXACT_VERSION
 L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not split a material
 RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
 ACHROMATIC_C = 12.0

@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import ImageSource, load_image
+from pipelines.recolor import DIFFUSION_VERSION
 from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
 from pipelines.recolor.diffusion_image import (
     build_prompt,
@@ -43,7 +44,7 @@ from pipelines.recolor.diffusion_loading import (
     weights_variant,
 )
 
-PIPELINE_VERSION = "recolor-diffusion/1"
+PIPELINE_VERSION = DIFFUSION_VERSION
 
 
 @dataclass

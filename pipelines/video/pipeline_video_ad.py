@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines._common.errors import PipelineInputError, unknown_choice
 from pipelines._common.files import atomic_path, atomic_write_bytes
-from pipelines.video import audio_mix
+from pipelines.video import VERSION, audio_mix
 from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
 from pipelines.video.compositor import RenderCache, RenderContext, Segment, frames, plan_segments
 from pipelines.video.ffmpeg import (
@@ -48,7 +48,7 @@ from pipelines.video.template import (
     validate_template,
 )
 
-PIPELINE_VERSION = "video-ad/1"
+PIPELINE_VERSION = VERSION
 CAPTION_STYLES = ("sentence", "words", "none")
 
 TimingLike = Any  # tuple (text, start, end) or an object with .text/.start/.end

@@ -1,0 +1,7 @@
+"""Voice pipeline: regional-accent voiceovers with word timings.
+
+``VERSION`` is part of every voice job's fingerprint (``workers/jobs/fingerprint.py``): bump it
+when the output for the same script and params changes. Import-free on purpose.
+"""
+
+VERSION = "voice-1"

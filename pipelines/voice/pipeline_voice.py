@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipelines._common.errors import PipelineInputError
+from pipelines.voice import VERSION
 from pipelines.voice.accents import ENGINES, AccentSpec, EngineVoice, VoiceRegistry, load_registry
 from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, normalize_loudness, resample, silence, speech_bounds
 from pipelines.voice.config import (
@@ -38,7 +39,7 @@ from pipelines.voice.textmap import clean_word
 
 __all__ = ["VoiceConfig", "VoiceParams", "VoicePipeline", "VoiceOutput", "Timing"]
 
-PIPELINE_VERSION = "voice-1"
+PIPELINE_VERSION = VERSION
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
 EMPHASIS = (0.9, 1.15)  # rate, pitch factors on an *emphasised* span
 

@@ -116,7 +116,7 @@ def test_render_ad_fans_out_and_dedupes_shared_children(wsettings: Settings) -> 
         JobSpec(
             kind="render_ad",
             inputs={"product_image": A},
-            params={"template": "t", "data": {"name": "An"}, "recolor": recolor, "voice": voice},
+            params={"template": "product_promo", "data": {"name": "An"}, "recolor": recolor, "voice": voice},
             campaign_id="c1",
         )
     )
@@ -124,7 +124,7 @@ def test_render_ad_fans_out_and_dedupes_shared_children(wsettings: Settings) -> 
         JobSpec(
             kind="render_ad",
             inputs={"product_image": A},
-            params={"template": "t", "data": {"name": "Bo"}, "recolor": recolor, "voice": voice},
+            params={"template": "product_promo", "data": {"name": "Bo"}, "recolor": recolor, "voice": voice},
             campaign_id="c1",
         )
     )
@@ -139,3 +139,40 @@ def test_render_ad_fans_out_and_dedupes_shared_children(wsettings: Settings) -> 
     assert rt.get(ad1.id).status == JobStatus.FAILED and rt.get(ad1.id).error_class == "DependencyFailed"
     assert rt.retry(ad1.id).status == JobStatus.QUEUED
     assert rt.get(rc.id).status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("module", "attr", "kind", "params"),
+    [
+        ("pipelines.voice", "VERSION", "voice", {"text": "Xin chào", "accent": "vi-north"}),
+        ("pipelines.recolor", "EXACT_VERSION", "recolor", {"to_colors": ["#112233"]}),
+        ("pipelines.recolor", "DIFFUSION_VERSION", "recolor", {"to_colors": ["#112233"], "engine": "diffusion"}),
+        ("pipelines.video", "VERSION", "render_ad", {"template": "product_promo"}),
+    ],
+)
+def test_bumping_a_pipeline_version_misses_the_cache_of_that_kind_only(
+    monkeypatch: pytest.MonkeyPatch, module: str, attr: str, kind: str, params: dict[str, object]
+) -> None:
+    import importlib
+
+    from workers.jobs.fingerprint import fingerprint
+    from workers.runtime import pool_for
+
+    jobs = {
+        "voice": ("voice", {"text": "Xin chào", "accent": "vi-north"}),
+        "recolor": ("recolor", {"to_colors": ["#112233"]}),
+        "recolor_diffusion": ("recolor", {"to_colors": ["#112233"], "engine": "diffusion"}),
+        "video": ("render_ad", {"template": "product_promo"}),
+    }
+
+    def fps() -> dict[str, str]:
+        return {
+            pool: fingerprint(k, {"image": A}, p, pool=pool_for(k, p), revision="r1") for pool, (k, p) in jobs.items()
+        }
+
+    before = fps()
+    monkeypatch.setattr(importlib.import_module(module), attr, "bumped")
+    after = fps()
+    bumped = pool_for(kind, params)
+    assert before[bumped] != after[bumped]
+    assert {p: fp for p, fp in before.items() if p != bumped} == {p: fp for p, fp in after.items() if p != bumped}

@@ -12,8 +12,25 @@ import hashlib
 import json
 from typing import Any
 
-# Bump when a pipeline's output for the same inputs changes (invalidates every cached result of that kind).
-PIPELINE_VERSIONS: dict[str, str] = {"recolor": "1", "voice": "1", "render_ad": "1", "noop": "1"}
+
+def pipeline_version(pool: str) -> str:
+    """The version of the pipeline an actor pool runs, as that pipeline declares it.
+
+    Each pipeline package keeps its version import-free in its ``__init__`` (``pipelines.recolor``
+    ``EXACT_VERSION``/``DIFFUSION_VERSION``, ``pipelines.voice.VERSION``, ``pipelines.video.VERSION``),
+    so bumping one invalidates the cached results of that kind only. ``noop`` (tests) is "1".
+    """
+    import pipelines.recolor
+    import pipelines.video
+    import pipelines.voice
+
+    versions = {
+        "recolor": pipelines.recolor.EXACT_VERSION,
+        "recolor_diffusion": pipelines.recolor.DIFFUSION_VERSION,
+        "voice": pipelines.voice.VERSION,
+        "video": pipelines.video.VERSION,
+    }
+    return versions.get(pool, "1")
 
 
 def fingerprint(
@@ -26,7 +43,11 @@ def fingerprint(
     extra: dict[str, Any] | None = None,
     tenant: str = "default",
 ) -> str:
-    """sha256 over canonical JSON; key order and whitespace never matter."""
+    """sha256 (64 hex chars) over canonical JSON; key order and whitespace never matter.
+
+    ``pool`` is the actor pool that runs the job (it selects the pipeline version, see
+    :func:`pipeline_version`); ``revision`` the pool's model revision from settings.
+    """
     doc = {
         "tenant": tenant,
         "kind": kind,
@@ -34,7 +55,7 @@ def fingerprint(
         "params": params,
         "engine": pool,
         "revision": revision,
-        "pipeline_version": PIPELINE_VERSIONS.get(kind, "1"),
+        "pipeline_version": pipeline_version(pool),
         "extra": extra or {},
     }
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
