@@ -325,6 +325,24 @@ def test_m4a_music_bed_validates_and_decodes(settings, tmp_path, media):
         audio_mix.load_audio(media["broken"])
 
 
+def test_m4a_music_bed_renders_into_the_ad(tmp_path, media):
+    """Not only crash-free: the bed's 440 Hz tone is in the rendered MP4's audio."""
+    from pipelines.video.ffmpeg import decode_audio
+    from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline
+    from pipelines.video.template import template_from_dict
+
+    tpl = template_from_dict({"name": "bed", "fps": 10, "formats": ["1:1"], "captions": {"style": "none"},
+                              "scenes": [{"id": "s", "duration": 1.5, "background": "#202020"}]})
+    params = VideoAdParams(data={}, out_dir=tmp_path, formats=["1:1"], music=media["m4a"], captions="none",
+                           scale=0.125, quality="draft")
+    (render,) = VideoAdPipeline()(tpl, params).renders
+    audio = decode_audio(render.video_path)
+    assert abs(len(audio) / 48000 - 1.5) < 0.1
+    mid = audio[12000:60000, 0]
+    spectrum = np.abs(np.fft.rfft(mid))
+    assert abs(np.argmax(spectrum) * 48000 / len(mid) - 440) < 5 and np.sqrt(np.mean(mid**2)) > 1e-3
+
+
 def test_video_layer_trim_past_end_and_audio_only_file_are_errors(media):
     from pipelines.video.template import template_from_dict, validate_template
 
