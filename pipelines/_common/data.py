@@ -141,10 +141,19 @@ def _bracket_depth(text: str) -> int:
     return deepest
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that answers False (not found) for names the OS refuses outright
+    (too long, NUL bytes) instead of raising."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_data_file(path: str | Path, *, field: str = "file", max_bytes: int = MAX_DATA_BYTES) -> Any:
     """Parse a YAML or JSON file safely (see ``parse_data_text``); errors name the file and the problem."""
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p):
         raise PipelineInputError(f"{field}: file not found: {p}", field=field)
     size = p.stat().st_size
     if size > max_bytes:

@@ -19,7 +19,7 @@ from tests.api.conftest import Server
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES_PER_OPERATION = 40
+EXAMPLES_PER_OPERATION = 60
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pipelines._common.data import ASSETS_DIR
 from pipelines._common.errors import PipelineInputError
 
 pytestmark = pytest.mark.slow
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 TALLY: Counter[str] = Counter()
 
 
@@ -41,16 +41,29 @@ def _mutate(tree: Any, data: st.DataObject) -> Any:
     tree = copy.deepcopy(tree)
     for _ in range(data.draw(st.integers(1, 3))):
         node, path = tree, []
-        while isinstance(node, dict | list) and node and (not path or data.draw(st.booleans())):
+        while isinstance(node, dict | list) and node and (not path or data.draw(st.integers(0, 4)) > 0):
             key = data.draw(st.sampled_from(list(node.keys()) if isinstance(node, dict) else range(len(node))))
             path.append((node, key))
             node = node[key]
         if path:
             parent, key = path[-1]
-            parent[key] = data.draw(VALUES)
+            parent[key] = data.draw(_like(parent[key]) if data.draw(st.booleans()) else VALUES)
         else:
             tree = data.draw(VALUES)
     return tree
+
+
+def _like(value: Any) -> st.SearchStrategy[Any]:
+    """Values of the same type as ``value``: reach deeper checks than a type error would."""
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int | float):
+        return st.integers(-5, 400) | st.floats(-1e3, 1e3, allow_nan=False) | st.sampled_from([0, 0.2, 300, 1e308])
+    if isinstance(value, str):
+        return st.text(max_size=80) | st.sampled_from([
+            "{{customer.city}}", "{{customer.first_name | default: 'bạn'}} 🔥", "{{ product.price | currency }}",
+            "→ ✓ 中文", value + "{{", "x" * 500, "auto", "#GGG", "media/nope.png", "../../etc/passwd"])
+    return VALUES
 
 
 CSV_CELLS = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list(',;\t"\n\r')), max_size=12)
@@ -115,6 +128,7 @@ def test_template_loader_and_validation(tmp_path_factory, data, name, voice, raw
 
 
 SPEC = yaml.safe_load((ASSETS_DIR / "demo" / "campaign.yaml").read_text(encoding="utf-8"))
+SPEC.update(catalogue=str(ASSETS_DIR / "demo" / "catalogue.yaml"), copy=str(ASSETS_DIR / "demo" / "copy.yaml"))
 
 
 @FUZZ
@@ -128,11 +142,26 @@ def test_spec_loader(tmp_path_factory, data, raw, as_bytes) -> None:
     else:
         path.write_text(yaml.safe_dump(_mutate(SPEC, data), allow_unicode=True), encoding="utf-8")
     try:
-        load_spec(path)
+        spec = load_spec(path)
         TALLY["spec accepted"] += 1
     except CampaignSpecError as exc:
         assert str(exc) and len(str(exc)) < 20_000
         TALLY["spec refused"] += 1
+        return
+    # An accepted spec goes through the whole validation (2 audience rows, to stay quick).
+    from workers.campaigns import validate_campaign
+    from workers.settings import load_settings
+
+    aud = path.parent / "a.csv"
+    aud.write_text("customer_id,first_name,location\nc1,Zoë,London\nc2,Hương,Huế\n", encoding="utf-8")
+    settings = load_settings(env={}, overrides={"data_dir": str(path.parent / "data")})
+    try:
+        v = validate_campaign(spec.model_copy(update={"audience": aud}), settings)
+        assert v.rows_total == 2 and len(v.planned) + len({e.row for e in v.errors}) == 2
+        TALLY["spec validated"] += 1
+    except PipelineInputError as exc:
+        assert exc.message
+        TALLY["spec validation refused"] += 1
 
 
 CATALOGUE = yaml.safe_load((ASSETS_DIR / "demo" / "catalogue.yaml").read_text(encoding="utf-8"))

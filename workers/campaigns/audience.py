@@ -201,7 +201,9 @@ def read_audience(path: Path, *, max_rows: int = 100_000) -> Iterator[tuple[int,
             f"audience {path.name}: unsupported file type {suffix!r}; allowed: {', '.join(AUDIENCE_SUFFIXES)}",
             field="audience",
         )
-    if not path.is_file():
+    from pipelines._common.data import is_file
+
+    if not is_file(path):
         raise PipelineInputError(f"audience file not found: {path}", field="audience")
     count = 0
 

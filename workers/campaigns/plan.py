@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines._common.data import is_file
 from pipelines._common.errors import PipelineInputError
 from pipelines.personalization import (
     Catalogue,
@@ -59,7 +60,7 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None, *, r
     catalogue = load_catalogue(spec.catalogue)
     deck = load_copy_deck(spec.copy_deck)
     for product in catalogue:
-        if not product.image.is_file():
+        if not is_file(product.image):
             raise PipelineInputError(f"catalogue: image of {product.sku} not found: {product.image}", field="catalogue")
     if spec.products:
         for sku in spec.products:

@@ -95,7 +95,7 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
                 lines.append(f"{key}: {err['msg']} (got {got[:200] + '…' if len(got) > 200 else got})")
         raise CampaignSpecError(f"invalid campaign spec {p}:\n  " + "\n  ".join(lines)) from exc
     base = p.resolve().parent
-    from pipelines._common.data import ASSETS_DIR, REPO_ROOT
+    from pipelines._common.data import ASSETS_DIR, REPO_ROOT, is_file
 
     updates: dict[str, Any] = {}
     for name in ("catalogue", "audience", "copy_deck"):
@@ -103,5 +103,5 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
         if not value.is_absolute():
             # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
             cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
-            updates[name] = next((c for c in cands if c.exists()), cands[0]).resolve()
+            updates[name] = next((c for c in cands if is_file(c)), cands[0]).resolve()
     return spec.model_copy(update=updates)
