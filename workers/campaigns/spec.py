@@ -100,6 +100,10 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
     updates: dict[str, Any] = {}
     for name in ("catalogue", "audience", "copy_deck"):
         value = getattr(spec, name)
+        if "\x00" in str(value) or len(str(value)) > 1024:
+            key = "copy" if name == "copy_deck" else name
+            raise CampaignSpecError(f"invalid campaign spec {p.name}:\n  {key}: not a usable file path "
+                                    "(NUL byte or longer than 1024 characters)")
         if not value.is_absolute():
             # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
             cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
