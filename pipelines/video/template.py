@@ -104,7 +104,7 @@ class ShapeLayer(_LayerBase):
     type: Literal["shape"]
     shape: Literal["rect", "ellipse"] = "rect"
     color: Color = "#FFFFFF"
-    radius: float = Field(0.0, ge=0.0, description="corner radius (px at 1080)")
+    radius: float = Field(0.0, ge=0.0, le=4000.0, description="corner radius (px at 1080)")
 
 
 class ImageLayer(_LayerBase):
@@ -131,29 +131,31 @@ class ProductLayer(_LayerBase):
 
 
 class Stroke(_Model):
-    width: float = Field(4.0, ge=0.0)
+    width: float = Field(4.0, ge=0.0, le=200.0)
     color: Color = "#000000"
 
 
 class Shadow(_Model):
-    dx: float = 0.0
-    dy: float = 6.0
-    blur: float = Field(8.0, ge=0.0)
+    dx: float = Field(0.0, ge=-1000.0, le=1000.0)
+    dy: float = Field(6.0, ge=-1000.0, le=1000.0)
+    blur: float = Field(8.0, ge=0.0, le=500.0)
     color: Color = "#000000A0"
 
 
 class TextBackground(_Model):
     color: Color = "#000000B0"
-    padding: float = Field(24.0, ge=0.0)
-    radius: float = Field(16.0, ge=0.0)
+    padding: float = Field(24.0, ge=0.0, le=1000.0)
+    radius: float = Field(16.0, ge=0.0, le=4000.0)
 
 
 class TextLayer(_LayerBase):
     type: Literal["text"]
     text: str
     font_weight: str = "Bold"
-    size: float = Field(80.0, gt=0.0, description="font size (px at 1080); shrinks to fit the box")
-    min_size: float = Field(28.0, gt=0.0, description="smallest size auto-fit may use before overflow is an error")
+    size: float = Field(80.0, gt=0.0, le=2000.0, description="font size (px at 1080); shrinks to fit the box")
+    min_size: float = Field(
+        28.0, gt=0.0, le=2000.0, description="smallest size auto-fit may use before overflow is an error"
+    )
     color: Color = "#FFFFFF"
     stroke: Stroke | None = None
     shadow: Shadow | None = None
@@ -236,8 +238,8 @@ class AudioSpec(_Model):
 class CaptionSpec(_Model):
     style: Literal["sentence", "words", "none"] = "sentence"
     font_weight: str = "Bold"
-    size: float = Field(56.0, gt=0.0)
-    min_size: float = Field(30.0, gt=0.0)
+    size: float = Field(56.0, gt=0.0, le=2000.0)
+    min_size: float = Field(30.0, gt=0.0, le=2000.0)
     color: Color = "#FFFFFF"
     highlight_color: Color = "#FFD400"
     box: Box = Box(x=0.0, y=0.78, w=1.0, h=0.22)
