@@ -385,3 +385,11 @@ def test_hostile_specs_answer_fast_and_small(tmp_path, text, match):
     with pytest.raises(CampaignSpecError, match=match) as exc:
         load_spec(p)
     assert time.monotonic() - t0 < 2.0 and len(str(exc.value)) < 2000
+
+
+def test_absurd_cell_values_are_row_errors_not_crashes(settings, tmp_path):
+    """Found by the loader fuzz: an age of 1e400 (infinity) used to raise OverflowError."""
+    rows = [["c1", "An", "1e400", "Huế", "tiktok", "browsing"], ["c2", "Bình", "nan", "Huế", "tiktok", "browsing"],
+            ["c3", "Chi", "30", "Huế", "tiktok", "browsing"]]
+    v = validate_campaign(_spec(tmp_path, _csv(rows)), settings)
+    assert [(e.row, e.field) for e in v.errors] == [(2, "age"), (3, "age")] and [p.row for p in v.planned] == [4]
