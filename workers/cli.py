@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from workers.commands import campaign, jobs, recolor, render, serve, system, voice
+from workers.commands import campaign, gc, jobs, models, recolor, render, serve, system, voice
 
 app = typer.Typer(
     name="maydo",
@@ -28,7 +28,7 @@ def _root(
 
 
 # Each command module registers its commands; later issues add theirs to this tuple.
-for _module in (system, serve, recolor, jobs, render, campaign, voice):
+for _module in (system, serve, recolor, jobs, render, campaign, voice, models, gc):
     _module.register(app)
 
 

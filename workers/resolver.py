@@ -55,6 +55,7 @@ from pipelines._common.errors import PipelineInputError, unknown_choice
 if TYPE_CHECKING:
     from pipelines.video.template import Template
     from workers.jobs.models import JobSpec
+    from workers.limits import Limits
     from workers.storage.base import AssetStore
 
 __all__ = [
@@ -101,7 +102,7 @@ _FORBIDDEN_PARAMS: dict[str, dict[str, str]] = {
         "out_dir": "output locations are chosen by the server; outputs come back as asset ids",
     },
 }
-_BASENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_BASENAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")  # a file-name stem: no '/', no leading '.'
 
 
 class RefError(PipelineInputError):
@@ -401,6 +402,8 @@ def check_job_params(kind: str, params: Mapping[str, Any], prefix: str = "params
     for key, why in _FORBIDDEN_PARAMS.get(kind, {}).items():
         if key in params:
             raise RefError(f"{prefix}.{key}: not a request parameter; {why}", field=f"{prefix}.{key}")
+    if kind == "voice" and params.get("voice") is not None:
+        check_name(params["voice"], f"{prefix}.voice")  # an engine voice name, never a file path
     if kind == "render_ad":
         for child, child_kind in (("recolor", "recolor"), ("voice", "voice")):
             sub = params.get(child)
@@ -409,7 +412,7 @@ def check_job_params(kind: str, params: Mapping[str, Any], prefix: str = "params
         basename = params.get("basename")
         if basename is not None and (not isinstance(basename, str) or not _BASENAME_RE.match(basename)):
             raise RefError(
-                f"{prefix}.basename must be 1-64 characters of [A-Za-z0-9._-] starting with a letter or digit "
+                f"{prefix}.basename must be 1-100 characters of [A-Za-z0-9._-], not starting with '.' "
                 f"(a file name stem, not a path), got {basename!r}",
                 field=f"{prefix}.basename",
             )
@@ -421,21 +424,27 @@ def check_job_params(kind: str, params: Mapping[str, Any], prefix: str = "params
             check_name(music, f"{prefix}.music")
 
 
-def prepare_job(spec: JobSpec, resolver: Resolver) -> JobSpec:
+def prepare_job(spec: JobSpec, resolver: Resolver, limits: Limits | None = None) -> JobSpec:
     """Check a job's references and return the spec to queue (refusing anything path-like).
 
     ``render_ad``: the template (``params.template`` name or ``inputs.template`` asset) is loaded
     and every media ``src`` resolved; asset ids it uses are added to ``inputs`` as
     ``media.<n>`` so the job carries (and the tenant is checked for) every file it will read;
     ``params.music`` must be a music bed name or an asset id the caller may use.
+    With ``limits`` (``workers.limits``), every limit that applies is checked too (``LimitError``).
     Raises ``RefError`` / ``PipelineInputError`` naming the field.
     """
     check_job_params(spec.kind, spec.params)
     inputs = dict(spec.inputs)
-    if resolver.restricted:  # a tenant's request: every input must be one of its assets
-        for name, asset_id in inputs.items():
-            resolver.asset(asset_id, f"inputs.{name}")
+    paths: dict[str, Path] = {}
+    for name, asset_id in inputs.items():
+        if resolver.restricted:  # a tenant's request: every input must be one of its assets
+            paths[name] = resolver.asset(asset_id, f"inputs.{name}")
+        elif resolver.assets is not None and resolver.assets.exists(asset_id):
+            paths[name] = resolver.assets.path(asset_id)
     if spec.kind != "render_ad":
+        if limits is not None:
+            limits.job(spec.kind, spec.params, paths)
         return spec
     ref: Any
     if "template" in inputs:
@@ -449,6 +458,8 @@ def prepare_job(spec: JobSpec, resolver: Resolver) -> JobSpec:
             )
     data = spec.params.get("data") or {}
     tpl = resolver.load_template(ref, field, data if isinstance(data, Mapping) else {})
+    if limits is not None:
+        limits.job(spec.kind, spec.params, paths, tpl)
     used = sorted({s for s in (tpl.media or {}) if is_asset_id(s)})
     present = set(inputs.values())
     n = 0
@@ -492,7 +503,7 @@ def ingest_template(path: Path, store: AssetStore, field: str = "template") -> s
     """
     import yaml
 
-    from pipelines._common.data import load_data_file
+    from pipelines._common.data import SAFE_DUMPER, load_data_file
 
     if not path.is_file():
         raise RefError(f"{field}: file not found: {path}", field=field)
@@ -512,7 +523,7 @@ def ingest_template(path: Path, store: AssetStore, field: str = "template") -> s
             return [fix(x) for x in node]
         return node
 
-    text = yaml.safe_dump(fix(raw), allow_unicode=True, sort_keys=False).encode("utf-8")
+    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False).encode("utf-8")
     return store.put(text, "application/yaml", filename=path.name).id
 
 

@@ -2,7 +2,7 @@
 and the dispatcher that runs them on Ray actor pools.
 
 Submitting and reading need no Ray: any process (CLI, HTTP API, campaigns) opens a ``Runtime``
-on the same settings and talks to the durable SQLite store. Exactly one process runs the
+on the same settings and talks to the durable job store (SQLite or PostgreSQL, ``jobs.database_url``). Exactly one process runs the
 dispatcher (``Runtime.start()`` or ``maydo worker``); it claims jobs, runs them on actors and
 writes results back. See docs/workers.md.
 """
@@ -10,6 +10,8 @@ writes results back. See docs/workers.md.
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -18,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 from pipelines._common.errors import PipelineInputError
 from workers.jobs.fingerprint import fingerprint as make_fingerprint
 from workers.jobs.models import Attempt, JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
-from workers.jobs.store import InvalidTransition, JobInUse, JobNotFound, SQLiteJobStore
+from workers.jobs.store import InvalidTransition, JobInUse, JobNotFound, open_job_store
 from workers.settings import PoolSettings, Settings
 
 if TYPE_CHECKING:
     from workers.scheduler.dispatcher import Dispatcher
 
 __all__ = ["InvalidTransition", "JobInUse", "JobNotFound", "Runtime", "pool_for"]
+
+log = logging.getLogger(__name__)
 
 
 def pool_for(kind: str, params: dict[str, Any]) -> str:
@@ -39,12 +43,14 @@ def pool_for(kind: str, params: dict[str, Any]) -> str:
 
 
 class Runtime:
-    """Jobs facade. Cheap to construct (opens the SQLite store); thread-safe."""
+    """Jobs facade. Cheap to construct (opens the job store); thread-safe."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = SQLiteJobStore(settings.job_db_path)
+        self.store = open_job_store(settings)
         self._dispatcher: Dispatcher | None = None
+        self._standby: threading.Thread | None = None
+        self._standby_stop = threading.Event()
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -80,12 +86,14 @@ class Runtime:
         """Validate a spec and check its references with ``workers.resolver`` (asset ids that
         exist — and, with ``owns(asset_id)``, that the caller owns — or registry names; never a
         path). Asset ids an uploaded template uses are added to ``inputs`` (``media.<n>``).
-        Raises ``PipelineInputError`` naming the field."""
+        The ``limits.*`` settings are applied (``workers.limits``). Raises ``PipelineInputError``
+        naming the field."""
+        from workers.limits import Limits
         from workers.resolver import Resolver, prepare_job
         from workers.storage import open_store
 
         spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
-        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns))
+        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns), Limits.from_settings(self.settings))
 
     def _submit_one(
         self, spec: JobSpec, depends_on: Sequence[str] = (), extra: dict[str, Any] | None = None
@@ -145,7 +153,9 @@ class Runtime:
                 raise PipelineInputError(
                     "params.voice must be an object with 'text' (and 'accent', ...)", field="params.voice"
                 )
-            children["voice"] = child(JobKind.VOICE.value, dict(voice), {})
+            # A reference voice (coqui cloning) travels as an asset, like every file.
+            voice_inputs = {"speaker_wav": spec.inputs["speaker_wav"]} if "speaker_wav" in spec.inputs else {}
+            children["voice"] = child(JobKind.VOICE.value, dict(voice), voice_inputs)
         child_fps = {name: self.fingerprint(c.validated()) for name, c in children.items()}
         fp = self.fingerprint(spec, extra={"children": child_fps})
         cached = self.store.find_by_fingerprint(fp)
@@ -155,15 +165,7 @@ class Runtime:
         return self._submit_one(spec, depends_on=dep_ids, extra={"children": child_fps})
 
     def _by_key(self, spec: JobSpec) -> JobRecord | None:
-        row = (
-            self.store._conn()
-            .execute(
-                "SELECT id FROM jobs WHERE tenant = ? AND idempotency_key = ?",
-                (spec.tenant, spec.idempotency_key),
-            )
-            .fetchone()
-        )
-        return self.store.get(row["id"]) if row else None
+        return self.store.find_by_key(spec.tenant, spec.idempotency_key) if spec.idempotency_key else None
 
     # -- read / control ----------------------------------------------------------------------
 
@@ -231,8 +233,7 @@ class Runtime:
 
     def status(self) -> dict[str, Any]:
         """Pools (health, actors, in-flight, queued), queue depth per lane, dispatcher liveness."""
-        lease = self.store.lease_holder()
-        alive = lease is not None and time.time() - lease[1] < self.settings.dispatcher.lease_s
+        lease = self.store.lease_status(self.settings.dispatcher.lease_s)
         depth = self.store.pool_depth()
         health = {h.name: h for h in self.store.pool_health()}
         pools = {}
@@ -253,11 +254,7 @@ class Runtime:
                 "max_in_flight": cfg.max_in_flight,
             }
         return {
-            "dispatcher": {
-                "alive": alive,
-                "owner": lease[0] if lease else None,
-                "heartbeat_at": lease[1] if lease else None,
-            },
+            "dispatcher": lease,
             "lanes": self.store.queue_depth(),
             "pools": pools,
             "counts": self.store.counts(),
@@ -286,8 +283,69 @@ class Runtime:
         self._dispatcher.start()
         return self._dispatcher
 
+    def start_standby(self, pools: Sequence[str] | None = None, *, retry_s: float | None = None) -> None:
+        """Run the dispatcher here whenever no other live one does (HA for several ``maydo serve``).
+
+        A background thread tries to take the lease every ``retry_s`` (default ``lease_s / 3``, at
+        most 1 s): while another dispatcher is alive this process only serves the API; the moment
+        that holder dies (its process or database session gone) this one takes over and re-queues
+        its running jobs. If this process's dispatcher stops on an error it goes back to standby.
+        """
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        period = retry_s if retry_s is not None else min(1.0, self.settings.dispatcher.lease_s / 3)
+        self._standby_stop.clear()
+
+        def watch() -> None:
+            while not self._standby_stop.is_set():
+                disp = self._dispatcher
+                if disp is None or not disp.running:
+                    if disp is not None and disp.error is not None:
+                        log.warning("dispatcher stopped (%s); back to standby", disp.error)
+                        try:  # its actors go too (the lease was released when its loop failed)
+                            disp.stop(graceful=False)
+                        except Exception:
+                            log.exception("stopping the failed dispatcher")
+                        self._dispatcher = None
+                    try:
+                        self.start(pools)
+                        log.info("dispatcher active (lease taken)")
+                    except LeaseHeld:
+                        pass
+                    except Exception:  # e.g. Ray not reachable yet: logged, retried
+                        log.exception("dispatcher start failed; retrying")
+                self._standby_stop.wait(period)
+
+        self._standby = threading.Thread(target=watch, name="maydo-dispatcher-standby", daemon=True)
+        self._standby.start()
+
+    def ensure_dispatcher(self, pools: Sequence[str] | None = None) -> bool:
+        """Start a dispatcher here if no live one serves the store; True if this call started one.
+
+        Waiting commands call it periodically, so a runner killed while they wait is replaced at
+        once (its lease dies with its process) instead of leaving them waiting forever.
+        """
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        if self.dispatcher_active or self.status()["dispatcher"]["alive"]:
+            return False
+        try:
+            self.start(pools)
+        except LeaseHeld:  # another process won the race: it serves the jobs
+            return False
+        return True
+
+    @property
+    def dispatcher_active(self) -> bool:
+        """True while this process's dispatcher is running (holds the lease)."""
+        return self._dispatcher is not None and self._dispatcher.running
+
     def stop(self, *, graceful: bool = True) -> None:
         """Stop the dispatcher. ``graceful=False`` abandons running jobs in the store as a crash would."""
+        self._standby_stop.set()
+        if self._standby is not None:
+            self._standby.join(timeout=5)
+            self._standby = None
         if self._dispatcher is not None:
             self._dispatcher.stop(graceful=graceful)
             self._dispatcher = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -29,13 +29,75 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class S3Settings(_Section):
+    """An S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, ...). Credentials come from the
+    environment variables named here (or boto3's chain: ~/.aws, instance/pod roles), never from
+    a settings file."""
+
+    bucket: str | None = None
+    endpoint_url: str | None = None  # None = AWS; e.g. http://minio:9000, https://<acct>.r2.cloudflarestorage.com
+    region: str | None = None  # AWS region; "auto" for R2
+    prefix: str = Field("", pattern=r"^([A-Za-z0-9._\-]+/)*$")  # key prefix, "" or ending in "/"
+    public_endpoint_url: str | None = None  # host in presigned URLs when clients see another address
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"  # MinIO: path
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str = "AWS_SESSION_TOKEN"
+    conditional_writes: bool = True  # If-None-Match: * on PUT (off for servers without it)
+
+
 class StorageSettings(_Section):
-    backend: Literal["local"] = "local"
-    root: Path | None = None
+    backend: Literal["local", "s3"] = "local"
+    root: Path | None = None  # local backend: the asset directory (default <data_dir>/assets)
+    s3: S3Settings = S3Settings()
+    cache_dir: Path | None = None  # s3: local copies for jobs (default <data_dir>/cache/assets)
+    cache_max_bytes: int = Field(5 * 1024**3, ge=0)
+    downloads: Literal["proxy", "redirect"] = "proxy"  # API downloads: stream via the API, or 307 to a presigned URL
+    presign_ttl_s: int = Field(300, ge=1, le=7 * 24 * 3600)  # lifetime of the presigned URL a redirect points at
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ValueError("storage.backend is 's3' but storage.s3.bucket is not set (env MAYDO_STORAGE__S3__BUCKET)")
+        return self
 
 
 class JobsSettings(_Section):
+    """Where jobs live. ``database_url``: ``sqlite:///path`` (one host) or
+    ``postgresql://user:password@host:5432/db`` (several API processes and hosts); unset = SQLite at
+    ``db_path`` (default ``<data_dir>/jobs.sqlite3``)."""
+
+    database_url: str | None = None
     db_path: Path | None = None
+    pool_size: int = Field(10, ge=1, le=200)  # PostgreSQL connections per process (shared by its threads)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(DB_URL_SCHEMES):
+            raise ValueError(
+                f"unsupported database URL {mask_password(value)!r}; allowed: sqlite:///PATH, "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (postgres:// also)"
+            )
+        if value.startswith("sqlite://") and not value[len("sqlite:///") :].strip():
+            raise ValueError("sqlite URL needs a file path: sqlite:///relative/path or sqlite:////absolute/path")
+        return value
+
+
+DB_URL_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def mask_password(url: str) -> str:
+    """``scheme://user:***@host/...``: a URL safe to print."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest:
+        cred, _, host = rest.rpartition("@")
+        if ":" in cred:
+            cred = cred.split(":", 1)[0] + ":***"
+        rest = f"{cred}@{host}"
+    return head + sep + rest
 
 
 class LimitsSettings(_Section):
@@ -43,20 +105,30 @@ class LimitsSettings(_Section):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_script_chars: int = Field(2000, gt=0)
     max_audience_rows: int = Field(100_000, gt=0)
+    # Enforced at submit and in the workers (workers/limits.py).
+    max_template_seconds: float = Field(180.0, gt=0)
+    max_scenes: int = Field(40, gt=0)
+    max_layers: int = Field(400, gt=0)
+    max_canvas_pixels: int = Field(3840 * 2160, gt=0)
+    max_recolor_targets: int = Field(16, gt=0)
 
 
 class RaySettings(_Section):
     address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
     num_gpus: float | None = Field(None, ge=0)
+    # Embedded Ray only (see workers/raynet.py): every Ray socket binds this address.
+    node_ip_address: str = "127.0.0.1"
+    include_dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
 
 
 class WebhookSettings(_Section):
     allow_private_targets: bool = False  # SSRF guard: refuse loopback/private/link-local targets
     timeout_s: float = Field(5.0, gt=0, le=60)
-    max_attempts: int = Field(5, ge=1, le=20)
-    backoff_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(60.0, ge=0)
+    max_attempts: int = Field(20, ge=1, le=100)  # per event; then the event is marked failed
+    backoff_s: float = Field(1.0, ge=0)  # first retry delay; doubles per attempt (+ up to 10 % jitter)
+    backoff_max_s: float = Field(1800.0, ge=0)  # defaults: 20 attempts over about five hours
 
 
 class ApiSettings(_Section):
@@ -108,6 +180,7 @@ class DispatcherSettings(_Section):
 
 class Settings(_Section):
     data_dir: Path = Path("./maydo-data")
+    models_dir: Path | None = None  # default: <data_dir>/models (`maydo models install` puts weights there)
     storage: StorageSettings = StorageSettings()
     jobs: JobsSettings = JobsSettings()
     limits: LimitsSettings = LimitsSettings()
@@ -122,9 +195,36 @@ class Settings(_Section):
         return self.storage.root or self.data_dir / "assets"
 
     @property
+    def models_path(self) -> Path:
+        """Directory of installed model files (U²-Net-p for recolor masks)."""
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def asset_cache_dir(self) -> Path:
+        """Local cache of a remote (S3) asset store: verified copies that jobs read as files."""
+        return self.storage.cache_dir or self.data_dir / "cache" / "assets"
+
+    @property
     def job_db_path(self) -> Path:
-        """SQLite job database file."""
+        """SQLite job database file (``sqlite:///`` URL, else ``jobs.db_path``, else in the data dir)."""
+        url = self.jobs.database_url
+        if url and url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+            return path if path.is_absolute() else (Path.cwd() / path).resolve()
         return self.jobs.db_path or self.data_dir / "jobs.sqlite3"
+
+    @property
+    def job_database_url(self) -> str:
+        """The job store's URL: ``jobs.database_url`` or ``sqlite:///<job_db_path>``."""
+        url = self.jobs.database_url
+        if url and not url.startswith("sqlite:///"):
+            return url
+        return f"sqlite:///{self.job_db_path}"
+
+    @property
+    def job_database_display(self) -> str:
+        """The job store's URL with any password masked (for messages and logs)."""
+        return mask_password(self.job_database_url)
 
     @property
     def ray_address(self) -> str | None:
@@ -204,9 +304,16 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown setting {key!r} (env {env_name}); check the spelling against configs/default.yaml")
             continue
+        if err["type"] == "value_error":  # a field's own check, or a cross-field one naming its keys
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"setting {key!r} (env {env_name}): {msg}" if key and key not in msg else msg)
+            continue
         allowed = ""
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
             allowed = f"; allowed: {ctx['expected']}"
-        lines.append(f"setting {key!r} (env {env_name}) = {err.get('input')!r}: {err['msg']}{allowed}")
+        shown = err.get("input")
+        if isinstance(shown, str) and "://" in shown:
+            shown = mask_password(shown)  # never echo a database password
+        lines.append(f"setting {key!r} (env {env_name}) = {shown!r}: {err['msg']}{allowed}")
     return "invalid settings:\n  " + "\n  ".join(lines)

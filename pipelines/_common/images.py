@@ -30,7 +30,9 @@ def load_image(
     Accepts a path, encoded bytes, a PIL image or a uint8 HxWx{3,4} array. Guards against
     decompression bombs (``max_pixels`` checked from the header before decoding), truncated or
     corrupt data, and modes that cannot be shown as RGB; 16-bit, CMYK, palette and greyscale
-    images are normalised. EXIF orientation is applied. Raises ``PipelineInputError``.
+    images are normalised. EXIF orientation is applied. Animated images (GIF, WebP, APNG) give
+    their first frame, with ``info["frames"]`` set (see :func:`animation_warning`).
+    Raises ``PipelineInputError``.
     """
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels=max_pixels, keep_alpha=keep_alpha, field=field)
@@ -76,8 +78,20 @@ def load_image(
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise PipelineInputError(f"{field}: {name} is corrupt or truncated: {exc}", field=field) from exc
+    frames = int(getattr(img, "n_frames", 1) or 1) if getattr(img, "is_animated", False) else 1
     img = ImageOps.exif_transpose(img) or img
-    return _normalise(img, keep_alpha=keep_alpha, field=field)
+    out = _normalise(img, keep_alpha=keep_alpha, field=field)
+    if frames > 1:  # animated GIF/WebP/PNG: PIL decodes frame 0; callers warn "first frame only"
+        out.info["frames"] = frames
+    return out
+
+
+def animation_warning(img: Image.Image) -> str | None:
+    """``"animated image (N frames): only the first frame is used"`` for an animated input, else None."""
+    frames = int(img.info.get("frames", 1) or 1)
+    if frames > 1:
+        return f"animated image ({frames} frames): only the first frame is used; the output is a still PNG"
+    return None
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, field: str) -> None:
@@ -135,3 +149,58 @@ def save_png_atomic(img: Image.Image, path: str | Path) -> Path:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray, *, hard_edge_sigma: float = 0.8) -> Image.Image:
+    """An RGBA cut-out of ``rgb`` (uint8 HxWx3) with ``alpha`` (float HxW in [0, 1]) as its soft edge.
+
+    PNG stores straight (un-premultiplied) alpha, so the colour of a partly transparent edge pixel
+    must be the *foreground's* colour, not the photo's mix of product and background: with
+    ``I = a F + (1 - a) B``, the background ``B`` near the edge is estimated by normalised
+    convolution of the pure-background pixels (a < 0.02) and ``F = (I - (1 - a) B) / a`` is solved
+    where ``a`` is large enough to be stable, blended towards the nearby pure-foreground colour
+    where it is small. Compositing the cut-out on any backdrop then shows no halo of the old one.
+    A (nearly) binary ``alpha`` first gets a symmetric ``hard_edge_sigma`` px blur (soft edge).
+    Fully transparent pixels get RGB 0. Returns a PIL ``RGBA`` image of the same size.
+    """
+    import cv2
+
+    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3], dtype=np.uint8)
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    if a.shape != rgb.shape[:2]:
+        raise PipelineInputError(f"alpha is {a.shape[::-1]} but the image is {rgb.shape[1::-1]}", field="mask")
+    soft_px = np.count_nonzero((a > 0.02) & (a < 0.98))
+    hard = (a >= 0.5).astype(np.uint8)
+    edge_px = int(np.count_nonzero(cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))))
+    if soft_px < 0.25 * max(1, edge_px) and hard_edge_sigma > 0:
+        a = np.asarray(cv2.GaussianBlur(hard.astype(np.float32), (0, 0), hard_edge_sigma), np.float32)
+        a[a < 0.02] = 0.0
+        a[a > 0.98] = 1.0
+    a = (np.round(a * 255.0) / 255.0).astype(np.float32)  # the 8-bit alpha the PNG will hold decides what is edge
+    fg = np.zeros_like(rgb)
+    edge = (a > 0.0) & (a < 1.0)
+    fg[a >= 1.0] = rgb[a >= 1.0]
+    if edge.any():
+        ys, xs = np.nonzero(edge)
+        r = max(3, int(round(0.01 * max(a.shape))))
+        y0, y1 = max(0, ys.min() - 3 * r), min(a.shape[0], ys.max() + 3 * r + 1)
+        x0, x1 = max(0, xs.min() - 3 * r), min(a.shape[1], xs.max() + 3 * r + 1)
+        ac = a[y0:y1, x0:x1]
+        img = rgb[y0:y1, x0:x1].astype(np.float32)
+        sig = float(r)
+
+        def spread(weight: np.ndarray) -> np.ndarray:
+            num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sig)
+            den = cv2.GaussianBlur(weight, (0, 0), sig)[..., None]
+            return np.asarray(num / np.maximum(den, 1e-6), np.float32)
+
+        bg = spread((ac < 0.02).astype(np.float32))
+        near_fg = spread((ac >= 0.98).astype(np.float32))
+        aa = np.maximum(ac, 1e-3)[..., None]
+        solved = np.clip((img - (1.0 - aa) * bg) / aa, 0.0, 255.0)
+        trust = np.clip((ac - 0.05) / 0.25, 0.0, 1.0)[..., None]  # small a amplifies noise: lean on near_fg
+        f = trust * solved + (1.0 - trust) * near_fg
+        e = edge[y0:y1, x0:x1]
+        fg[y0:y1, x0:x1][e] = np.clip(f[e] + 0.5, 0, 255).astype(np.uint8)
+    a8 = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.dstack([fg, a8]), "RGBA")

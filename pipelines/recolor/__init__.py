@@ -5,5 +5,5 @@ bump one when that engine's output for the same inputs and params changes, and o
 results are invalidated. Kept here, import-free, so fingerprinting never loads a pipeline.
 """
 
-EXACT_VERSION = "recolor-exact/1"
+EXACT_VERSION = "recolor-exact/2"  # 2: mask chain with U²-Net-p, whole-garment regions, cutouts
 DIFFUSION_VERSION = "recolor-diffusion/1"

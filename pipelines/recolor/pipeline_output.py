@@ -7,8 +7,12 @@
 - ``l_ssim``: SSIM of L* inside the region, original vs result, after removing the region's
   mean L* shift (shading/texture kept = 1.0);
 - ``mean_l`` / ``mean_dl``: the region's mean L* and its offset from the target's L*;
+- ``changed_outside_px`` / ``max_abs_outside_mask``: every pixel outside the product mask
+  (alpha < 0.5) whose value changed at all, feather ring included, and the largest change among
+  them — the honest "outside Δ";
 - ``max_abs_outside``: largest 8-bit change outside the mask and outside ``edge_ring`` (the
-  feather ring) — 0 means the background is pixel-identical; ``max_abs_edge_ring`` for the ring;
+  feather ring) — 0 means the background beyond the feather is pixel-identical;
+  ``max_abs_edge_ring`` for the ring;
 - ``coverage`` (mask mean) and ``region_fraction`` (recolored share of the mask).
 
 ``RecolorOutput`` holds one entry per (image, colour) pair, image-major: entry
@@ -44,6 +48,8 @@ class QualityReport:
     max_abs_edge_ring: int = 0
     region_pixels: int = 0
     target_hex: str = ""
+    changed_outside_px: int = 0
+    max_abs_outside_mask: int = 0
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -72,6 +78,21 @@ class RecolorOutput:
     n_targets: int = 1
     mask_sources: list[str] = field(default_factory=list)
     timings_ms: list[dict[str, float]] = field(default_factory=list)
+    product_masks: list[np.ndarray] = field(default_factory=list)  # per image: float32 HxW product alpha
+    mask_reasons: list[str] = field(default_factory=list)  # per image: why that mask source
+    mask_warnings: list[tuple[str, ...]] = field(default_factory=list)  # per image: mask looks wrong, GIF frames
+    region_notes: list[str] = field(default_factory=list)  # per image: which colour region moved and why
+
+    def cutout(self, k: int) -> Image.Image:
+        """RGBA cut-out of entry ``k``: the recolored product on transparency, soft edge, straight alpha.
+
+        Uses the image's product mask (see ``pipelines._common.images.cutout_rgba`` for the edge
+        colour decontamination). Raises ``IndexError`` when the engine kept no product mask.
+        """
+        from pipelines._common.images import cutout_rgba
+
+        i = k // max(1, self.n_targets)
+        return cutout_rgba(np.asarray(self.images[k])[..., :3], self.product_masks[i])
 
     def index(self, image: int, target: int) -> int:
         """Position of image ``image`` recolored to target ``target`` in the lists."""
@@ -89,6 +110,9 @@ class RecolorOutput:
                     "target": tgt.to_dict(),
                     "size": [img.width, img.height],
                     "mask_source": self.mask_sources[i] if i < len(self.mask_sources) else None,
+                    "mask_reason": self.mask_reasons[i] if i < len(self.mask_reasons) else None,
+                    "mask_warnings": list(self.mask_warnings[i]) if i < len(self.mask_warnings) else [],
+                    "region": self.region_notes[i] if i < len(self.region_notes) else None,
                     "report": rep.to_dict(),
                     "timings_ms": self.timings_ms[k] if k < len(self.timings_ms) else {},
                 }
@@ -124,6 +148,9 @@ def quality_report(
     reg = np.asarray(region, dtype=np.float32)
     diff = np.abs(orig.astype(np.int16) - res.astype(np.int16)).max(axis=2)
     outside = m <= 0.0
+    not_product = m < 0.5
+    changed_out = int(np.count_nonzero(not_product & (diff > 0)))
+    max_out_mask = int(diff[not_product].max()) if not_product.any() else 0
     ring = np.zeros_like(outside) if edge_ring is None else np.asarray(edge_ring, bool)
     out_px = outside & ~ring
     max_out = int(diff[out_px].max()) if out_px.any() else 0
@@ -136,7 +163,8 @@ def quality_report(
     if n_core == 0:
         nan = float("nan")
         return QualityReport(nan, nan, nan, max_out, coverage, region_fraction, max_abs_edge_ring=max_ring,
-                             target_hex=target.hex)
+                             target_hex=target.hex, changed_outside_px=changed_out,
+                             max_abs_outside_mask=max_out_mask)
     idx = np.flatnonzero(core)
     step = max(1, idx.size // _MAX_DE_SAMPLES)
     sample = idx[::step]
@@ -172,4 +200,6 @@ def quality_report(
         max_abs_edge_ring=max_ring,
         region_pixels=n_core,
         target_hex=target.hex,
+        changed_outside_px=changed_out,
+        max_abs_outside_mask=max_out_mask,
     )

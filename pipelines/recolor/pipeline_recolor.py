@@ -13,11 +13,17 @@ and logo interiors get exactly 0.
 
 Recolor (``apply_target_color``): in CIELAB, the region's mean L* moves to the target's and the
 local L* variation (shading, texture) is kept (the gain of the side that would clip at black/white is
-reduced, down to 0.6, then the mean moves as little as needed); a/b deviations from the region's mean are
+reduced, down to 0.6, or 0.5 when the mean could not reach the target otherwise, then the mean moves
+as little as needed); a/b deviations from the region's mean are
 (minus their shading-correlated part) rotated to the target hue and never amplified, then put
 on the target's a/b, so the target chroma holds across the shading; chroma is limited
-to the sRGB gamut at the target hue. Output = original blended with the recolor by the weights,
+to the sRGB gamut at the target hue (so for a target at the gamut's edge, e.g. CSS navy, the
+darkest pixels keep less chroma and the region's *mean* a*b* falls short of the target's while
+the per-pixel median stays on it). Output = original blended with the recolor by the weights,
 so pixels with weight 0 are bit-identical. Hard masks get an outward feather (``feather_px``).
+
+A target within ΔE00 3 of the region's mean colour (the hero colourway put onto its exact hex) is
+reached by one uniform Lab shift of the region instead, which keeps the photo's own chroma and shading.
 
 Several images of one SKU share one colour model (same region picked in every view) and each
 view's region is mapped to the same target, so the output colour is consistent across views.
@@ -37,9 +43,9 @@ import numpy as np
 from PIL import Image
 
 from pipelines._common.errors import PipelineInputError
-from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, animation_warning, load_image
 from pipelines.recolor import EXACT_VERSION
-from pipelines.recolor.colors import NamedColor, make_color, parse_color
+from pipelines.recolor.colors import NamedColor, delta_e00, make_color, parse_color
 from pipelines.recolor.masks import MaskResult, product_mask
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
 
@@ -48,6 +54,8 @@ L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not sp
 RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
 ACHROMATIC_C = 12.0
 MIN_GAIN = 0.6
+DEEP_MIN_GAIN = 0.5
+SMALL_MOVE_DE = 3.0  # source mean within this ΔE00 of the target: uniform Lab shift instead of a remap
 
 MaskSpec = np.ndarray | Image.Image | str | Path
 
@@ -58,7 +66,8 @@ class RecolorParams:
 
     ``to_colors``: one or more target specs (see ``colors.parse_color``); ``from_color``: the
     source colour to replace on a multi-colour product (default: the dominant colour); ``mask``:
-    a product mask (or one per image); ``onnx_model``: local segmentation model; ``feather_px``:
+    a product mask (or one per image); ``onnx_model``: local segmentation model and
+    ``onnx_preprocess`` its preprocessing (overrides its JSON sidecar, see ``masks.OnnxPreprocess``); ``feather_px``:
     outward feather of hard mask edges (0 = none); ``palettes``: brand palettes overriding
     ``configs/palettes``; ``clusters``/``sample_size``/``seed``: colour-model controls.
     """
@@ -67,6 +76,7 @@ class RecolorParams:
     from_color: str | None = None
     mask: MaskSpec | Sequence[MaskSpec | None] | None = None
     onnx_model: str | Path | None = None
+    onnx_preprocess: Mapping[str, Any] | None = None
     feather_px: float = 1.5
     palettes: Mapping[str, Mapping[str, str]] | None = None
     clusters: int = 6
@@ -216,6 +226,21 @@ def fit_color_model(
     return ColorModel(lab_centers=centers.astype(np.float32), is_main=is_main, counts=counts)
 
 
+def region_note(model: ColorModel) -> str:
+    """One sentence saying which colour region is recolored and why (for the report)."""
+    main = model.is_main & (model.counts > 0)
+    others = ~model.is_main & (model.counts > 0)
+    total = max(1, int(model.counts.sum()))
+    share = float(model.counts[main].sum()) / total
+    lab = model.main_lab
+    chroma = float(np.hypot(lab[1], lab[2]))
+    kind = "achromatic (white/grey/black)" if chroma < ACHROMATIC_C else "chromatic"
+    kept = ", ".join(make_color(_lab_to_rgb8(c)).hex for c in model.lab_centers[others]) or "none"
+    return (f"main colour {make_color(_lab_to_rgb8(np.asarray(lab))).hex} ({kind}, L* {lab[0]:.0f}): "
+            f"{int(main.sum())} of {int((model.counts > 0).sum())} colour clusters, {share:.0%} of the product's "
+            f"pixels, joined as one material's shading ramp; kept as they are (logos, prints, other colours): {kept}")
+
+
 def _lab_to_rgb8(lab: np.ndarray) -> tuple[int, int, int]:
     rgb = cv2.cvtColor(np.asarray(lab, np.float32).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)[0, 0]
     r, g, b = (int(v) for v in np.clip(rgb * 255.0 + 0.5, 0, 255))
@@ -250,6 +275,34 @@ def color_weights(rgb: np.ndarray, mask: np.ndarray, model: ColorModel) -> np.nd
     member = np.clip(0.5 + (d_out - d_in) / (2.0 * RAMP), 0.0, 1.0)
     out.ravel()[idx] = member * mv
     return out
+
+
+def drop_enclosed_islands(weights: np.ndarray, product: np.ndarray, *, max_share: float = 0.1) -> tuple[np.ndarray, int]:
+    """Zero small patches of the main colour that lie wholly inside other colours of the product.
+
+    A patch of the main colour enclosed by the product's other colours (the dark rim of the
+    coffee inside a red cup, a red letter in a white print) is not the product's body: it touches
+    neither the product's silhouette (``product`` alpha < 0.5 within 3 px) nor the largest patch,
+    and holds < ``max_share`` of the region. Returns (new weights, pixels dropped).
+    """
+    support = (weights > 0.02).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(support, connectivity=8)
+    if n <= 2:
+        return weights, 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    largest = int(np.argmax(areas)) + 1
+    total = float(areas.sum())
+    k7 = np.ones((7, 7), np.uint8)
+    edge = cv2.dilate((product < 0.5).astype(np.uint8), k7) > 0
+    near_main = cv2.dilate((labels == largest).astype(np.uint8), k7) > 0
+    touching = set(np.unique(labels[edge | near_main]).tolist())
+    drop = [i for i in range(1, n) if i != largest and i not in touching and areas[i - 1] < max_share * total]
+    if not drop:
+        return weights, 0
+    sel = np.isin(labels, drop)
+    out = weights.copy()
+    out[sel] = 0.0
+    return out, int(sel.sum())
 
 
 def main_color_weights(rgb: np.ndarray, mask: np.ndarray, from_color: NamedColor | None = None) -> np.ndarray:
@@ -340,16 +393,29 @@ def apply_target_color(
     p_lo, p_hi = (float(v) for v in np.percentile(lcore, [1.0, 99.0]))
     spread_hi, spread_lo = max(p_hi - ls, 1e-3), max(ls - p_lo, 1e-3)
     # Separate gains above/below the mean (continuous at the mean): only the side that would clip
-    # at L*=0 or 100 is compressed, and never below MIN_GAIN; the centre moves only if still needed.
+    # at L*=0 or 100 is compressed (to MIN_GAIN; down to DEEP_MIN_GAIN when the region's mean could
+    # not reach the target's otherwise, e.g. navy); the centre is set so the mean L* lands on the
+    # target's (unequal gains shift the mean), and moves off it only if still needed.
+    dl0 = lab[:, 0] - ls
+    wcore = wv[core] if core.any() else wv
+    dcore = dl0[core] if core.any() else dl0
+    wsum = float(wcore.sum()) or 1.0
+    pos = float((np.maximum(dcore, 0.0) * wcore).sum()) / wsum
+    neg = float((np.maximum(-dcore, 0.0) * wcore).sum()) / wsum
     g_hi = float(np.clip((99.5 - lt) / spread_hi, MIN_GAIN, 1.0))
     g_lo = float(np.clip((lt - 0.5) / spread_lo, MIN_GAIN, 1.0))
-    centre = lt
+    centre = lt - (g_hi * pos - g_lo * neg)
+    if centre - g_lo * spread_lo < 0.5:
+        g_lo = float(np.clip((lt - g_hi * pos - 0.5) / max(spread_lo - neg, 1e-3), DEEP_MIN_GAIN, g_lo))
+        centre = lt - (g_hi * pos - g_lo * neg)
+    if centre + g_hi * spread_hi > 99.5:
+        g_hi = float(np.clip((99.5 - lt - g_lo * neg) / max(spread_hi - pos, 1e-3), DEEP_MIN_GAIN, g_hi))
+        centre = lt - (g_hi * pos - g_lo * neg)
     if centre + g_hi * spread_hi > 99.5:
         centre = 99.5 - g_hi * spread_hi
     if centre - g_lo * spread_lo < 0.5:
         centre = 0.5 + g_lo * spread_lo
     new = np.empty_like(lab)
-    dl0 = lab[:, 0] - ls
     gains = np.where(dl0 > 0, np.float32(g_hi), np.float32(g_lo))
     new[:, 0] = np.clip(np.float32(centre) + gains * dl0, 0.0, 100.0)
     cs = float(np.hypot(as_, bs))
@@ -374,6 +440,11 @@ def apply_target_color(
     else:
         new[:, 1] = at + scale * da
         new[:, 2] = bt + scale * db
+    if delta_e00((ls, as_, bs), (lt, at, bt)) < SMALL_MOVE_DE:
+        # A small correction (e.g. a photo already in its colourway, put onto the exact brand hex):
+        # move every pixel by the same Lab offset, keeping the photo's own chroma and shading.
+        new = lab + np.asarray([lt - ls, at - as_, bt - bs], np.float32)
+        new[:, 0] = np.clip(new[:, 0], 0.0, 100.0)
     if ct >= 1.0:  # keep chroma inside the sRGB gamut at the target hue (hue kept, chroma reduced)
         lut = _max_chroma_lut(at, bt)
         cmax = (lut * np.float32(0.98))[np.clip(new[:, 0], 0.0, 100.0).astype(np.intp)]  # floor: conservative
@@ -424,8 +495,9 @@ class RecolorPipeline:
 
     version = PIPELINE_VERSION
 
-    def __init__(self, *, max_pixels: int | None = None) -> None:
+    def __init__(self, *, max_pixels: int | None = None, models_dir: str | Path | None = None) -> None:
         self.max_pixels = max_pixels
+        self.models_dir = models_dir  # where `maydo models install` put U²-Net-p (default: masks.default_models_dir)
 
     def check_inputs(
         self, images: ImageSource | Sequence[ImageSource], params: RecolorParams
@@ -456,7 +528,8 @@ class RecolorPipeline:
 
     def prepare(self, image: Image.Image, mask: MaskSpec | None, params: RecolorParams) -> _Prepared:
         t0 = time.perf_counter()
-        mres = product_mask(image, mask=mask, onnx_model=params.onnx_model)
+        mres = product_mask(image, mask=mask, onnx_model=params.onnx_model, onnx_preprocess=params.onnx_preprocess,
+                            models_dir=self.models_dir)
         if mres.is_hard:
             alpha, ring = feather_mask(mres.alpha, params.feather_px)
         else:
@@ -478,7 +551,7 @@ class RecolorPipeline:
         timings: list[dict[str, float]] = []
         for p in preps:
             t1 = time.perf_counter()
-            weights = color_weights(p.rgb, p.alpha, model)
+            weights, _ = drop_enclosed_islands(color_weights(p.rgb, p.alpha, model), p.mask.alpha)
             src_mean = source_stats(p.rgb, weights)
             weights_ms = (time.perf_counter() - t1) * 1000.0
             for tgt in targets:
@@ -509,4 +582,8 @@ class RecolorPipeline:
             n_targets=len(targets),
             mask_sources=[p.mask.source for p in preps],
             timings_ms=timings,
+            product_masks=[p.mask.alpha for p in preps],
+            mask_reasons=[p.mask.reason for p in preps],
+            mask_warnings=[tuple(w for w in (animation_warning(p.image),) if w) + p.mask.warnings for p in preps],
+            region_notes=[region_note(model)] * len(preps),
         )

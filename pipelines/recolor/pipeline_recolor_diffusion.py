@@ -70,6 +70,8 @@ class _Prepared:
     work_mask: np.ndarray
     control: np.ndarray | None
     mask_source: str = "given"
+    mask_reason: str = ""
+    mask_warnings: tuple[str, ...] = ()
     has_alpha: bool = False
     alpha_u8: np.ndarray | None = None
     preprocess_ms: float = 0.0
@@ -313,6 +315,8 @@ class DiffusionRecolorPipeline:
             work_mask,
             control,
             mask_source=str(mres.source),
+            mask_reason=mres.reason,
+            mask_warnings=mres.warnings,
             has_alpha=pil.mode == "RGBA",
             alpha_u8=np.ascontiguousarray(arr[..., 3]) if pil.mode == "RGBA" else None,
             preprocess_ms=(time.perf_counter() - t0) * 1000.0,
@@ -441,4 +445,7 @@ class DiffusionRecolorPipeline:
             n_targets=len(targets),
             mask_sources=[str(p.mask_source) for p in prepared],
             timings_ms=timings,
+            product_masks=[p.alpha for p in prepared],
+            mask_reasons=[p.mask_reason for p in prepared],
+            mask_warnings=[p.mask_warnings for p in prepared],
         )

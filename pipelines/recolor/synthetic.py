@@ -229,3 +229,84 @@ def synthetic_suite(size: int = 256) -> list[tuple[SyntheticProduct, str]]:
         (render_product("mug", size, color=(128, 128, 128), logo_color=(200, 30, 30), background="gradient",
                         seed=8), "white"),
     ]
+
+
+def render_white_tee(size: int = 256, *, seed: int = 0) -> SyntheticProduct:
+    """A white, fabric-textured T-shirt on a light studio gradient (the hard achromatic case).
+
+    The knit is a fine two-direction weave plus grain, folds shade it from L* ~70 to ~97, and the
+    backdrop (L* ~93 at the top to ~82 at the bottom) is close to the shirt's own lightness.
+    ``region`` is the shirt's core; there is no logo. uint8 HxWx3.
+    """
+    rng = np.random.default_rng(seed)
+    n = size
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    c = n / 2.0
+    s = float(n)
+    body = np.array(
+        [[c - 0.22 * s, c - 0.30 * s], [c - 0.07 * s, c - 0.34 * s], [c, c - 0.29 * s],
+         [c + 0.07 * s, c - 0.34 * s], [c + 0.22 * s, c - 0.30 * s], [c + 0.22 * s, c + 0.38 * s],
+         [c - 0.22 * s, c + 0.38 * s]], np.float32)
+    left = np.array([[c - 0.22 * s, c - 0.30 * s], [c - 0.40 * s, c - 0.12 * s],
+                     [c - 0.31 * s, c - 0.03 * s], [c - 0.22 * s, c - 0.12 * s]], np.float32)
+    right = left.copy()
+    right[:, 0] = 2 * c - right[:, 0]
+    cov = np.maximum(_poly_cov(n, [body]), _poly_cov(n, [left, right]))
+    folds = 0.13 * np.sin((xx - c) / (0.05 * s) + 0.9 * np.sin((yy - c) / (0.10 * s)))
+    folds += 0.07 * np.sin((yy - c) / (0.06 * s) + (xx - c) / (0.18 * s))
+    shade = np.clip(0.80 + folds - 0.10 * (yy - c) / (0.4 * s), 0.45, 1.0)
+    weave = 0.05 * np.sin(xx * 2.4) * np.sin(yy * 2.4) + 0.03 * np.sin((xx + yy) * 1.3)
+    shade = shade * (1.0 + weave) * _texture(n, rng, 0.04)
+    albedo = _to_linear(np.array((243, 243, 240)))
+    product = _to_srgb8(albedo * shade[..., None]).astype(np.float32)
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None, None]
+    top, bottom = np.array([238.0, 236.0, 232.0], np.float32), np.array([208.0, 205.0, 200.0], np.float32)
+    bg = top * (1 - t) + bottom * t + rng.normal(0.0, 1.0, (n, n, 1)).astype(np.float32)
+    a = cov[..., None]
+    rgb = np.clip(product * a + bg * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+    full = cv2.erode((cov >= 0.999).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    empty = np.zeros((n, n), bool)
+    return SyntheticProduct(name="white-tee-gradient", image=rgb, coverage=cov.astype(np.float32), mask=cov >= 0.5,
+                            region=full, logo=empty, second=empty, color=(243, 243, 240))
+
+
+def render_grey16(size: int = 256, *, seed: int = 0) -> SyntheticProduct:
+    """A 16-bit greyscale product photo: a grey bottle with a white logo, a soft floor shadow.
+
+    ``image`` is uint16 HxW (full 0..65535 range, as a scanner/RAW export writes it); ``mask`` the
+    bottle's silhouette, ``logo`` the logo core, ``extra['shadow']`` the core of the cast shadow
+    on the floor (outside the product), ``extra['shadow_any']`` everywhere the shadow darkens.
+    """
+    rng = np.random.default_rng(seed)
+    n = size
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    c = n / 2.0
+    w, top, bot = 0.17 * n, 0.22 * n, 0.78 * n
+    body = _poly_cov(n, [np.array([[c - w, top + 0.12 * n], [c + w, top + 0.12 * n], [c + w, bot], [c - w, bot]],
+                                  np.float32)])
+    neck = _poly_cov(n, [np.array([[c - 0.06 * n, 0.10 * n], [c + 0.06 * n, 0.10 * n],
+                                   [c + w, top + 0.12 * n], [c - w, top + 0.12 * n]], np.float32)])
+    cov = np.maximum(body, neck)
+    u = np.clip((xx - c) / w, -1.0, 1.0)
+    shade = 0.30 + 0.70 * np.clip(-0.45 * u + 0.89 * np.sqrt(np.clip(1 - u * u, 0, 1)), 0, 1)
+    shade = shade * _texture(n, rng, 0.02)
+    logo_cov = _ellipse_cov(n, (c, 0.52 * n), (0.09 * n, 0.06 * n)) * cov
+    albedo = 0.16 * (1 - logo_cov) + 0.85 * logo_cov  # linear reflectance: mid grey body, white logo
+    product = albedo * shade
+    floor = 0.62 - 0.10 * (yy / n)  # light grey sweep, linear
+    shadow_shape = _ellipse_cov(n, (c + 0.10 * n, bot + 0.015 * n), (0.30 * n, 0.06 * n))
+    shadow = cv2.GaussianBlur(shadow_shape, (0, 0), 0.025 * n)
+    bg = floor * (1.0 - 0.55 * shadow) * (1.0 + rng.normal(0.0, 0.004, (n, n)))
+    lin = product * cov + bg * (1 - cov)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(np.clip(lin, 0, 1), 1 / 2.4) - 0.055)
+    img16 = np.clip(srgb * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    k5 = np.ones((5, 5), np.uint8)
+    logo = cv2.erode((logo_cov >= 0.999).astype(np.uint8), k5) > 0
+    region = (cv2.erode((cov >= 0.999).astype(np.uint8), k5) > 0) & (cv2.dilate((logo_cov > 0.001).astype(np.uint8),
+                                                                                 k5) == 0)
+    outside = cv2.dilate((cov > 0.001).astype(np.uint8), k5) == 0
+    return SyntheticProduct(
+        name="grey16-bottle", image=img16, coverage=cov.astype(np.float32), mask=cov >= 0.5, region=region,
+        logo=logo, second=np.zeros((n, n), bool), color=(110, 110, 110), logo_color=(240, 240, 240),
+        extra={"shadow": (shadow > 0.5) & outside, "shadow_any": (shadow > 0.02) & outside},
+    )

@@ -14,6 +14,7 @@ thread too; the post-encode probe is one ``ffmpeg -i`` (no decode).
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import time
 from collections import OrderedDict
@@ -94,6 +95,10 @@ class VideoConfig:
     # across renders (customers sharing scenes). A one-off render is cheapest with False.
     reuse_segments: bool = False
     segment_cache_bytes: int = 1024 * 1024 * 1024
+    # Encoded soundtracks (AAC + loudness) kept for later renders with the same voiceover, music
+    # and timing. Bounded by bytes, not entries: a campaign cycles through every distinct voice
+    # (dozens), and a small LRU thrashed on such a cycle (0 hits), remixing every ad.
+    audio_cache_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,9 @@ class VideoAdPipeline:
         self.cache = RenderCache(self.config.cache_bytes)
         self._segments: OrderedDict[str, Path] = OrderedDict()
         self._mixes: OrderedDict[str, EncodedAudio] = OrderedDict()
+        self._mix_bytes = 0
+        self.mix_hits = 0
+        self.mix_misses = 0
         self._segment_bytes = 0
         self._segment_dir: tempfile.TemporaryDirectory[str] | None = None
         self.segment_hits = 0
@@ -330,9 +338,11 @@ class VideoAdPipeline:
         fut: Future[EncodedAudio]
         if key in self._mixes:
             self._mixes.move_to_end(key)
+            self.mix_hits += 1
             fut = Future()
             fut.set_result(self._mixes[key])
             return fut
+        self.mix_misses += 1
 
         def job() -> EncodedAudio:
             t0 = time.perf_counter()
@@ -347,10 +357,12 @@ class VideoAdPipeline:
         fut = pool.submit(job)
 
         def remember(f: Future[EncodedAudio]) -> None:
-            if f.exception() is None:
+            if f.exception() is None and key not in self._mixes:
                 self._mixes[key] = f.result()
-                while len(self._mixes) > 4:
-                    self._mixes.popitem(last=False)
+                self._mix_bytes += len(f.result().m4a)
+                while self._mix_bytes > self.config.audio_cache_bytes and len(self._mixes) > 1:
+                    _, old = self._mixes.popitem(last=False)
+                    self._mix_bytes -= len(old.m4a)
 
         fut.add_done_callback(remember)
         return fut
@@ -548,7 +560,8 @@ class VideoAdPipeline:
 
     def _segment_root(self) -> Path:
         if self._segment_dir is None:
-            self._segment_dir = tempfile.TemporaryDirectory(prefix="maydo-segments-")
+            # the pid in the name lets a sweep remove the cache of an actor that was killed
+            self._segment_dir = tempfile.TemporaryDirectory(prefix=f"maydo-segments-p{os.getpid()}-")
         return Path(self._segment_dir.name)
 
     def _store_segment(self, key: str, path: Path) -> None:

@@ -4,4 +4,4 @@
 when the output for the same script and params changes. Import-free on purpose.
 """
 
-VERSION = "voice-1"
+VERSION = "voice-2"  # 2: real-script normalisation (phones, codes, ranges, emoji) and flite defaults

@@ -20,17 +20,34 @@ from pipelines._common.errors import PipelineInputError
 
 DEFAULT_REGISTRY_PATH = CONFIG_DIR / "voices.yaml"
 LANGUAGES = ("vi", "en")
-ENGINES = ("espeak", "piper", "coqui")
+ENGINES = ("espeak", "flite", "piper", "coqui")
+WER_GOAL = 0.15  # word error rate above which a voice is labelled hard to follow (bench/voice.py)
+
+
+def intelligibility_note(wer: float | None, quality: str = "") -> str:
+    """The label shown next to a voice whose measured WER is above ``WER_GOAL``:
+    (0.45, 'robotic') -> 'robotic, WER 0.45'; '' for a voice within the goal or never measured."""
+    if wer is None or wer <= WER_GOAL:
+        return ""
+    return f"{quality or 'hard to follow'}, WER {wer:.2f}"
 
 
 @dataclass(frozen=True)
 class EngineVoice:
-    """One engine's voice for an accent, with its own licence terms."""
+    """One engine's voice for an accent, with its own licence terms and measured intelligibility
+    (``wer``: word error rate of bench/voice.py's offline ASR on its ad scripts, 0..1; None =
+    not measured; ``note``: 'robotic, WER 0.45' when above ``WER_GOAL``)."""
 
     engine: str
     voice: str
     licence: str
     commercial_use: bool
+    wer: float | None = None
+    quality: str = ""
+    note: str = ""
+    rate: float | None = None  # this voice's own tuning (espeak per accent); None = the accent's
+    pitch: float | None = None
+    word_gap_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,10 @@ class AccentSpec:
     sample: str
     label: str = ""
     alternatives: dict[str, EngineVoice] = field(default_factory=dict)
+    word_gap_ms: float = 0.0  # extra pause between words (espeak tuning)
+    wer: float | None = None  # measured word error rate of the default voice (see EngineVoice)
+    quality: str = ""
+    note: str = ""
 
     def engines(self) -> list[str]:
         """Engines able to voice this accent, default first."""
@@ -57,7 +78,9 @@ class AccentSpec:
     def voice_for(self, engine: str) -> EngineVoice:
         """The voice (and licence) ``engine`` uses for this accent; error lists what exists."""
         if engine == self.engine:
-            return EngineVoice(self.engine, self.voice, self.licence, self.commercial_use)
+            return EngineVoice(
+                self.engine, self.voice, self.licence, self.commercial_use, self.wer, self.quality, self.note
+            )
         if engine in self.alternatives:
             return self.alternatives[engine]
         raise PipelineInputError(
@@ -128,9 +151,14 @@ def _spec(accent_id: str, raw: dict[str, Any], path: Path) -> AccentSpec:
     for engine, alt in (raw.get("alternatives") or {}).items():
         if engine not in ENGINES or not isinstance(alt, dict) or "voice" not in alt:
             raise PipelineInputError(f"{where}: bad alternative {engine!r}", field="registry")
+        wer = _wer(alt.get("wer"), f"{where} alternative {engine!r}")
+        quality = str(alt.get("quality", ""))
         alts[engine] = EngineVoice(
-            engine, str(alt["voice"]), str(alt.get("licence", "unknown")), bool(alt.get("commercial_use", False))
-        )
+            engine, str(alt["voice"]), str(alt.get("licence", "unknown")), bool(alt.get("commercial_use", False)),
+            wer, quality, intelligibility_note(wer, quality),
+            *(None if alt.get(k) is None else float(alt[k]) for k in ("rate", "pitch", "word_gap_ms")),
+        )  # fmt: skip
+    wer = _wer(raw.get("wer"), where)
     return AccentSpec(
         id=accent_id,
         language=str(raw["language"]),
@@ -144,7 +172,23 @@ def _spec(accent_id: str, raw: dict[str, Any], path: Path) -> AccentSpec:
         sample=str(raw.get("sample", "")),
         label=str(raw.get("label", "")),
         alternatives=alts,
+        word_gap_ms=float(raw.get("word_gap_ms", 0.0)),
+        wer=wer,
+        quality=str(raw.get("quality", "")),
+        note=intelligibility_note(wer, str(raw.get("quality", ""))),
     )
+
+
+def _wer(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        wer = float(value)
+    except (TypeError, ValueError):
+        wer = -1.0
+    if not 0.0 <= wer <= 5.0:
+        raise PipelineInputError(f"{where}: wer must be a number 0..5 (word error rate), got {value!r}", field="registry")
+    return wer
 
 
 def load_registry(path: Path | None = None) -> VoiceRegistry:

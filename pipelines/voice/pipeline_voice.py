@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ class VoicePipeline:
             from pipelines.voice.engines.espeak import EspeakEngine
 
             return EspeakEngine()
+        if name == "flite":
+            from pipelines.voice.engines.flite import FliteEngine
+
+            return FliteEngine()
         if name == "piper":
             from pipelines.voice.engines.piper import PiperEngine
 
@@ -117,8 +122,17 @@ class VoicePipeline:
                 licence or (base.licence if base else "operator-provided model (licence unknown)"),
                 bool(commercial if commercial is not None else (base.commercial_use if base else False)),
             )
-        if engine == "piper" and self.config.piper_model is not None and "piper" not in accent.alternatives:
-            return EngineVoice("piper", Path(self.config.piper_model).stem, "operator-provided model", False)
+        if engine == "piper" and self.config.piper_model is not None:
+            spec = accent.voice_for("piper") if "piper" in accent.engines() else None
+            if spec is None or spec.voice not in _packaged_piper():
+                return EngineVoice(
+                    "piper",
+                    spec.voice if spec is not None else Path(self.config.piper_model).stem,
+                    self.config.piper_licence or (spec.licence if spec else "operator-provided model (licence unknown)"),
+                    bool(self.config.piper_commercial_use if self.config.piper_commercial_use is not None
+                         else (spec.commercial_use if spec else False)),
+                    spec.wer if spec else None, spec.quality if spec else "", spec.note if spec else "",
+                )  # fmt: skip
         return accent.voice_for(engine)
 
     def check_inputs(self, text: str, params: VoiceParams) -> tuple[AccentSpec, str, EngineVoice]:
@@ -132,12 +146,13 @@ class VoicePipeline:
             )
         check_characters(plain_text(text))
         accent = self.registry.get(params.accent)
-        engine = (params.engine or accent.engine).lower()
+        engine = (params.engine or self.default_engine(accent)).lower()
         if engine not in ENGINES:
             raise PipelineInputError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}", field="engine")
         voice = self.voice_for(accent, engine)
         if params.voice:
-            voice = EngineVoice(engine, params.voice, voice.licence, voice.commercial_use)
+            voice = EngineVoice(engine, params.voice, voice.licence, voice.commercial_use,
+                                rate=voice.rate, pitch=voice.pitch, word_gap_ms=voice.word_gap_ms)  # fmt: skip
         if params.tone is not None and params.tone not in TONES:
             raise PipelineInputError(f"unknown tone {params.tone!r}; allowed: {', '.join(TONES)}", field="tone")
         for name, value in (("rate", params.rate), ("pitch", params.pitch)):
@@ -145,6 +160,11 @@ class VoicePipeline:
                 raise PipelineInputError(
                     f"{name} {value} is out of range; allowed {MIN_FACTOR}..{MAX_FACTOR} (1.0 = normal)", field=name
                 )
+        if params.word_gap_ms is not None and not (0.0 <= params.word_gap_ms <= 200.0):
+            raise PipelineInputError(
+                f"word_gap_ms {params.word_gap_ms} is out of range; allowed 0..200 (extra ms between words)",
+                field="word_gap_ms",
+            )
         lo, hi = LUFS_RANGE
         if not (lo <= params.target_lufs <= hi) or not math.isfinite(params.target_lufs):
             raise PipelineInputError(
@@ -159,6 +179,18 @@ class VoicePipeline:
                 field="engine",
             )
         return accent, engine, voice
+
+    def default_engine(self, accent: AccentSpec) -> str:
+        """The accent's default engine, or — when that is flite and libflite is not installed on
+        this machine — its next engine (the output then carries a warning naming the fix)."""
+        if accent.engine == "flite":
+            from pipelines.voice.engines.flite import available
+
+            if not available():
+                rest = [e for e in accent.engines() if e not in ("flite", "coqui", "piper")]
+                if rest:
+                    return rest[0]
+        return accent.engine
 
     def _commercial_ok(self, accent: AccentSpec, engine: str) -> bool:
         try:
@@ -183,12 +215,16 @@ class VoicePipeline:
     def plan(self, text: str, params: VoiceParams) -> _Plan:
         accent, engine, voice = self.check_inputs(text, params)
         tone = TONE_PRESETS[params.tone or "neutral"]
+        base_rate = voice.rate if voice.rate is not None else accent.rate  # a voice's own tuning wins
+        base_pitch = voice.pitch if voice.pitch is not None else accent.pitch
+        base_gap = voice.word_gap_ms if voice.word_gap_ms is not None else accent.word_gap_ms
         settings = SynthSettings(
-            rate=float(np.clip(accent.rate * tone.rate * (params.rate or 1.0), MIN_FACTOR, MAX_FACTOR)),
-            pitch=float(np.clip(accent.pitch * tone.pitch * (params.pitch or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            rate=float(np.clip(base_rate * tone.rate * (params.rate or 1.0), MIN_FACTOR, MAX_FACTOR)),
+            pitch=float(np.clip(base_pitch * tone.pitch * (params.pitch or 1.0), MIN_FACTOR, MAX_FACTOR)),
             expressiveness=tone.expressiveness,
             language=accent.language,
             speaker_wav=params.speaker_wav or _str_or_none(self.config.speaker_wavs.get(accent.id)),
+            word_gap_ms=float(params.word_gap_ms if params.word_gap_ms is not None else base_gap),
         )
         segments: list[tuple[Segment, list[str]]] = []
         spoken: list[str] = []
@@ -236,6 +272,7 @@ class VoicePipeline:
                     expressiveness=settings.expressiveness * 1.2,
                     language=settings.language,
                     speaker_wav=settings.speaker_wav,
+                    word_gap_ms=settings.word_gap_ms,
                 )
             for sentence, owner in zip(seg_sentences, seg_owners, strict=True):
                 last_group = max(owner, default=next_group - 1)
@@ -302,7 +339,7 @@ class VoicePipeline:
             normalized_text=plan.normalized_text,
             target_lufs=params.target_lufs,
             phonemes=phon,
-            warnings=_language_warnings(plain_text(text), plan.accent),
+            warnings=_language_warnings(plain_text(text), plan.accent) + _engine_warnings(plan, params),
         )
 
     def _trim(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
@@ -332,14 +369,33 @@ _VI_ONLY = set("ăâđêôơưĂÂĐÊÔƠƯ") | set("ảãạằắẳẵặầ
 
 
 def _language_warnings(text: str, accent: AccentSpec) -> list[str]:
-    """Flag a script that looks Vietnamese voiced by an English accent (it would sound wrong)."""
-    words = text.split()
+    """Flag a script that looks Vietnamese voiced by an English accent (it would sound wrong).
+    Decomposed (NFD) text is composed first, so its diacritics count."""
+    words = unicodedata.normalize("NFC", text).split()
     vi_words = sum(1 for w in words if any(c in _VI_ONLY for c in w))
     if accent.language == "en" and words and vi_words / len(words) > 0.2:
         return [f"script looks Vietnamese ({vi_words}/{len(words)} words) but accent {accent.id} is English"]
     if accent.language == "vi" and len(words) >= 5 and vi_words == 0:
         return [f"script has no Vietnamese diacritics but accent {accent.id} is Vietnamese"]
     return []
+
+
+def _packaged_piper() -> set[str]:
+    from pipelines.voice.engines.piper import PACKAGED_VOICES
+
+    return set(PACKAGED_VOICES)
+
+
+def _engine_warnings(plan: _Plan, params: VoiceParams) -> list[str]:
+    out = []
+    if params.engine is None and plan.engine != plan.accent.engine and plan.accent.engine == "flite":
+        from pipelines.voice.engines.flite import INSTALL_HINT
+
+        out.append(f"accent {plan.accent.id}'s default engine flite is not installed ({INSTALL_HINT}); "
+                   f"spoke with {plan.engine} instead")  # fmt: skip
+    if plan.voice.note:
+        out.append(f"voice {plan.voice.voice} ({plan.engine}) is {plan.voice.note}")
+    return out
 
 
 def _str_or_none(p: Path | str | None) -> str | None:

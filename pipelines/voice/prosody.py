@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pipelines._common.errors import PipelineInputError
+from pipelines.voice.textmap import PICTOGRAPH_RE
 
 DEFAULT_PAUSE_S = 0.4
 _MARKUP_RE = re.compile(r"\[([^\[\]]*)\]|\*([^*]+)\*")
@@ -80,6 +81,8 @@ def check_characters(text: str) -> None:
         if unicodedata.category(ch).startswith("L") and "LATIN" in unicodedata.name(ch, ""):
             continue
         if unicodedata.category(ch) == "Mn":  # combining marks of decomposed Vietnamese text
+            continue
+        if PICTOGRAPH_RE.fullmatch(ch):  # emoji: dropped by the normalisers, never spoken
             continue
         if ch not in bad:
             bad.append(ch)

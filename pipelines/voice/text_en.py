@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from pipelines._common.errors import unknown_choice
-from pipelines.voice.textmap import Tracked
+from pipelines.voice.textmap import PICTOGRAPH_RE, Tracked
 
 VARIANTS = ("us", "gb")
 _ONES = [
@@ -219,7 +219,22 @@ _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
              "€": ("euro", "euros", "cent", "cents")}  # fmt: skip
 _MONEY_RE = re.compile(rf"([$£€])\s?({_NUM})(?:\s?(million|billion|thousand|[kKmMbB]n?)\b)?")
-_PHONE_RE = re.compile(r"(?<![\d,.])(\+\d{1,3}[\s.\-]?)?(\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}|\d{4,5}[\s]\d{6})(?!\d)")
+# phone numbers: US "(555) 123-4567", "555-123-4567"; UK "020 7946 0958", "01632 960123",
+# "+44 20 7946 0958", "(028) 3822-1234": an area group (0-led, parenthesised or 3 digits) then
+# 1-3 groups; 9-12 digits in all (checked in the callback, so "100-200" stays a range)
+_PHONE_RE = re.compile(
+    r"(?<![\w.,+])(\+\d{1,3}[\s.\-]?)?(\(0?\d{1,4}\)|\d{1,5})((?:[\s.\-]\d{2,6}){1,3})(?![\d\w])"
+)
+# reference / order / promo codes: letter and digit groups joined by - / _ ("DH-2026-000123456789",
+# "A12-B7"), or letters glued to 4+ digits ("INV004512"); read group by group, digits one by one
+_CODE_RE = re.compile(
+    r"(?<![\w.-])(?=[\w/-]*\d)(?=[\w/-]*[A-Z])[A-Z0-9]+(?:[-/_][A-Z0-9]+)+(?![\w-])"
+    r"|(?<![\w.-])[A-Z]{1,4}\d{4,}[A-Z]*(?![\w-])"
+)
+# digit strings that are identifiers, not amounts: a leading zero ("007", "0000000001") or 7+ digits
+_DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
+_TIMES_RE = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?[x×](?![\w])")
+_BY_RE = re.compile(r"(?<![\w.,])(\d+)\s?[x×]\s?(\d+)(?![\w])")
 _DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
 _ISO_DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MONTH_DAY_RE = re.compile(
@@ -239,7 +254,7 @@ _UNIT_RE = re.compile(
     rf"(?<![\d.,])({_NUM})\s?({'|'.join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))})(?![\w])"
 )
 _YEAR_CONTEXT_RE = re.compile(
-    r"\b(in|since|from|by|until|till|of|year|before|after|class of)\s((?:1[1-9]|20)\d\d)\b(?!,\d)", re.I
+    r"\b(in|since|from|by|until|till|of|year|before|after|class of)\s((?:1[1-9]|20)\d\d)\b(?!,\d|\s?[-–]\s?\d)", re.I
 )
 _RANGE_RE = re.compile(rf"(?<![\d.,])({_NUM})\s?[-–]\s?({_NUM})(?![\d])")
 _NUMBER_RE = re.compile(rf"(?<![\d.,])({_NUM})(?![\d])")
@@ -270,6 +285,23 @@ def _date_words(day: int, month: int, year: int | None, variant: str) -> str:
     return out + (f", {year_words(year, variant)}" if year else "")
 
 
+def _code_words(code: str, zero: str) -> str:
+    """'DH-2026-000123' -> 'D H, two oh two six, oh oh oh one two three': letters of a short or
+    vowel-less run one by one, a word-like run ('SAVE') as the word, digits one by one."""
+    groups = []
+    for g in re.split(r"[-/_]", code):
+        parts = []
+        for run in re.findall(r"[A-Za-z]+|\d+", g):
+            if run.isdigit():
+                parts.append(_digits(run, zero))
+            elif len(run) <= 3 or not re.search(r"[aeiouyAEIOUY]", run):
+                parts.append(" ".join(run.upper()))
+            else:
+                parts.append(run)
+        groups.append(" ".join(parts))
+    return ", ".join(g for g in groups if g)
+
+
 def normalize_en(text: str, variant: str = "us") -> str:
     """Rewrite an English script into words: '$19.99' -> 'nineteen dollars and ninety-nine cents'."""
     return _normalize_en(text, variant).text
@@ -284,6 +316,7 @@ def normalize_en_spans(text: str, variant: str = "us") -> list[tuple[str, str]]:
 def _normalize_en(text: str, variant: str) -> Tracked:
     v = _variant(variant)
     t = Tracked(unicodedata.normalize("NFC", text))
+    t.sub(PICTOGRAPH_RE, " ")
     t.sub(r"[ \t\u00a0]+", " ").strip()
     t.sub(_FOREIGN_LETTER_RE, _fold_letter)
     t.sub(_SAINT_STREET_RE, _saint_or_street)
@@ -294,11 +327,18 @@ def _normalize_en(text: str, variant: str) -> Tracked:
 
     def phone(m: re.Match[str]) -> str:
         prefix = m.group(1) or ""
-        groups = [g for g in re.split(r"[\s.\-()]+", m.group(2)) if g]
+        groups = [g for g in re.split(r"[\s.\-()]+", m.group(2) + m.group(3)) if g]
+        n = sum(len(g) for g in groups)
+        area = m.group(2)
+        us_style = len(area) == 3 and n == 10 and len(groups) == 3  # 555-123-4567
+        if not 9 <= n <= 12 or not (prefix or area.startswith(("0", "(")) or us_style):
+            return m.group(0)  # not a phone number (a range, a date, an amount): later rules
         head = f"plus {_digits(prefix, zero)}, " if prefix else ""
         return head + ", ".join(_digits(g, zero) for g in groups)
 
     t.sub(_PHONE_RE, phone)
+    t.sub(_CODE_RE, lambda m: _code_words(m.group(0), zero))
+    t.sub(r"(?<=[A-Za-z]{3})(?=\d{1,3}\b)", " ")  # "SAVE20" -> "SAVE 20" ("mp3" stays)
 
     def iso(m: re.Match[str]) -> str:
         y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -357,7 +397,20 @@ def _normalize_en(text: str, variant: str) -> Tracked:
     t.sub(_UNIT_RE, unit)
     t.sub(_ORDINAL_RE, lambda m: ordinal(int(m.group(1)), v))
     t.sub(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)), v)}")
-    t.sub(_RANGE_RE, lambda m: f"{_number(m.group(1), v)} to {_number(m.group(2), v)}")
+    t.sub(_BY_RE, lambda m: f"{_number(m.group(1), v)} by {_number(m.group(2), v)}")
+    t.sub(_TIMES_RE, lambda m: f"{_number(m.group(1), v)} times")
+    t.sub(_DIGIT_STRING_RE, lambda m: _digits(m.group(1), zero))
+
+    def num_range(m: re.Match[str]) -> str:
+        a, b = m.group(1), m.group(2)
+        plain = re.fullmatch(r"\d+", a) and re.fullmatch(r"\d+", b)
+        if plain and 1100 <= int(a) < int(b) <= 2099 and len(a) == len(b) == 4:
+            return f"{year_words(int(a), v)} to {year_words(int(b), v)}"  # "1990-2000"
+        if plain and (a.startswith("0") or b.startswith("0") or (int(a) >= int(b) and len(a) >= 3)):
+            return ", ".join(_digits(g, zero) for g in (a, b))  # "3822-1234": digit groups, not a range
+        return f"{_number(a, v)} to {_number(b, v)}"
+
+    t.sub(_RANGE_RE, num_range)
     t.sub(_NUMBER_RE, lambda m: _number(m.group(1), v))
     t.sub(r"[ \t]+", " ")
     t.sub(r" +([.,!?;:])", r"\1")

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pipelines._common.errors import PipelineInputError, unknown_choice
-from pipelines.voice.textmap import Tracked
+from pipelines.voice.textmap import PICTOGRAPH_RE, Tracked
 
 DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
 
@@ -188,6 +188,18 @@ _PHONE_RE = re.compile(r"(?<![\d.,])(\+84|0)[\s.\-]?(\d{2,4}(?:[\s.\-]?\d{2,4}){
 _HOTLINE_RE = re.compile(
     r"(?i)\b(hotline|số điện thoại|điện thoại|zalo|gọi)(:?\s*)(\d{4}[\s.\-]?\d{3,4}(?:[\s.\-]?\d{2,4})?)"
 )
+# landline with the area code in brackets: "(028) 3822-1234", "(024) 3826 5555"
+_LANDLINE_RE = re.compile(r"\((0\d{1,3})\)\s?(\d{3,4})[\s.\-]?(\d{3,4})(?!\d)")
+# reference / order codes: letter and digit groups joined by - / _ ("DH-2026-000123456789"), or
+# letters glued to 4+ digits ("HD004512"): group by group, digits one by one
+_CODE_RE = re.compile(
+    r"(?<![\w.-])(?=[\w/-]*\d)(?=[\w/-]*[A-ZĐ])[A-ZĐ0-9]+(?:[-/_][A-ZĐ0-9]+)+(?![\w-])"
+    r"|(?<![\w.-])[A-ZĐ]{1,4}\d{4,}[A-ZĐ]*(?![\w-])"
+)
+# identifiers, not amounts: a leading zero ("0000000000000001") or 7+ digits with no grouping dots
+_DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
+_TIMES_RE = re.compile(r"(?<![\w.,])(\d+)\s?[x×](?![\w])")
+_MINUS_RE = re.compile(r"(?:(?<=[\s(])|^)[-−](?=\d)")
 _DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
 _ISO_DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _TIME_RE = re.compile(r"(?<![\d.,])(\d{1,2})(:|h)(\d{2})(?![\d])")
@@ -250,10 +262,14 @@ def normalize_vi_spans(text: str, dialect: str = "north", *, colloquial: bool = 
 def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
     d = dialect_rules(dialect, colloquial=colloquial)
     t = Tracked(unicodedata.normalize("NFC", text))
+    t.sub(PICTOGRAPH_RE, " ")
     t.sub(r"[ \t\u00a0]+", " ").strip()
 
     for pat, rep in _ABBREVIATIONS_RE:
         t.sub(pat, rep)
+
+    t.sub(_LANDLINE_RE, lambda m: ", ".join(digits_words(g) for g in m.groups()))
+    t.sub(_CODE_RE, lambda m: _code_words(m.group(0)))
 
     def hotline(m: re.Match[str]) -> str:
         groups = [g for g in re.split(r"[\s.\-]", m.group(3)) if g]
@@ -278,6 +294,7 @@ def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
 
     t.sub(_PHONE_RE, phone)
     t.sub(r"(?<!\d)24/7(?!\d)", "hai mươi tư trên bảy")
+    t.sub(r"\s?\+\s?", " cộng ")  # "1+1", "18+": said, not skipped (phones took their "+84" above)
 
     def iso(m: re.Match[str]) -> str:
         y, mo, da = m.group(1), int(m.group(2)), int(m.group(3))
@@ -340,11 +357,23 @@ def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
     )
 
     t.sub(_DISCOUNT_RE, lambda m: f"giảm {_num(m.group(1), d)} phần trăm")
+    t.sub(_MINUS_RE, "âm ")  # "-5°C": âm năm độ C
     t.sub(_PERCENT_RANGE_RE, lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)} phần trăm")
     t.sub(_PERCENT_RE, lambda m: f"{_num(m.group(1), d)} phần trăm")
     t.sub(_UNIT_RE, lambda m: f"{_num(m.group(1), d)} {_UNITS[m.group(2)]}")
     t.sub(_PER_RE, lambda m: f" một {_UNITS.get(m.group(1), m.group(1))}")
-    t.sub(_RANGE_RE, lambda m: f"{_num(m.group(1), d)} đến {_num(m.group(2), d)}")
+    t.sub(_TIMES_RE, lambda m: f"{_num(m.group(1), d)} lần")
+    t.sub(_DIGIT_STRING_RE, lambda m: digits_words(m.group(1)))
+
+    def num_range(m: re.Match[str]) -> str:
+        a, b = m.group(1), m.group(2)
+        plain = re.fullmatch(r"\d+", a) and re.fullmatch(r"\d+", b)
+        if plain and (a.startswith("0") or b.startswith("0") or (int(a) >= int(b) and len(a) >= 3)):
+            return ", ".join(digits_words(g) for g in (a, b))  # "3822-1234": digit groups, not a range
+        return f"{_num(a, d)} đến {_num(b, d)}"
+
+    t.sub(_RANGE_RE, num_range)
+    t.sub(r"\s[-–—]\s", ", ")  # a dash between words is a pause
 
     def ordinal(m: re.Match[str]) -> str:
         word, n = m.group(1), int(m.group(2))
@@ -358,6 +387,15 @@ def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
     t.sub(_DOT_DECIMAL_RE, lambda m: f"{number_words(int(m.group(1)), d)} phẩy {_num(m.group(2), d)}")
     t.sub(_NUMBER_RE, lambda m: f" {_num(m.group(1), d)} ")
     return _tidy(t)
+
+
+def _code_words(code: str) -> str:
+    """'DH-2026-0001' -> 'D H, hai không hai sáu, không không không một'."""
+    groups = []
+    for g in re.split(r"[-/_]", code):
+        parts = [digits_words(run) if run.isdigit() else " ".join(run.upper()) for run in re.findall(r"\D+|\d+", g)]
+        groups.append(" ".join(parts))
+    return ", ".join(g for g in groups if g)
 
 
 def _chunk_digits(g: str) -> list[str]:

@@ -15,6 +15,12 @@ from collections.abc import Callable
 
 Repl = str | Callable[[re.Match[str]], str]
 WORD_STRIP = ".,!?;:…\"'()“”‘’"
+# emoji and pictographs (with their joiners, variation selectors, keycaps, flags, skin tones):
+# never spoken — the normalisers drop them ("Sale 🔥 today" is said "Sale today")
+PICTOGRAPH_RE = re.compile(
+    "[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF\u2300-\u23FF\u25A0-\u25FF"
+    "\uFE0E\uFE0F\u200D\u20E3\U000E0020-\U000E007F]+"
+)
 
 
 def clean_word(word: str) -> str:

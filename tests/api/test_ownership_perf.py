@@ -39,7 +39,7 @@ def test_tenants_for_asset_index_and_backfill(tmp_path: Path) -> None:
     store.close()
     # A database from before the index gets it filled from its existing jobs on open.
     with sqlite3.connect(tmp_path / "jobs.sqlite3") as db:
-        db.executescript("DROP TRIGGER job_assets_insert; DROP TRIGGER job_assets_outputs; DROP TABLE job_assets;")
+        db.executescript("DROP TABLE job_assets;")
     reopened = SQLiteJobStore(tmp_path / "jobs.sqlite3")
     assert reopened.tenants_for_asset(a_in) == reopened.tenants_for_asset(a_out) == {"acme"}
     reopened.close()

@@ -49,9 +49,14 @@ def test_unknown_key_names_key(tmp_path):
 
 def test_bad_value_names_key_and_allowed(tmp_path):
     with pytest.raises(SettingsError) as exc:
-        load_settings(env={"MAYDO_STORAGE__BACKEND": "s3"})
+        load_settings(env={"MAYDO_STORAGE__BACKEND": "gcs"})
     msg = str(exc.value)
-    assert "storage.backend" in msg and "'local'" in msg
+    assert "storage.backend" in msg and "'local'" in msg and "'s3'" in msg
+    with pytest.raises(SettingsError) as exc:
+        load_settings(env={"MAYDO_STORAGE__BACKEND": "s3"})
+    assert str(exc.value) == (
+        "invalid settings:\n  storage.backend is 's3' but storage.s3.bucket is not set (env MAYDO_STORAGE__S3__BUCKET)"
+    )
     with pytest.raises(SettingsError, match="limits.max_image_pixels"):
         load_settings(env={"MAYDO_LIMITS__MAX_IMAGE_PIXELS": "-5"})
 

@@ -135,6 +135,9 @@ def test_resolve_asset_uses_only_the_media_map(tmp_path: Path) -> None:
          "params.voice.speaker_wav"),
         ("recolor", {"to_colors": ["#fff"], "onnx_model": "/etc/x"}, "params.onnx_model"),
         ("voice", {"text": "hi", "speaker_wav": "../x.wav"}, "params.speaker_wav"),
+        ("voice", {"text": "hi", "voice": "../../../etc/passwd"}, "params.voice"),
+        ("render_ad", {"template": "bumper_6s", "voice": {"text": "hi", "voice": "/etc/passwd"}},
+         "params.voice.voice"),
     ],
 )
 def test_path_like_params_are_refused(kind: str, params: dict, field: str) -> None:

@@ -111,3 +111,31 @@ def test_segment_reuse_path_metadata_and_poster(media, tmp_path: Path):
         assert m["loudness"]["integrated_lufs"] == pytest.approx(real["integrated_lufs"], abs=0.1)
         same, other = _poster_vs_frames(r)
         assert same < 3.0 and other > 10 * same, (same, other)
+
+
+def test_soundtrack_cache_survives_a_campaign_voice_cycle(media, tmp_path: Path, monkeypatch):
+    """A campaign cycles through its distinct voiceovers (customers grouped by script x accent);
+    the soundtrack cache must hold the whole cycle, not thrash on it (a 4-entry LRU got 0 hits)."""
+    import soundfile as sf
+
+    audio, sr = sf.read(media["voice"])
+    voices = []
+    for i in range(6):  # 6 distinct voiceover files > the old 4-entry cache
+        path = tmp_path / f"voice{i}.wav"
+        sf.write(path, audio * (0.9 - 0.1 * i), sr)
+        voices.append(path)
+    pipe = VideoAdPipeline(VideoConfig(reuse_segments=True))
+    mixes = []
+    real_mix = pipe._mix
+    monkeypatch.setattr(pipe, "_mix", lambda *a, **k: mixes.append(1) or real_mix(*a, **k))
+    tpl = template_from_dict(tiny_template(), base_dir=media["dir"].parent)
+    loud = {}
+    for rnd in range(2):
+        for i, voice in enumerate(voices):
+            params = VideoAdParams(data=DATA, out_dir=tmp_path / f"r{rnd}", voiceover=Voiceover.from_timings(
+                voice, SENTENCES, WORDS), product_image=media["product"], scale=SCALE, captions="none",
+                basename=f"v{i}")
+            r = pipe(tpl, params).renders[0]
+            loud.setdefault(i, []).append(r.metadata["loudness"])
+    assert len(mixes) == 6 and (pipe.mix_misses, pipe.mix_hits) == (6, 6)
+    assert all(a == b for a, b in loud.values())  # a hit carries the same measured soundtrack

@@ -110,3 +110,45 @@ def test_resolve_fallbacks_give_reasons() -> None:
 def test_fold_strips_vietnamese_diacritics() -> None:
     assert fold("Đà Nẵng") == "da nang"
     assert fold("TP.HCM") == "tp hcm"
+
+
+def test_english_defaults_are_intelligible_commercial_voices_and_the_rest_are_labelled() -> None:
+    from pipelines.voice.accents import WER_GOAL, intelligibility_note
+
+    reg = load_registry()
+    for spec in reg:
+        if spec.language != "en":
+            continue
+        assert spec.commercial_use, spec.id
+        assert spec.wer is not None and spec.wer <= WER_GOAL, (spec.id, spec.wer)
+        assert spec.note == ""
+        measured = [spec.voice_for(e) for e in spec.engines() if spec.voice_for(e).wer is not None]
+        cleared = [v for v in measured if v.commercial_use]
+        # the default is the best commercial voice of its region, or within 0.05 of the best overall
+        assert spec.wer <= min(v.wer for v in cleared if v.wer is not None) + 0.05
+        for v in measured:
+            assert (v.note != "") == (v.wer is not None and v.wer > WER_GOAL), (spec.id, v)
+    nyc_espeak = reg.get("en-us-nyc").voice_for("espeak")
+    assert nyc_espeak.note == f"robotic, WER {nyc_espeak.wer:.2f}"
+    assert reg.get("en-scotland").voice_for("flite").voice == "awb"
+    assert intelligibility_note(0.45, "robotic") == "robotic, WER 0.45"
+    assert intelligibility_note(0.1, "robotic") == "" and intelligibility_note(None) == ""
+
+
+def test_registry_rejects_a_bad_wer(tmp_path: Path) -> None:
+    bad = tmp_path / "voices.yaml"
+    bad.write_text(
+        "accents:\n  x:\n    language: en\n    dialect: us\n    engine: flite\n    voice: slt\n"
+        "    licence: BSD\n    commercial_use: true\n    wer: lots\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PipelineInputError, match="wer must be a number"):
+        load_registry(bad)
+
+
+def test_api_voice_list_carries_wer_and_note() -> None:
+    from workers.jsonable import jsonable
+
+    gb = jsonable(load_registry().get("en-gb"))
+    assert gb["engine"] == "flite" and gb["wer"] <= 0.15 and gb["note"] == ""
+    assert gb["alternatives"]["espeak"]["note"].startswith("robotic, WER ")

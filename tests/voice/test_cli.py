@@ -20,8 +20,11 @@ def test_voices_lists_accents_with_licence_and_commercial_flag() -> None:
     by_key = {(r["accent"], r["engine"]): r for r in rows}
     assert by_key[("vi-south", "espeak")]["commercial_use"] is True
     assert by_key[("en-us", "piper")]["commercial_use"] is False
-    table = runner.invoke(app, ["voices"])
+    assert by_key[("en-us", "flite")]["default"] is True and by_key[("en-us", "flite")]["wer"] <= 0.15
+    assert by_key[("en-gb-wmids", "espeak")]["note"].startswith("robotic, WER ")
+    table = runner.invoke(app, ["voices"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "vi-central" in table.stdout and "commercial" in table.stdout
+    assert "robotic, WER" in table.stdout
 
 
 def test_voice_writes_wav_and_json(tmp_path: Path) -> None:

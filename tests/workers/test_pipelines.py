@@ -6,12 +6,16 @@ import io
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 import soundfile as sf
 from PIL import Image
 
 from workers.jobs.models import JobSpec, JobStatus
 from workers.runtime import Runtime
 from workers.storage import LocalAssetStore
+
+# The actors are what is tested here; the job store's backends are covered by test_dispatch/test_store.
+pytestmark = pytest.mark.parametrize("job_db_url", ["sqlite"], indirect=True)
 
 
 def test_recolor_and_voice_actors_store_real_outputs(runtime_factory: Callable[..., Runtime]) -> None:

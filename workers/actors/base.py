@@ -15,6 +15,7 @@ depend on pickling arbitrary exception types::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs, temp_prefix
+from workers.limits import Limits
 
 
 class JobCanceled(Exception):
@@ -72,6 +75,7 @@ class JobContext:
     workdir: Path
     progress: Progress
     input_ids: dict[str, str] = field(default_factory=dict)  # input name -> asset id (what ``inputs`` came from)
+    limits: Limits = field(default_factory=lambda: Limits())  # ``limits.*`` settings, applied before any work
     outputs: dict[str, Path] = field(default_factory=dict)  # fill: output name -> file in workdir
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -90,16 +94,25 @@ class PipelineActor:
 
     family = "base"
 
-    def __init__(self, pool: str, options: dict[str, Any], assets_dir: str, sink: Any | None = None) -> None:
+    def __init__(
+        self, pool: str, options: dict[str, Any], store: dict[str, Any] | str, sink: Any | None = None
+    ) -> None:
+        """``store``: ``workers.storage.store_spec`` output (or a local asset directory)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         self.pool = pool
         self.options = dict(options)
-        self.assets_dir = assets_dir
+        self.store_spec = store
+        self._store: Any = None
         self.sink = sink
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self.setup_error: str | None = None
+        # a restarted actor (after kill -9 of the last one) clears what dead workers on this host left
+        sweep_temp_dirs()
+        local_root = store if isinstance(store, str) else store.get("root") if store.get("backend") == "local" else None
+        if local_root:
+            sweep_partial_uploads(local_root)
         try:
             self.load()
         except Exception as exc:  # reported by ready(): the pool becomes unhealthy, no restart loop
@@ -139,7 +152,7 @@ class PipelineActor:
         flag = threading.Event()
         with self._lock:
             self._cancel[job_id] = flag
-        workdir = Path(tempfile.mkdtemp(prefix=f"maydo-{job_id}-"))
+        workdir = Path(tempfile.mkdtemp(prefix=temp_prefix(job_id)))  # pid in the name: swept if we die
         try:
             if self.setup_error is not None:
                 return self._error("PoolUnhealthy", self.setup_error, retryable=False)
@@ -149,28 +162,33 @@ class PipelineActor:
                     raise JobCanceled(job_id)
                 self._emit(job_id, fence, stage, fraction, message, sync=sync)
 
-            from workers.storage import LocalAssetStore
+            store = self.store
+            with contextlib.ExitStack() as files:
+                # Inputs as local files for the pipelines: the local store's own files, or verified
+                # copies from the S3 cache (valid until the block ends, after execute).
+                def local(asset_id: str) -> Path:
+                    return files.enter_context(store.local_copy(asset_id))
 
-            store = LocalAssetStore(self.assets_dir)
-            ctx = JobContext(
-                job_id=job_id,
-                fence=fence,
-                kind=str(payload["kind"]),
-                attempt=int(payload.get("attempt", 1)),
-                params=dict(payload.get("params") or {}),
-                inputs={k: store.path(v) for k, v in (payload.get("inputs") or {}).items()},
-                input_ids={k: str(v) for k, v in (payload.get("inputs") or {}).items()},
-                deps={
-                    name: {
-                        "outputs": {k: store.path(v) for k, v in dep.get("outputs", {}).items()},
-                        "result": dep.get("result", {}),
-                    }
-                    for name, dep in (payload.get("deps") or {}).items()
-                },
-                workdir=workdir,
-                progress=progress,
-            )
-            self.execute(ctx)
+                ctx = JobContext(
+                    job_id=job_id,
+                    fence=fence,
+                    kind=str(payload["kind"]),
+                    attempt=int(payload.get("attempt", 1)),
+                    params=dict(payload.get("params") or {}),
+                    inputs={k: local(v) for k, v in (payload.get("inputs") or {}).items()},
+                    input_ids={k: str(v) for k, v in (payload.get("inputs") or {}).items()},
+                    limits=Limits.from_dict(payload.get("limits")),
+                    deps={
+                        name: {
+                            "outputs": {k: local(v) for k, v in dep.get("outputs", {}).items()},
+                            "result": dep.get("result", {}),
+                        }
+                        for name, dep in (payload.get("deps") or {}).items()
+                    },
+                    workdir=workdir,
+                    progress=progress,
+                )
+                self.execute(ctx)
             progress("store", 0.97, f"{len(ctx.outputs)} file(s)", sync=True)  # lands before the result
             outputs = {}
             for name, path in ctx.outputs.items():
@@ -199,6 +217,15 @@ class PipelineActor:
 
     def pid(self) -> int:
         return os.getpid()
+
+    @property
+    def store(self) -> Any:
+        """The asset store, opened once per actor (an S3 client is not free to build)."""
+        if self._store is None:
+            from workers.storage import open_store_spec
+
+            self._store = open_store_spec(self.store_spec)
+        return self._store
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
     from workers.resolver import check_job_params
 
     check_job_params("recolor", ctx.params)  # a worker never takes a path from a request
+    ctx.limits.job("recolor", ctx.params, ctx.inputs)
     ctx.progress("load", 0.05)
-    image = load_image(ctx.inputs["image"])
+    image = load_image(ctx.inputs["image"], max_pixels=ctx.limits.max_image_pixels, field="inputs.image")
     params = make_params(params_cls, ctx.params, skip=("engine",))
     if "mask" in ctx.inputs and "mask" in {f.name for f in dataclasses.fields(params_cls)}:
         params = dataclasses.replace(params, mask=ctx.inputs["mask"])
@@ -55,9 +56,29 @@ def _run_recolor(pipe: Any, params_cls: Any, ctx: JobContext) -> None:
         mask_img = mask if isinstance(mask, Image.Image) else Image.fromarray(_mask_u8(mask))
         path = ctx.workdir / "mask.png"
         mask_img.save(path, format="PNG")
-        ctx.outputs["mask"] = path
+        ctx.outputs["mask"] = path  # the recolor weights actually applied (0 = pixel untouched)
+    product_masks = out.product_masks
+    if product_masks:
+        from PIL import Image
+
+        path = ctx.workdir / "product-mask.png"
+        Image.fromarray(_mask_u8(product_masks[0])).save(path, format="PNG")
+        ctx.outputs["product_mask"] = path  # the product's soft mask (alpha of the cut-outs)
+        ctx.progress("cutout", 0.95)
+        for i in range(len(out.images)):
+            path = ctx.workdir / f"cutout-{i}.png"
+            out.cutout(i).save(path, format="PNG")  # RGBA, straight alpha, decontaminated edge
+            ctx.outputs[f"cutout.{i}"] = path
+            if i == 0:
+                ctx.outputs["cutout"] = path
     ctx.result["reports"] = jsonable(out.reports)
     ctx.result["targets"] = jsonable(out.targets)
+    ctx.result["mask"] = {
+        "sources": list(out.mask_sources),
+        "reasons": list(out.mask_reasons),
+        "warnings": [list(w) for w in out.mask_warnings],
+        "region": list(out.region_notes),
+    }
 
 
 def _mask_u8(mask: Any) -> Any:
@@ -65,7 +86,7 @@ def _mask_u8(mask: Any) -> Any:
 
     arr = np.asarray(mask)
     if arr.dtype == bool or arr.max(initial=0) <= 1:
-        arr = arr.astype(np.float32) * 255
+        arr = np.round(arr.astype(np.float32) * 255)  # rounded like the cut-out's alpha
     return arr.clip(0, 255).astype(np.uint8)
 
 
@@ -75,7 +96,13 @@ class RecolorActor(PipelineActor):
     def load(self) -> None:
         from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
 
-        self.pipe = RecolorPipeline(**self.options)
+        options = dict(self.options)
+        if not options.get("models_dir"):
+            # Pool option first; else the settings this worker process sees (env + config).
+            from workers.settings import load_settings
+
+            options["models_dir"] = str(load_settings().models_path)
+        self.pipe = RecolorPipeline(**options)
         self.params_cls = RecolorParams
 
     def execute(self, ctx: JobContext) -> None:

@@ -28,9 +28,8 @@ class VideoActor(PipelineActor):
     def _resolver(self, ctx: JobContext) -> Any:
         """Only the job's own input assets (tenant-checked at submit) and registry names resolve."""
         from workers.resolver import Resolver
-        from workers.storage import LocalAssetStore
 
-        return Resolver(LocalAssetStore(self.assets_dir), allowed_assets=set(ctx.input_ids.values()))
+        return Resolver(self.store, allowed_assets=set(ctx.input_ids.values()))
 
     def _template(self, ctx: JobContext, resolver: Any) -> Any:
         """The template as a ``Template`` whose ``media`` map is every file the render may open."""
@@ -52,9 +51,14 @@ class VideoActor(PipelineActor):
         check_job_params("render_ad", ctx.params)  # again here: a worker never takes a path from a request
         resolver = self._resolver(ctx)
         template = self._template(ctx, resolver)
+        voice_s = None
+        if "voice" in ctx.deps and isinstance(ctx.deps["voice"]["result"].get("duration_s"), int | float):
+            voice_s = float(ctx.deps["voice"]["result"]["duration_s"])
+        ctx.limits.job("render_ad", ctx.params, ctx.inputs, template, voice_seconds=voice_s)
         product: Path | None = None
         if "recolor" in ctx.deps:
-            product = ctx.deps["recolor"]["outputs"].get("image")
+            rec = ctx.deps["recolor"]["outputs"]
+            product = rec.get("cutout") or rec.get("image")  # RGBA cut-out: no opaque photo tile
         elif "product_image" in ctx.inputs:
             product = ctx.inputs["product_image"]
         voiceover: Any = None

@@ -27,6 +27,7 @@ class VoiceActor(PipelineActor):
         from workers.resolver import check_job_params
 
         check_job_params("voice", ctx.params)  # a worker never takes a path from a request
+        ctx.limits.job("voice", ctx.params, ctx.inputs)
         params = make_params(self.params_cls, ctx.params, skip=("text",))
         if "speaker_wav" in ctx.inputs:
             import dataclasses

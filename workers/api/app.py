@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.api.context import ApiContext
 from workers.api.errors import install_error_handlers
@@ -21,6 +22,29 @@ Authenticate with `X-API-Key: mdk_...` (or `Authorization: Bearer mdk_...`); key
 `maydo keys create --tenant T --role creator|platform|admin`. Every error is JSON:
 `{"error": {"code", "message", "field"}}`. See docs/api.md.
 """
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response (JSON errors, docs, assets), so no
+    browser ever guesses a type the server did not declare."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
 
 
 def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool = True) -> FastAPI:
@@ -55,6 +79,7 @@ def create_app(settings: Settings, runtime: Any | None = None, *, webhooks: bool
     app.state.metrics_registry = routes_meta.metrics_registry(ctx)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_upload_bytes)
+    app.add_middleware(NoSniff)
     for module in (routes_meta, routes_assets, routes_jobs, routes_campaigns):
         app.include_router(module.router)
     app.include_router(routes_jobs.webhook_router)

@@ -16,7 +16,7 @@ from workers.api.ratelimit import RateLimiter
 from workers.api.signing import load_signing_secret
 from workers.api.store import ApiStore, Principal
 from workers.settings import Settings
-from workers.storage import LocalAssetStore
+from workers.storage import AssetStore, open_store
 
 _KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds
 
@@ -27,7 +27,7 @@ class ApiContext:
     def __init__(self, settings: Settings, runtime: Any | None = None) -> None:
         self.settings = settings
         self.store = ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3")
-        self.assets = LocalAssetStore(settings.assets_dir)
+        self.assets: AssetStore = open_store(settings)
         self.secret = load_signing_secret(settings)
         self.limiter = RateLimiter(settings.api.rate_limit_per_minute)
         self._runtime = runtime

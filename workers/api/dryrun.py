@@ -11,21 +11,14 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.limits import LimitError, Limits, estimate_speech_seconds
 
 if TYPE_CHECKING:
     from workers.api.context import ApiContext
 
-WORDS_PER_SECOND = 2.6  # typical TTS speaking rate; the real length comes from the render
-
 
 def _err(errors: list[dict[str, Any]], message: str, field: str | None, code: str = "invalid_input") -> None:
     errors.append({"code": code, "message": message, "field": field})
-
-
-def estimate_speech_seconds(text: str) -> float:
-    words = len(text.split())
-    pauses = sum(text.count(p) for p in ".!?;:") * 0.3
-    return round(words / WORDS_PER_SECOND + pauses, 2)
 
 
 def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: list[dict[str, Any]],
@@ -34,10 +27,10 @@ def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: l
     if not isinstance(text, str) or not text.strip():
         _err(errors, "a voice job needs a non-empty 'text' (the script)", f"{prefix}text")
         return None
-    limit = ctx.settings.limits.max_script_chars
-    if len(text) > limit:
-        _err(errors, f"script is {len(text)} characters; the limit is {limit} (limits.max_script_chars)",
-             f"{prefix}text")
+    try:
+        Limits.from_settings(ctx.settings).script(text, f"{prefix}text")
+    except LimitError as exc:
+        _err(errors, exc.message, exc.field)
     else:  # the voice job's own character check (emoji, CJK, control characters), before any work
         from pipelines.voice.prosody import check_characters, plain_text
 
@@ -85,14 +78,15 @@ def _check_image(ctx: ApiContext, asset_id: str, field: str, errors: list[dict[s
     from PIL import Image
 
     try:
-        with Image.open(ctx.assets.path(asset_id)) as im:
+        with ctx.assets.local_copy(asset_id) as local, Image.open(local) as im:
             w, h = im.size
     except Exception as exc:  # any decoder failure means "not an image we can read"
         _err(errors, f"input is not a readable image ({type(exc).__name__})", field)
         return
-    if w * h > ctx.settings.limits.max_image_pixels:
-        _err(errors, f"image is {w}x{h} = {w * h} pixels; the limit is {ctx.settings.limits.max_image_pixels}"
-             " (limits.max_image_pixels)", field)
+    try:
+        Limits.from_settings(ctx.settings).image(ctx.assets.path(asset_id), field)
+    except LimitError as exc:
+        _err(errors, exc.message, exc.field)
 
 
 def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str, str], voice_s: float | None,
@@ -121,6 +115,14 @@ def _template_seconds(ctx: ApiContext, params: dict[str, Any], inputs: dict[str,
     except PipelineInputError as exc:
         _err(errors, exc.message, exc.field or field)
         return None
+    formats, scale = params.get("formats"), params.get("scale")
+    try:  # scenes, layers, length, canvas: the same limits the worker applies
+        Limits.from_settings(ctx.settings).template(
+            template, field, voice_seconds=voice_s,
+            formats=[str(f) for f in formats] if isinstance(formats, list) else None,
+            scale=float(scale) if isinstance(scale, int | float) else None)
+    except LimitError as exc:
+        _err(errors, exc.message, exc.field)
     plan = getattr(tmpl, "plan_durations", None)
     if plan is not None:
         try:
@@ -157,6 +159,11 @@ def dry_run_report(ctx: ApiContext, kind: str, body: Any, tenant: str) -> dict[s
         if not isinstance(targets, list) or not targets or not all(isinstance(c, str) for c in targets):
             _err(errors, "params.to_colors must be a non-empty list of colours ('#c0392b' or a name)",
                  "params.to_colors")
+        else:
+            try:
+                Limits.from_settings(ctx.settings).recolor_targets(targets, "params.to_colors")
+            except LimitError as exc:
+                _err(errors, exc.message, exc.field)
         seconds = 0.0
     elif kind == "voice":
         seconds = _check_voice(ctx, params, "params.", errors, warnings)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -19,6 +19,7 @@ from workers.api.errors import ApiError, not_found
 from workers.api.files import (
     ASSET_CSP,
     AssetFileResponse,
+    AssetStreamResponse,
     RangeNotSatisfiable,
     clean_filename,
     clean_media_type,
@@ -133,8 +134,16 @@ def _serve(request: Request, ctx: ApiContext, ref: AssetRef, disposition: str) -
     }
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=common)
-    path = ctx.assets.path(ref.id)
-    size = path.stat().st_size
+    storage = ctx.settings.storage
+    if storage.downloads == "redirect" and request.method != "HEAD":
+        # The bucket serves the bytes (ranges included) under a short-lived presigned URL; the
+        # caller was authorised above. HEAD is answered here: a presigned GET does not allow HEAD.
+        url = ctx.assets.presigned_url(ref.id, storage.presign_ttl_s, filename=download_name(ref),
+                                       disposition=disposition)
+        if url is not None:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
+    size = ref.size
+    path = ctx.assets.direct_path(ref.id)
     rng: tuple[int, int] | None = None
     if_range = request.headers.get("if-range")
     if if_range is None or if_range.strip() == etag:
@@ -143,11 +152,12 @@ def _serve(request: Request, ctx: ApiContext, ref: AssetRef, disposition: str) -
         except RangeNotSatisfiable:
             raise ApiError(416, f"range not satisfiable; the asset has {size} bytes", field="range",
                            headers={"Content-Range": f"bytes */{size}"}) from None
-    if rng is None:
-        return AssetFileResponse(path, 0, size, 200, common, served_type(ref.media_type))
-    start, end = rng
-    headers = {**common, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
-    return AssetFileResponse(path, start, end, 206, headers, served_type(ref.media_type))
+    start, end = rng if rng is not None else (0, size)
+    status = 200 if rng is None else 206
+    headers = common if rng is None else {**common, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+    if path is not None:
+        return AssetFileResponse(path, start, end, status, headers, served_type(ref.media_type))
+    return AssetStreamResponse(ctx.assets, ref.id, start, end, status, headers, served_type(ref.media_type))
 
 
 @router.head("/{asset_id}", name="head_asset", summary="Asset headers only: size, type, ETag (no body)")

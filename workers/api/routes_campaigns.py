@@ -24,7 +24,7 @@ from workers.api.context import ApiContext, can_see, ctx_of, require
 from workers.api.errors import ApiError, not_found
 from workers.api.routes_assets import store_upload
 from workers.api.store import Principal
-from workers.api.webhooks import WebhookTargetError, check_target
+from workers.api.webhooks import WebhookTargetError, check_target, webhook_view
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 log = logging.getLogger(__name__)
@@ -136,6 +136,12 @@ def visible_campaign(ctx: ApiContext, principal: Principal, campaign_id: str) ->
     return campaign_id
 
 
+def _start_from_assets(ctx: ApiContext, spec_id: str, audience_path: Path, tenant: str,
+                       dry_run: bool) -> dict[str, Any]:
+    with ctx.assets.local_copy(spec_id) as spec_path:
+        return _start(ctx, spec_path, audience_path, tenant, dry_run)
+
+
 def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, dry_run: bool) -> dict[str, Any]:
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
     are registry names or the tenant's asset ids, see workers.resolver), then submit the campaign;
@@ -238,9 +244,7 @@ def _audience_file(ctx: ApiContext, ref: Any, tenant: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{ref.id}{suffix}"
     if not dest.exists():
-        import shutil
-
-        shutil.copyfile(ctx.assets.path(ref.id), dest)
+        ctx.assets.export(ref.id, dest)
     return dest
 
 
@@ -286,8 +290,8 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     audience_ref = await store_upload(ctx, principal.tenant, audience, "audience")
     try:
         started = await anyio.to_thread.run_sync(
-            lambda: _start(ctx, ctx.assets.path(spec_ref.id), _audience_file(ctx, audience_ref, principal.tenant),
-                           principal.tenant, dry_run)
+            lambda: _start_from_assets(ctx, spec_ref.id, _audience_file(ctx, audience_ref, principal.tenant),
+                                       principal.tenant, dry_run)
         )
     except PipelineInputError as exc:
         raise ApiError(422, exc.message, field=exc.field) from None
@@ -296,7 +300,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
         return JSONResponse(json.loads(json.dumps(started, default=str)), status_code=200)
     internal = str(started.pop("internal_id"))
     if webhook:
-        ctx.store.set_webhook(internal, "campaign", principal.tenant, webhook)
+        ctx.runtime.store.set_webhook(internal, "campaign", principal.tenant, webhook)
     body = {**json.loads(json.dumps(started, default=str)), "id": campaign_id,
             "status_url": f"/v1/campaigns/{campaign_id}", "manifest_url": f"/v1/campaigns/{campaign_id}/manifest"}
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/campaigns/{campaign_id}"})
@@ -310,8 +314,7 @@ def get_campaign(request: Request, campaign_id: str,
     summary = campaign_summary(ctx, internal)
     if summary is None:
         raise not_found("campaign")
-    hook = ctx.store.webhook(internal)
-    summary["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(internal)}
+    summary["webhook"] = webhook_view(ctx.runtime.store, internal)
     return summary
 
 

@@ -25,7 +25,7 @@ from workers.api.errors import ApiError, not_found
 from workers.api.routes_assets import store_upload
 from workers.api.signing import tenant_webhook_secret
 from workers.api.store import Principal
-from workers.api.webhooks import WebhookTargetError, check_target
+from workers.api.webhooks import WebhookTargetError, check_target, webhook_view
 from workers.resolver import RefError
 
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
     }
     if include_deliveries:
         if webhook is True:
-            hook = ctx.store.webhook(rec.id)
-            out["webhook"] = None if hook is None else {"url": hook["url"], "deliveries": ctx.store.deliveries(rec.id)}
+            out["webhook"] = webhook_view(ctx.runtime.store, rec.id)
         else:
             out["webhook"] = webhook or None
     return out
@@ -270,8 +269,8 @@ def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: Job
         return job_view(ctx, rec), 200, headers
     hook: dict[str, Any] | None = None
     if body.webhook_url is not None:
-        ctx.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
-        hook = {"url": body.webhook_url, "deliveries": []}
+        ctx.runtime.store.set_webhook(rec.id, "job", principal.tenant, body.webhook_url)
+        hook = {"url": body.webhook_url, "events": [], "deliveries": []}
     return job_view(ctx, rec, webhook=hook), 201, headers
 
 

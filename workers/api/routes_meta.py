@@ -25,7 +25,7 @@ _STAGE_WINDOW = 200  # recent finished jobs whose events feed the stage-duration
 @router.get("/healthz", summary="Liveness and readiness: stores reachable, dispatcher alive")
 def healthz(request: Request) -> dict[str, Any]:
     ctx = ctx_of(request)
-    checks: dict[str, Any] = {"api_db": True, "asset_store": ctx.assets.root.is_dir()}
+    checks: dict[str, Any] = {"api_db": True, "asset_store": ctx.assets.healthy()}
     dispatcher: dict[str, Any] | None = None
     try:
         status = ctx.runtime.status()
@@ -95,7 +95,10 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/voices", summary="Accents and voices from the voice registry (licence, commercial use)")
+@router.get(
+    "/voices",
+    summary="Accents and voices from the voice registry (licence, commercial use, measured WER and its label)",
+)
 def voices(_: Principal = Depends(authenticate)) -> dict[str, Any]:
     from pipelines.voice.accents import load_registry
 

@@ -1,4 +1,7 @@
-"""The API's own SQLite tables: API keys, asset ownership per tenant, webhooks and their delivery log.
+"""The API's own SQLite tables: API keys and asset/campaign ownership per tenant.
+
+Webhook subscriptions, their outbox and delivery log live in the job store (shared by every API
+process and host; see ``workers.api.notifier``). The old ``webhooks*`` tables here are no longer used.
 
 Lives in ``<data_dir>/api.sqlite3`` (``api.db_path``), separate from the job database so the API
 never writes the runtime's tables. Keys are stored as a SHA-256 hash of their high-entropy secret;
@@ -286,59 +289,3 @@ class ApiStore:
                 "SELECT tenant FROM campaign_owners WHERE campaign_id = ?", (campaign_id,)
             ).fetchone()
         return None if row is None else str(row["tenant"])
-
-    # --- webhooks ---------------------------------------------------------------------------
-    def set_webhook(self, object_id: str, kind: str, tenant: str, url: str) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO webhooks (object_id, kind, tenant, url, created) VALUES (?,?,?,?,?)",
-                (object_id, kind, tenant, url, time.time()),
-            )
-
-    def webhook(self, object_id: str) -> dict[str, Any] | None:
-        with self._conn() as conn:
-            row = conn.execute("SELECT * FROM webhooks WHERE object_id = ?", (object_id,)).fetchone()
-        return None if row is None else dict(row)
-
-    def pending_webhooks(self) -> list[dict[str, Any]]:
-        with self._conn() as conn:
-            return [dict(r) for r in conn.execute("SELECT * FROM webhooks WHERE done = 0 ORDER BY created")]
-
-    def mark_webhook_done(self, object_id: str) -> None:
-        with self._conn() as conn:
-            conn.execute("UPDATE webhooks SET done = 1 WHERE object_id = ?", (object_id,))
-
-    def claim_event(self, object_id: str, event_key: str) -> bool:
-        """Record that ``event_key`` is being delivered for ``object_id``; False if it already was."""
-        with self._conn() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO webhook_sent (object_id, event_key) VALUES (?,?)", (object_id, event_key)
-            )
-        return cur.rowcount > 0
-
-    def log_delivery(
-        self,
-        object_id: str,
-        event: str,
-        url: str,
-        attempt: int,
-        status_code: int | None,
-        ok: bool,
-        error: str | None,
-        duration_ms: float,
-    ) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO webhook_deliveries (object_id, event, url, attempt, status_code, ok, error, ts,"
-                " duration_ms) VALUES (?,?,?,?,?,?,?,?,?)",
-                (object_id, event, url, attempt, status_code, int(ok), error, time.time(), duration_ms),
-            )
-
-    def deliveries(self, object_id: str) -> list[dict[str, Any]]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT event, url, attempt, status_code, ok, error, ts, duration_ms FROM webhook_deliveries"
-                " WHERE object_id = ? ORDER BY id",
-                (object_id,),
-            ).fetchall()
-        return [{**dict(r), "ok": bool(r["ok"])} for r in rows]

@@ -6,12 +6,15 @@ CGNAT, multicast, reserved or unspecified), unless ``api.webhooks.allow_private_
 The check runs at submit time and again before each attempt, and the request goes to the address
 that was checked (Host header and TLS SNI keep the name), so DNS rebinding cannot redirect it.
 Redirects are not followed.
+
+Delivery is durable (see ``workers.api.notifier``): events wait in the job store's outbox until a
+2xx, retried with backoff (``next_retry``) across restarts; each carries a delivery id.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
+import random
 import socket
 import time
 from dataclasses import dataclass
@@ -21,12 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from workers.api.signing import sign_webhook
-from workers.api.store import ApiStore
 from workers.settings import WebhookSettings
 
 SIGNATURE_HEADER = "X-Maydo-Signature"
 TIMESTAMP_HEADER = "X-Maydo-Timestamp"
 EVENT_HEADER = "X-Maydo-Event"
+DELIVERY_HEADER = "X-Maydo-Delivery"  # stable across retries of one event: receivers dedupe on it
 
 
 class WebhookTargetError(ValueError):
@@ -93,12 +96,30 @@ def check_target(url: str, *, allow_private: bool) -> Target:
                   sni_host=host if parts.scheme == "https" else None)
 
 
-class WebhookSender:
-    """Delivers one event with retries (exponential backoff) and logs every attempt."""
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    retryable: bool  # False: a refused target or a 4xx other than 408/429 (retrying cannot help)
+    duration_ms: float
 
-    def __init__(self, settings: WebhookSettings, store: ApiStore) -> None:
+
+def next_retry(attempt: int, settings: WebhookSettings, now: float | None = None) -> float | None:
+    """When to try again after failed attempt number ``attempt`` (1-based): ``backoff_s`` doubling
+    per attempt, capped at ``backoff_max_s``, plus up to 10 % jitter; None once ``max_attempts`` are
+    spent. Defaults spread 20 attempts over about five hours."""
+    if attempt >= settings.max_attempts:
+        return None
+    delay = min(settings.backoff_s * (2 ** (attempt - 1)), settings.backoff_max_s)
+    return (time.time() if now is None else now) + delay * (1.0 + random.uniform(0.0, 0.1))
+
+
+class WebhookSender:
+    """Sends one attempt of an outbox event: SSRF-checked, signed, no redirects."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
-        self.store = store
         self.client = httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s), follow_redirects=False, trust_env=False
         )
@@ -106,47 +127,43 @@ class WebhookSender:
     def close(self) -> None:
         self.client.close()
 
-    def deliver(self, object_id: str, url: str, event: str, payload: dict[str, Any], secret: bytes,
-                sleep: Any = time.sleep) -> bool:
-        """POST ``payload`` to ``url`` (signed with ``secret``) until a 2xx or ``max_attempts``."""
-        body = json.dumps({"event": event, **payload}, separators=(",", ":"), default=str).encode()
-        delay = self.settings.backoff_s
-        for attempt in range(1, self.settings.max_attempts + 1):
-            started = time.monotonic()
-            status: int | None = None
-            error: str | None = None
-            ok = False
-            try:
-                target = check_target(url, allow_private=self.settings.allow_private_targets)
-                ts = str(int(time.time()))
-                headers = {
-                    "Content-Type": "application/json",
-                    "Host": target.host_header,
-                    "User-Agent": "maydo-webhooks/1",
-                    TIMESTAMP_HEADER: ts,
-                    SIGNATURE_HEADER: sign_webhook(secret, ts, body),
-                    EVENT_HEADER: event,
-                }
-                ext = {"sni_hostname": target.sni_host} if target.sni_host else None
-                resp = self.client.post(target.connect_url, content=body, headers=headers, extensions=ext)
-                status = resp.status_code
-                ok = 200 <= status < 300
-                if not ok:
-                    error = f"HTTP {status}"
-            except WebhookTargetError as exc:
-                error = str(exc)
-                self.store.log_delivery(object_id, event, url, attempt, None, False, error,
-                                        (time.monotonic() - started) * 1000)
-                return False  # refused targets are never retried
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            self.store.log_delivery(object_id, event, url, attempt, status, ok, error,
-                                    (time.monotonic() - started) * 1000)
-            if ok:
-                return True
-            if status is not None and 400 <= status < 500 and status not in (408, 429):
-                return False  # the receiver rejected the body: retrying will not help
-            if attempt < self.settings.max_attempts:
-                sleep(min(delay, self.settings.backoff_max_s))
-                delay *= 2
-        return False
+    def attempt(self, url: str, event: str, body: bytes, secret: bytes, delivery_id: str) -> AttemptResult:
+        """POST ``body`` (signed with ``secret``) once; the outcome says whether to retry."""
+        started = time.monotonic()
+
+        def result(ok: bool, status: int | None, error: str | None, retryable: bool) -> AttemptResult:
+            return AttemptResult(ok, status, error, retryable, (time.monotonic() - started) * 1000)
+
+        try:
+            target = check_target(url, allow_private=self.settings.allow_private_targets)
+        except WebhookTargetError as exc:
+            return result(False, None, str(exc), False)  # refused targets are never retried
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "Host": target.host_header,
+            "User-Agent": "maydo-webhooks/1",
+            TIMESTAMP_HEADER: ts,
+            SIGNATURE_HEADER: sign_webhook(secret, ts, body),
+            EVENT_HEADER: event,
+            DELIVERY_HEADER: delivery_id,
+        }
+        ext = {"sni_hostname": target.sni_host} if target.sni_host else None
+        try:
+            resp = self.client.post(target.connect_url, content=body, headers=headers, extensions=ext)
+        except httpx.HTTPError as exc:
+            return result(False, None, f"{type(exc).__name__}: {exc}", True)
+        status = resp.status_code
+        if 200 <= status < 300:
+            return result(True, status, None, False)
+        retryable = not (400 <= status < 500) or status in (408, 429)
+        return result(False, status, f"HTTP {status}", retryable)
+
+
+def webhook_view(store: Any, object_id: str) -> dict[str, Any] | None:
+    """The subscription and delivery log of a job or campaign (None without a webhook): ``events``
+    (delivery id, status pending/delivered/failed, attempts, next try) and every attempt."""
+    hook = store.webhook(object_id)
+    if hook is None:
+        return None
+    return {"url": hook["url"], **store.webhook_log(object_id)}

@@ -97,10 +97,11 @@ def localized_template(
     """
     import yaml
 
+    from pipelines._common.data import SAFE_DUMPER
     from workers.resolver import is_asset_id
 
     raw, src, ref = localized_template_raw(spec, variant, language, currency, resolver)
-    text = yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+    text = yaml.dump(raw, Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)
     stem = ref[:16] if is_asset_id(ref) else src.stem
     dest = out_dir / "templates" / f"{stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
@@ -140,18 +141,19 @@ def ad_job_spec(
     }
     if spec.music:
         params["music"] = spec.music
-    if plan.colourway != product.hero_colourway:  # the photo already shows the hero colourway
-        params["recolor"] = {
-            "to_colors": [plan.colour_hex],
-            "from_color": product.colourways[product.hero_colourway],
-            "engine": spec.recolor_engine,
-        }
+    # Every ad goes through recolor, the hero colourway too (onto its exact hex): the video takes the
+    # recolor's RGBA cut-out, so no ad shows the photo as an opaque backdrop tile.
+    params["recolor"] = {
+        "to_colors": [plan.colour_hex],
+        "from_color": product.colourways[product.hero_colourway],
+        "engine": spec.recolor_engine,
+    }
     if spec.voiceover:
         params["voice"] = {
             "text": spoken_script(plan.copy["script"])[0],  # emoji/pictographs are not spoken
             "accent": plan.accent,
             "tone": plan.tone,
-            "engine": spec.voice_engine,
+            "engine": None if spec.voice_engine == "auto" else spec.voice_engine,
             "commercial": spec.commercial,
         }
     return params, {"product_image": image_assets[plan.sku], "template": template_id}

@@ -72,7 +72,7 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
     None when the campaign has never run here.
     """
     from workers.runtime import JobNotFound, Runtime
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     out_dir = campaign_dir(settings, campaign_id)
     state = load_state(out_dir / "state.json")
@@ -81,7 +81,7 @@ def refresh_campaign(settings: Settings, campaign_id: str, *, runtime: Any | Non
     spec = CampaignSpec.model_validate(state["spec"])
     results = {k: AdResult(**r) for k, r in state["results"].items()}
     pending = {r.job_id: r for r in results.values() if r.status == "pending" and r.job_id}
-    exp = Expansion(spec, out_dir, results, pending, dict(state.get("stats", {})), LocalAssetStore(settings.assets_dir))
+    exp = Expansion(spec, out_dir, results, pending, dict(state.get("stats", {})), open_store(settings))
     rt = runtime or Runtime(settings)
     try:
         for job_id, res in pending.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -31,14 +32,14 @@ CAMPAIGN_POOLS = ("recolor", "voice", "video")
 def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansion:
     """Validate + plan every row, then submit the ads that are not already exported (idempotent)."""
     from workers.jobs.models import JobSpec, JobStatus
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     t0 = time.monotonic()
     v = validate_campaign(spec, settings)
     out_dir = campaign_dir(settings, spec.campaign_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = load_state(out_dir / "state.json").get("results", {})
-    store = LocalAssetStore(settings.assets_dir)
+    store = open_store(settings)
     image_assets = {p.sku: store.put(p.image, "image/png", filename=p.image.name).id for p in v.catalogue}
     results: dict[str, AdResult] = {}
     pending: dict[str, AdResult] = {}
@@ -146,23 +147,27 @@ def run_campaign(
     from workers.runtime import Runtime
 
     t0 = time.monotonic()
-    rt = runtime or Runtime(settings)
+    rt: Any = runtime or Runtime(settings)
     exp = expand_campaign(spec, settings, rt)
     interrupted = False
     started = False
     t_wait = time.monotonic()
     try:
         if exp.pending and not rt.status()["dispatcher"]["alive"]:
-            _start_local(rt, settings)
-            started = True
+            from workers.scheduler.dispatcher import LeaseHeld
+
+            with contextlib.suppress(LeaseHeld):  # another process started one just now: it serves us
+                _start_local(rt, settings)
+                started = True
         interrupted = _wait_and_export(
             rt, exp, progress=progress, stop_after=stop_after, on_ad=on_ad, timeout_s=timeout_s
         )
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if started:
+        if started or getattr(rt, "_campaign_took_over", False):
             rt.stop(graceful=True)
+            rt._campaign_took_over = False
         exp.stats["wait_s"] = round(time.monotonic() - t_wait, 3)
         exp.stats.update(_stage_times(rt, [r for r in exp.results.values() if r.job_id]))
         exp.stats["wall_s"] = round(time.monotonic() - t0, 3)
@@ -255,6 +260,24 @@ def _start_local(rt: Any, settings: Settings) -> None:
     rt.start(pools=list(CAMPAIGN_POOLS))
 
 
+def _watch_dispatcher(rt: Any, exp: Expansion) -> None:
+    """Once a second while waiting: if the dispatcher serving these jobs died (e.g. a killed
+    runner), start one here at once; if this process's own dispatcher stopped, fail clearly."""
+    now = time.monotonic()
+    if now - getattr(rt, "_campaign_watched_at", 0.0) < 1.0:
+        return
+    rt._campaign_watched_at = now
+    disp = getattr(rt, "_dispatcher", None)
+    if disp is not None and not disp.running and disp.error is not None:
+        raise RuntimeError(f"the dispatcher in this process stopped: {type(disp.error).__name__}: {disp.error}")
+    if disp is None and not rt.status()["dispatcher"]["alive"]:
+        from workers.scheduler.dispatcher import LeaseHeld
+
+        with contextlib.suppress(LeaseHeld):  # lost the race to another process: it serves us
+            _start_local(rt, rt.settings)
+            rt._campaign_took_over = True
+
+
 def _wait_and_export(
     rt: Any,
     exp: Expansion,
@@ -300,7 +323,10 @@ def _wait_and_export(
         for job_id in finished:
             del waiting[job_id]
         if not finished:
-            time.sleep(0.1)
+            _watch_dispatcher(rt, exp)
+            # Each pass reads every waiting job: with hundreds waiting, poll less often (an ad
+            # is exported at most 0.5 s later; rendering does not wait for this loop).
+            time.sleep(0.1 if len(waiting) <= 20 else 0.5)
             continue
         exp.save()  # state on disk after every batch: a crash loses nothing
         report()

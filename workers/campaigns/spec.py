@@ -48,7 +48,7 @@ class CampaignSpec(BaseModel):
     formats: list[Format] = Field(default_factory=_default_formats, min_length=1)
     products: list[str] | None = None  # candidate SKUs (default: the whole catalogue)
     recolor_engine: Literal["exact", "diffusion"] = "exact"
-    voice_engine: Literal["espeak", "piper", "coqui"] = "espeak"
+    voice_engine: Literal["auto", "espeak", "flite", "piper", "coqui"] = "auto"  # auto: the accent's default voice
     voiceover: bool = True
     commercial: bool = True
     priority: int = Field(0, ge=-1000, le=1000)

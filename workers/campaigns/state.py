@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,9 +122,7 @@ def record_job(store: Any, out_dir: Path, rec: Any, res: AdResult) -> None:
             continue
         dest = folder / f"{fmt_tag(fmt)}{ext[kind]}"
         if not dest.is_file() or dest.stat().st_size != store.get(asset_id).size:
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.copyfile(store.path(asset_id), tmp)
-            os.replace(tmp, dest)
+            store.export(asset_id, dest)  # atomic: temp name, then rename
         files[name] = dest.relative_to(out_dir).as_posix()
     res.files = files
     res.assets = dict(rec.outputs)

@@ -46,11 +46,11 @@ def _get(rt: Runtime, job_id: str) -> JobRecord:
 
 def _put(rt: Runtime, path: Path, what: str) -> str:
     from workers.actors.base import media_type_for
-    from workers.storage import LocalAssetStore
+    from workers.storage import open_store
 
     if not path.is_file():
         fail(f"{what}: file not found: {path}", code=2)
-    return LocalAssetStore(rt.settings.assets_dir).put(path, media_type_for(path), filename=path.name).id
+    return open_store(rt.settings).put(path, media_type_for(path), filename=path.name).id
 
 
 def _submit(ctx: typer.Context, spec: JobSpec, wait: bool, out: Path | None, as_json: bool) -> None:
@@ -69,9 +69,9 @@ def _submit(ctx: typer.Context, spec: JobSpec, wait: bool, out: Path | None, as_
         return
     rec = _follow(rt, rec)
     if out is not None and rec.outputs:
-        from workers.storage import LocalAssetStore
+        from workers.storage import open_store
 
-        store = LocalAssetStore(rt.settings.assets_dir)
+        store = open_store(rt.settings)
         out.mkdir(parents=True, exist_ok=True)
         for name, asset_id in rec.outputs.items():
             ref = store.get(asset_id)
@@ -90,8 +90,9 @@ def _follow(rt: Runtime, rec: JobRecord) -> JobRecord:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     started = False
+    checked = time.monotonic()
+    pools = sorted({rec.pool, *(rt.get(d).pool for d in rec.depends_on)})
     if not rec.terminal and not rt.status()["dispatcher"]["alive"]:
-        pools = sorted({rec.pool, *(rt.get(d).pool for d in rec.depends_on)})
         console.print(f"[dim]no worker running; starting an embedded one for pool(s) {', '.join(pools)}[/]")
         rt.start(pools=pools)
         started = True
@@ -110,6 +111,11 @@ def _follow(rt: Runtime, rec: JobRecord) -> JobRecord:
                 rec = rt.get(rec.id)
                 if rec.terminal:
                     break
+                if time.monotonic() - checked > 1.0:  # the serving worker died: take over now
+                    checked = time.monotonic()
+                    if not rt.dispatcher_active and rt.ensure_dispatcher(pools):
+                        console.print("[dim]the worker stopped; continuing with an embedded one[/]")
+                        started = True
                 time.sleep(0.1)
     finally:
         if started:
@@ -390,7 +396,7 @@ def worker(
         disp = rt.start(pools=names, address=address)
     except (RuntimeError, ValueError) as exc:
         fail(str(exc), code=2)
-    console.print(f"maydo worker {disp.owner}: pools {', '.join(disp.pool_names)}; jobs db {rt.settings.job_db_path}")
+    console.print(f"maydo worker {disp.owner}: pools {', '.join(disp.pool_names)}; jobs db {rt.settings.job_database_display}")
     try:
         while disp.running:
             time.sleep(0.5)

@@ -75,12 +75,20 @@ def register(app: typer.Typer) -> None:
 
         settings = settings_from(ctx)
         runtime = Runtime(settings)
+        mode = "off"
         if not no_worker:
+            from workers.scheduler.dispatcher import LeaseHeld
+
+            names = [p.strip() for p in pools.split(",") if p.strip()] if pools else None
             try:
-                runtime.start([p.strip() for p in pools.split(",") if p.strip()] if pools else None)
+                runtime.start(names)
+                mode = "on"
+            except LeaseHeld as exc:
+                mode = f"standby ({exc}); takes over the moment that one stops"
             except RuntimeError as exc:
                 fail(f"cannot start the dispatcher: {exc} (use --no-worker to serve the API alone)")
-        console.print(f"maydo API on http://{host}:{port} (docs: /docs); dispatcher: {'off' if no_worker else 'on'}")
+            runtime.start_standby(names)  # keeps a dispatcher running here whenever none is alive
+        console.print(f"maydo API on http://{host}:{port} (docs: /docs); dispatcher: {mode}")
         try:
             # httptools + uvloop when importable, zero-copy asset bodies (workers/api/server.py)
             serve_api(create_app(settings, runtime), host, port, log_level=log_level, access_log=False)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -73,6 +74,16 @@ def _espeak_voices() -> Check:
         return Check("espeak-ng voices", False, f"{type(exc).__name__}: {exc}")
 
 
+def _flite() -> Check:
+    """flite (Debian package, default engine of several English accents): installed or how to get it."""
+    try:
+        from pipelines.voice.engines import flite
+
+        return Check("flite voices", flite.available(), flite.status())
+    except Exception as exc:
+        return Check("flite voices", False, f"{type(exc).__name__}: {exc}")
+
+
 def _extra(name: str, modules: list[str], hint: str) -> Check:
     """Import each module in a subprocess so a broken native library cannot crash doctor."""
     code = "import importlib,sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
@@ -104,19 +115,27 @@ def _torch_gpus() -> Check:
     return Check("GPUs (torch)", True, f"torch {parts[0]}: {count} CUDA device(s) {names}".rstrip())
 
 
-def _ray_gpus(address: str | None) -> Check:
+def _ray_gpus(address: str | None, settings: Any = None) -> Check:
+    import json
+
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    kwargs: dict[str, Any] = {"num_cpus": 1, "include_dashboard": False}
+    if not address and settings is not None:
+        from workers.raynet import local_init_kwargs
+
+        # The same loopback-only, token-authenticated local Ray the dispatcher starts.
+        kwargs = {**local_init_kwargs(settings, env), "num_cpus": 1}
     code = (
-        "import os,sys,ray\n"
+        "import json,os,sys,ray\n"
         "addr=sys.argv[1] or None\n"
-        "ray.init(address=addr, num_cpus=None if addr else 1, include_dashboard=False,"
-        " log_to_driver=False, configure_logging=False)\n"
+        "kw=json.loads(sys.argv[2]) if not addr else {}\n"
+        "ray.init(address=addr, log_to_driver=False, configure_logging=False, **kw)\n"
         "r=ray.cluster_resources(); print(ray.__version__, r.get('CPU',0), r.get('GPU',0))\n"
         "ray.shutdown()"
     )
-    env = dict(os.environ, RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "disabled"), RAY_USAGE_STATS_ENABLED="0")
     try:
-        proc = subprocess.run([sys.executable, "-c", code, address or ""], capture_output=True, text=True,
-                              timeout=120, env=env)
+        proc = subprocess.run([sys.executable, "-c", code, address or "", json.dumps(kwargs)],
+                              capture_output=True, text=True, timeout=120, env=env)
     except subprocess.TimeoutExpired:
         return Check("Ray", False, f"ray.init timed out (address={address or 'local'})")
     if proc.returncode != 0:
@@ -168,13 +187,14 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
         skip_ray: bool = typer.Option(False, "--skip-ray", help="Do not start Ray (it takes a few seconds)."),
     ) -> None:
-        """Check this machine: Python, ffmpeg, espeak-ng voices, engines, GPUs, Ray, data dir."""
+        """Check this machine: Python, ffmpeg, espeak-ng and flite voices, engines, GPUs, Ray, data dir."""
         settings = settings_from(ctx)
         checks = [
             Check("python", sys.version_info >= (3, 11), f"{platform.python_implementation()} {platform.python_version()}"),
             Check("maydo", True, _version()),
             _ffmpeg(),
             _espeak_voices(),
+            _flite(),
             _extra("exact recolor (core)", ["cv2", "skimage", "onnxruntime"], "pip install maydo"),
             _extra("video (core)", ["moviepy", "imageio_ffmpeg"], "pip install maydo"),
             _extra("diffusion", ["torch", "diffusers", "transformers", "accelerate"], "pip install 'maydo[diffusion]'"),
@@ -183,7 +203,7 @@ def register(app: typer.Typer) -> None:
             _torch_gpus(),
         ]
         if not skip_ray:
-            checks.append(_ray_gpus(settings.ray_address))
+            checks.append(_ray_gpus(settings.ray_address, settings))
         checks.append(_data_dir(settings.data_dir))
         checks.extend(_pools(settings))
         if json_out:

@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
         location: str | None = typer.Option(
             None, "--location", help="Pick the accent from a customer location instead."
         ),
-        engine: str | None = typer.Option(None, "--engine", "-e", help="espeak (default), piper or coqui."),
+        engine: str | None = typer.Option(
+            None, "--engine", "-e", help="espeak, flite, piper or coqui (default: the accent's, see `maydo voices`)."
+        ),
         tone: str | None = typer.Option(None, "--tone", help="energetic, calm or empathetic."),
         rate: float | None = typer.Option(None, "--rate", help="Speaking-rate factor (0.5..2.0)."),
         pitch: float | None = typer.Option(None, "--pitch", help="Pitch factor (0.5..2.0)."),
@@ -104,7 +106,8 @@ def register(app: typer.Typer) -> None:
     def voices(
         as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON."),
     ) -> None:
-        """List the regional accents with engine, voice, licence and commercial-use flag."""
+        """List the regional accents with engine, voice, licence, commercial-use flag and measured
+        intelligibility (WER of an offline recogniser, bench/voice.py --wer; above 0.15 labelled)."""
         from pipelines.voice.accents import load_registry
 
         reg = load_registry()
@@ -115,16 +118,20 @@ def register(app: typer.Typer) -> None:
                 rows.append({
                     "accent": spec.id, "language": spec.language, "dialect": spec.dialect, "engine": name,
                     "voice": v.voice, "licence": v.licence, "commercial_use": v.commercial_use,
-                    "default": name == spec.engine, "label": spec.label,
+                    "default": name == spec.engine, "label": spec.label, "wer": v.wer, "quality": v.quality,
+                    "note": v.note,
                 })  # fmt: skip
         if as_json:
             print_json(rows)
             return
         table = Table(title="maydo voices (configs/voices.yaml)")
-        for col in ("accent", "language", "engine", "voice", "licence", "commercial"):
+        for col in ("accent", "language", "engine", "voice", "licence", "commercial", "WER"):
             table.add_column(col, overflow="fold")
         for r in rows:
             engine_cell = r["engine"] + (" (default)" if r["default"] else "")
             commercial_cell = "[green]yes[/]" if r["commercial_use"] else "[red]no[/]"
-            table.add_row(r["accent"], r["language"], engine_cell, r["voice"], r["licence"], commercial_cell)
+            wer_cell = "—" if r["wer"] is None else f"{r['wer']:.2f}"
+            if r["note"]:
+                wer_cell = f"[yellow]{r['note']}[/]"
+            table.add_row(r["accent"], r["language"], engine_cell, r["voice"], r["licence"], commercial_cell, wer_cell)
         console.print(table)

@@ -23,9 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
 from workers.jobs.models import JobError, JobRecord, JobStatus, PoolHealth
-from workers.jobs.store import SQLiteJobStore
+from workers.jobs.store import SQLJobStore
 from workers.settings import PoolSettings, Settings
+from workers.storage import store_spec
 
 log = logging.getLogger("maydo.dispatcher")
 
@@ -43,6 +45,7 @@ _TRANSIENT_RAY = {
 }
 _MAX_DEATHS = 5  # actor deaths per pool inside _DEATH_WINDOW_S before the pool is marked unhealthy
 _DEATH_WINDOW_S = 60.0
+_FLUSH_EVERY_S = 0.25  # progress events reach the store within this; a job's final state flushes first
 
 
 @dataclass
@@ -82,10 +85,14 @@ class _Pool:
         return sum(self.cfg.max_in_flight - len(s.in_flight) for s in self.ready_slots)
 
 
+class LeaseHeld(RuntimeError):
+    """Another live dispatcher holds the lease on this job store."""
+
+
 class Dispatcher:
     """Runs jobs from the store on Ray actor pools. ``start()`` spawns the loop thread."""
 
-    def __init__(self, settings: Settings, store: SQLiteJobStore, pools: Sequence[str] | None = None) -> None:
+    def __init__(self, settings: Settings, store: SQLJobStore, pools: Sequence[str] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.cfg = settings.dispatcher
@@ -104,7 +111,11 @@ class Dispatcher:
         self._last_lease = 0.0
         self._last_health = 0.0
         self._last_cancel_check = 0.0
+        self._last_flush = 0.0
         self.error: BaseException | None = None
+        from workers.limits import Limits
+
+        self._limits = Limits.from_settings(settings).to_dict()
 
     @property
     def running(self) -> bool:
@@ -125,24 +136,28 @@ class Dispatcher:
             if address:
                 kwargs["address"] = address
             else:
-                kwargs.update(include_dashboard=False)
-                if self.settings.ray.num_cpus is not None:
-                    kwargs["num_cpus"] = self.settings.ray.num_cpus
-                if self.settings.ray.num_gpus is not None:
-                    kwargs["num_gpus"] = self.settings.ray.num_gpus
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                from workers.raynet import local_init_kwargs
+
+                # Loopback-only sockets, dashboard off, token auth (workers/raynet.py).
+                kwargs.update(local_init_kwargs(self.settings))
             ray.init(**kwargs)
         return ray
 
     def start(self) -> None:
-        """Take the lease, re-queue stale attempts, create pools, start the loop thread."""
+        """Take the lease, re-queue stale attempts, sweep dead processes' temp files, create pools,
+        start the loop thread. ``LeaseHeld`` while another live dispatcher serves the job store."""
         if not self.store.acquire_lease(self.owner, self.cfg.lease_s):
-            holder = self.store.lease_holder()
-            raise RuntimeError(
-                f"another dispatcher is running ({holder[0] if holder else '?'}); "
-                f"only one may serve {self.settings.job_db_path}"
+            holder = self.store.lease_status(self.cfg.lease_s)
+            raise LeaseHeld(
+                f"another dispatcher is running ({holder['owner'] or '?'} on {holder['host'] or '?'}, "
+                f"pid {holder['pid'] or '?'}); only one may serve {self.settings.job_database_display}"
             )
         self._last_lease = time.monotonic()
+        swept = sweep_temp_dirs()
+        if self.settings.storage.backend == "local":
+            swept.removed += sweep_partial_uploads(self.settings.assets_dir).removed
+        if swept.removed:
+            log.info("swept %d temp path(s) left by dead processes", len(swept.removed))
         requeued = self.store.requeue_stale(owner=self.owner)
         if requeued:
             log.info("re-queued %d job(s) of a previous dispatcher", len(requeued))
@@ -206,13 +221,15 @@ class Dispatcher:
         override = options.pop("actor", None)
         if pool.cfg.model_dir is not None:
             options["model_dir"] = str(pool.cfg.model_dir)
+        if pool.name == "recolor":  # where `maydo models install` put U²-Net-p (settings.models_path)
+            options.setdefault("models_dir", str(self.settings.models_path))
         cls = ray.remote(actor_class(pool.name, override))
         handle = cls.options(
             num_cpus=pool.cfg.num_cpus,
             num_gpus=pool.cfg.num_gpus,
             max_concurrency=pool.cfg.max_in_flight + 2,  # + cancel() and ready() while jobs run
             max_restarts=0,
-        ).remote(pool.name, options, str(self.settings.assets_dir), self._sink)
+        ).remote(pool.name, options, store_spec(self.settings), self._sink)
         return _Slot(handle=handle, ready_ref=handle.ready.remote())
 
     def _replace_slot(self, pool: _Pool, slot: _Slot, reason: str) -> None:
@@ -290,9 +307,13 @@ class Dispatcher:
                 busy = self._tick()
                 if not busy:
                     self._stop.wait(self.cfg.poll_s)
-        except BaseException as exc:  # surfaced via .error and the log; the lease then expires
+        except BaseException as exc:  # surfaced via .error and the log
             self.error = exc
             log.exception("dispatcher loop crashed")
+            # hand over at once: a standby (or the next `maydo worker`) takes the lease and
+            # re-queues this loop's running jobs; their late results are fenced out
+            with contextlib.suppress(Exception):
+                self.store.release_lease(self.owner)
 
     def _tick(self) -> bool:
         now = time.monotonic()
@@ -307,7 +328,8 @@ class Dispatcher:
         if now - self._last_cancel_check > 0.1:
             self._last_cancel_check = now
             self._handle_stops()
-        self._flush_events()
+        if now - self._last_flush > _FLUSH_EVERY_S:  # a Ray round trip: not on every tick
+            self._flush_events()
         if now - self._last_health > 1.0:
             self._last_health = now
             for pool in self.pools.values():
@@ -356,6 +378,7 @@ class Dispatcher:
             "params": job.params,
             "inputs": job.inputs,
             "deps": deps,
+            "limits": self._limits,  # applied again by the actor before any work (workers/limits.py)
         }
 
     def _collect(self) -> int:
@@ -466,6 +489,7 @@ class Dispatcher:
 
         if self._sink is None:
             return
+        self._last_flush = time.monotonic()
         events = ray.get(self._sink.drain.remote())
         if events:
             self.store.add_events(events)

@@ -24,6 +24,7 @@ class SynthSettings:
     expressiveness: float = 1.0
     language: str = "en"
     speaker_wav: str | None = None
+    word_gap_ms: float = 0.0  # extra pause between words (espeak only; 0 = the voice's own)
 
 
 @dataclass

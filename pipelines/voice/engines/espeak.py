@@ -25,7 +25,7 @@ ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
 ESPEAK_CHARS_UTF8 = 1
 POS_CHARACTER = 1
 EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED = 0, 1, 2, 5, 6
-PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE = 1, 2, 3, 4
+PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 2, 3, 4, 7
 PHONEMES_IPA = 0x02
 DEFAULT_WPM = 175
 DEFAULT_PITCH = 50
@@ -123,6 +123,8 @@ class EspeakEngine:
             lib.espeak_SetParameter(PARAM_RATE, int(round(DEFAULT_WPM * settings.rate)), 0)
             lib.espeak_SetParameter(PARAM_PITCH, int(np.clip(DEFAULT_PITCH * settings.pitch, 0, 100)), 0)
             lib.espeak_SetParameter(PARAM_RANGE, int(np.clip(DEFAULT_RANGE * settings.expressiveness, 0, 100)), 0)
+            # espeakWORDGAP is in units of 10 ms at the default speed
+            lib.espeak_SetParameter(PARAM_WORDGAP, int(round(max(settings.word_gap_ms, 0.0) / 10.0)), 0)
             collector.chunks, collector.events = [], []
             buf = ctypes.create_string_buffer(data)
             err = lib.espeak_Synth(buf, len(data) + 1, 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None)
