@@ -68,9 +68,9 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None, *, r
     registry = load_registry()
     if resolver is None and settings is not None:
         from workers.resolver import Resolver
-        from workers.storage import LocalAssetStore
+        from workers.storage import open_store
 
-        resolver = Resolver(LocalAssetStore(settings.assets_dir))
+        resolver = Resolver(open_store(settings))
     checker = CampaignChecker(spec, catalogue, resolver)
     max_rows = settings.limits.max_audience_rows if settings else 100_000
     planned: list[PlannedRow] = []
