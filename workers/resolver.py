@@ -341,9 +341,10 @@ class Resolver:
         path, trusted = self.template(ref, field)
         try:
             raw = load_data_file(path, field=field)
-        except PipelineInputError as exc:  # say which reference, never the server path
+        except PipelineInputError as exc:  # say which reference and why, never the server path
+            detail = exc.message.split(str(path), 1)[1].strip() if str(path) in exc.message else ""
             raise PipelineInputError(
-                f"{field}: template {ref!r} is not valid YAML/JSON", field=field
+                f"{field}: template {ref!r} is not valid YAML/JSON" + (f" ({detail})" if detail else ""), field=field
             ) from exc
         tpl = template_from_dict(raw, base_dir=None, source=path.name if trusted else f"template {ref[:12]}")
         # Only what a shipped template itself writes may be relative to its folder ('../music/x');

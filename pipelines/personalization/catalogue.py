@@ -8,15 +8,23 @@ hero (used when a customer gives no colour signal). File format (YAML or JSON)::
       - sku: TEE-LOTUS
         name: {en: Lotus Tee, vi: Áo thun Hoa Sen}
         category: apparel
-        prices: {VND: 249000, USD: 12.0, GBP: 10.0}
+        prices: {VND: 249000, USD: 12.0, GBP: 10.0}   # numbers, or text in the market's notation:
+                                              # {VND: "249.000"} = 249000 (vi_VN), {USD: "1,290.50"}
         image: images/tee-lotus.png          # relative to the catalogue file
         mask: images/tee-lotus.mask.png      # optional: white = product pixels
         colourways: {Lotus Pink: "#E75480", Jade: "#00A86B"}
         complements: [accessories]           # categories that go well after buying this
+
+Prices given as text are parsed with Babel in the locale of their currency (VND: vi_VN, where
+"." groups thousands and "," is the decimal mark; USD: en_US; GBP: en_GB; ...) or the catalogue's
+top-level ``locale:``. Text that is ambiguous in that locale ("12.5" in vi_VN) or has more
+decimals than the currency allows (a fractional VND) is an error, never a silently re-scaled
+amount.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +36,8 @@ from pipelines._common.errors import PipelineInputError, unknown_choice
 
 _HEX_RE = re.compile(r"^#?[0-9a-fA-F]{6}$")
 _SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Locale whose notation a price written as text follows, per currency (a catalogue may set `locale:`).
+PRICE_LOCALES = {"VND": "vi_VN", "USD": "en_US", "GBP": "en_GB", "JPY": "ja_JP", "SGD": "en_SG", "THB": "th_TH"}
 CURRENCY_FORMATS = {"VND": "{:,.0f} ₫", "USD": "${:,.2f}", "GBP": "£{:,.2f}", "EUR": "€{:,.2f}"}
 
 
@@ -133,12 +143,10 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
         prices = raw.get("prices") or {}
         if not isinstance(prices, Mapping) or not prices:
             raise PipelineInputError(f"{where}.prices must map currency -> amount, e.g. {{USD: 12}}", field=where)
-        try:
-            clean_prices = {str(k).upper(): float(v) for k, v in prices.items()}
-        except (TypeError, ValueError) as exc:
-            raise PipelineInputError(f"{where}.prices: amounts must be numbers ({exc})", field=where) from exc
-        if any(v < 0 for v in clean_prices.values()):
-            raise PipelineInputError(f"{where}.prices: amounts must be >= 0", field=where)
+        clean_prices = {
+            str(k).upper(): parse_price(v, str(k).upper(), locale=data.get("locale"), where=f"{where}.prices.{k}")
+            for k, v in prices.items()
+        }
         colourways = raw.get("colourways")
         if not isinstance(colourways, Mapping) or not colourways:
             raise PipelineInputError(f"{where}.colourways must map name -> '#RRGGBB'", field=where)
@@ -150,9 +158,17 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
                 )
             clean_cw[str(name)] = "#" + hexv.strip().lstrip("#").upper()
         image = raw.get("image")
-        if not isinstance(image, str) or not image:
+        if not isinstance(image, str) or not image or "\x00" in image:
             raise PipelineInputError(f"{where}.image is required (path to the product photo)", field=where)
         mask = raw.get("mask")
+        if mask is not None and (not isinstance(mask, str) or "\x00" in mask):
+            raise PipelineInputError(f"{where}.mask must be a path to a mask image", field=where)
+        features = raw.get("features") or {}
+        if not isinstance(features, Mapping):
+            raise PipelineInputError(f"{where}.features must map language -> text", field=where)
+        complements = raw.get("complements") or ()
+        if isinstance(complements, str) or not isinstance(complements, list | tuple):
+            raise PipelineInputError(f"{where}.complements must be a list of categories", field=where)
         products.append(
             Product(
                 sku=sku,
@@ -162,8 +178,68 @@ def catalogue_from_dict(data: Any, *, base_dir: Path | None = None) -> Catalogue
                 image=(base / image).resolve(),
                 colourways=clean_cw,
                 mask=(base / mask).resolve() if isinstance(mask, str) and mask else None,
-                complements=tuple(str(c).strip().lower() for c in raw.get("complements") or ()),
-                features={str(k): str(v) for k, v in (raw.get("features") or {}).items()},
+                complements=tuple(str(c).strip().lower() for c in complements),
+                features={str(k): str(v) for k, v in features.items()},
             )
         )
     return Catalogue(tuple(products))
+
+
+def parse_price(value: Any, currency: str, *, locale: Any = None, where: str = "price") -> float:
+    """Amount of a catalogue price: a number, or text in the currency's locale (Babel, strict).
+
+    ``parse_price("1.290.000", "VND")`` -> 1290000.0; ``parse_price("12.5", "VND")`` raises
+    (ambiguous in vi_VN: 125 or 12,5?); ``parse_price("12,5", "VND")`` raises (VND has no
+    decimals). Raises PipelineInputError naming ``where`` and the accepted notation.
+    """
+    from babel.core import UnknownLocaleError
+    from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
+
+    if isinstance(value, bool) or value is None:
+        raise PipelineInputError(f"{where}: {value!r} is not an amount", field=where)
+    if isinstance(value, int | float):
+        amount = float(value)
+        if math.isfinite(amount) and amount != int(amount) and get_currency_precision(currency) == 0:
+            raise PipelineInputError(
+                f"{where}: {value!r} has decimals but {currency} allows none; write the whole amount "
+                f"(e.g. 249000, or the text '249.000')",
+                field=where,
+            )
+    elif isinstance(value, str):
+        loc = str(locale) if locale else PRICE_LOCALES.get(currency)
+        text = value.strip().replace("\u00a0", " ")
+        if re.fullmatch(r"-?\d+", text):
+            amount = float(int(text))
+        elif loc is None:
+            raise PipelineInputError(
+                f"{where}: {value!r} is text and {currency} has no default number notation; write a plain "
+                f"number (e.g. 1290.5) or set the catalogue's 'locale:' (e.g. de_DE)",
+                field=where,
+            )
+        else:
+            try:
+                dec = parse_decimal(text, locale=loc, strict=True)
+            except (NumberFormatError, UnknownLocaleError, ValueError) as exc:
+                hint = getattr(exc, "suggestions", None)
+                raise PipelineInputError(
+                    f"{where}: {value!r} is not an amount in {loc} notation"
+                    + (f" (ambiguous: did you mean {' or '.join(repr(h) for h in hint)}?)" if hint else "")
+                    + f"; write a plain number like 249000 or {loc} text like "
+                    + ("'1.290.000'" if loc.startswith("vi") else "'1,290.00'"),
+                    field=where,
+                ) from None
+            exponent = dec.as_tuple().exponent
+            digits = -exponent if isinstance(exponent, int) else 0
+            precision = get_currency_precision(currency)
+            if dec != dec.to_integral_value() and digits > precision:
+                raise PipelineInputError(
+                    f"{where}: {value!r} has {digits} decimals but {currency} allows {precision}; "
+                    f"in {loc} '.' groups thousands" + (" and ',' marks decimals" if loc.startswith("vi") else ""),
+                    field=where,
+                )
+            amount = float(dec)
+    else:
+        raise PipelineInputError(f"{where}: {value!r} is not an amount (number or text)", field=where)
+    if not math.isfinite(amount) or amount < 0:
+        raise PipelineInputError(f"{where}: amounts must be finite and >= 0 (got {value!r})", field=where)
+    return amount

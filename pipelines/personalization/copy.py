@@ -123,7 +123,12 @@ def copy_deck_from_dict(data: Any) -> CopyDeck:
     offers_raw = data.get("offers") or {}
     if not isinstance(offers_raw, Mapping):
         raise PipelineInputError("offers must map offer id -> {language: text}", field="copy.offers")
-    offers = {str(k): {str(lk): str(lv) for lk, lv in (v or {}).items()} for k, v in offers_raw.items()}
+    offers: dict[str, dict[str, str]] = {}
+    for k, v in offers_raw.items():
+        if v is not None and not isinstance(v, Mapping):
+            raise PipelineInputError(f"offers.{k} must map language -> text, e.g. {{vi: ..., en: ...}}",
+                                     field="copy.offers")
+        offers[str(k)] = {str(lk): str(lv) for lk, lv in (v or {}).items()}
     return CopyDeck(copy=copy, offers=offers)
 
 

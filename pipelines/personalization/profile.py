@@ -194,7 +194,7 @@ def _age(age: Any, band: Any) -> tuple[int | None, str | None]:
     if age_text:
         try:
             value = int(float(age_text))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan", "1e400"
             raise PipelineInputError(f"age {age_text!r} is not a number (13-120)", field="age") from None
         if not 13 <= value <= 120:
             raise PipelineInputError(f"age {value} outside the allowed 13-120", field="age")

@@ -21,17 +21,44 @@ SR = 48000
 
 
 def load_audio(path: Path, *, sample_rate: int = SR) -> np.ndarray:
-    """Read a WAV/FLAC/OGG as float32 stereo at ``sample_rate``."""
+    """Read audio as float32 stereo (n, 2) at ``sample_rate``: WAV/FLAC through libsndfile, and
+    anything else (M4A/AAC, MP3, OGG, ...) — or a WAV libsndfile refuses — through the bundled
+    ffmpeg. Raises PipelineInputError (field ``audio``) when neither decodes it."""
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    data: np.ndarray | None = None
+    if Path(path).suffix.lower() in (".wav", ".flac"):
+        try:
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError):
+            data = None
+    if data is None:
+        return _ffmpeg_decode(Path(path), sample_rate)
     if sr != sample_rate:
         g = np.gcd(int(sr), sample_rate)
         data = resample_poly(data, sample_rate // g, int(sr) // g, axis=0).astype(np.float32)
     if data.shape[1] == 1:
         data = np.repeat(data, 2, axis=1)
     return np.ascontiguousarray(data[:, :2])
+
+
+def _ffmpeg_decode(path: Path, sample_rate: int) -> np.ndarray:
+    import subprocess
+
+    from pipelines._common.errors import PipelineInputError
+    from pipelines.video.ffmpeg import ffmpeg_exe
+
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "2", "-ar", str(sample_rate), "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise PipelineInputError(
+            f"audio {path.name}: not decodable by the bundled ffmpeg ({(err[-1] if err else 'no samples')[:200]})",
+            field="audio",
+        )
+    return np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 2).copy()
 
 
 def db(x: float) -> float:

@@ -146,7 +146,7 @@ class ShapeLayer(_LayerBase):
     shape: Literal["rect", "ellipse"] = "rect"
     color: Color = "#FFFFFF"
     gradient: Gradient | None = Field(None, description="fill with a gradient instead of 'color'")
-    radius: float = Field(0.0, ge=0.0, description="corner radius (px at 1080)")
+    radius: float = Field(0.0, ge=0.0, le=4000.0, description="corner radius (px at 1080)")
 
 
 class ImageLayer(_LayerBase):
@@ -202,29 +202,31 @@ class SwatchesLayer(_LayerBase):
 
 
 class Stroke(_Model):
-    width: float = Field(4.0, ge=0.0)
+    width: float = Field(4.0, ge=0.0, le=200.0)
     color: Color = "#000000"
 
 
 class Shadow(_Model):
-    dx: float = 0.0
-    dy: float = 6.0
-    blur: float = Field(8.0, ge=0.0)
+    dx: float = Field(0.0, ge=-1000.0, le=1000.0)
+    dy: float = Field(6.0, ge=-1000.0, le=1000.0)
+    blur: float = Field(8.0, ge=0.0, le=500.0)
     color: Color = "#000000A0"
 
 
 class TextBackground(_Model):
     color: Color = "#000000B0"
-    padding: float = Field(24.0, ge=0.0)
-    radius: float = Field(16.0, ge=0.0)
+    padding: float = Field(24.0, ge=0.0, le=1000.0)
+    radius: float = Field(16.0, ge=0.0, le=4000.0)
 
 
 class TextLayer(_LayerBase):
     type: Literal["text"]
     text: str
     font_weight: str = "Bold"
-    size: float = Field(80.0, gt=0.0, description="font size (px at 1080); shrinks to fit the box")
-    min_size: float = Field(28.0, gt=0.0, description="smallest size auto-fit may use before overflow is an error")
+    size: float = Field(80.0, gt=0.0, le=2000.0, description="font size (px at 1080); shrinks to fit the box")
+    min_size: float = Field(
+        28.0, gt=0.0, le=2000.0, description="smallest size auto-fit may use before overflow is an error"
+    )
     color: Color = "#FFFFFF"
     stroke: Stroke | None = None
     shadow: Shadow | None = None
@@ -267,6 +269,11 @@ class Scene(_Model):
     duration: float | Literal["auto"] = Field(
         description="seconds, or 'auto' = share the voiceover's length with the other auto scenes"
     )
+    max_duration: float | None = Field(
+        None, ge=0.2, le=300,
+        description="seconds this scene may stretch to so the voiceover fits (default: no stretch; "
+        "a voiceover that does not fit is an error, never cut)",
+    )
     background: Color | None = None
     transition: Transition | None = None
     layers: list[Layer] = Field(default_factory=list)
@@ -307,8 +314,8 @@ class CaptionSpec(_Model):
     style: Literal["sentence", "words", "none"] = "sentence"
     font_weight: str = "Bold"
     font: str | None = Field(None, description="a font name from the template's 'fonts'")
-    size: float = Field(56.0, gt=0.0)
-    min_size: float = Field(30.0, gt=0.0)
+    size: float = Field(56.0, gt=0.0, le=2000.0)
+    min_size: float = Field(30.0, gt=0.0, le=2000.0)
     color: Color = "#FFFFFF"
     highlight_color: Color = "#FFD400"
     box: Box = Box(x=0.0, y=0.78, w=1.0, h=0.22)
@@ -536,15 +543,46 @@ class ValidationReport:
         return {"ok": self.ok, "errors": list(self.errors), "warnings": list(self.warnings)}
 
 
+VOICE_TAIL = 0.3  # seconds of picture after the voiceover ends when scenes stretch to fit it
+
+
 def plan_durations(template: Template, voice_duration: float | None) -> list[float]:
-    """Seconds per scene: fixed ones as written; ``auto`` ones share the voiceover's length."""
+    """Seconds per scene: fixed ones as written; ``auto`` ones share the voiceover's length.
+
+    A voiceover that would run past the last frame (``audio.voice_offset`` + its length > the
+    total) stretches the scenes that declare ``max_duration`` (in proportion to their headroom)
+    so it ends ``VOICE_TAIL`` s before the end; if they cannot stretch enough it is a
+    PipelineInputError (field ``voiceover``) — never a silent cut.
+    """
     fixed = [s.duration for s in template.scenes if s.duration != "auto"]
     n_auto = sum(1 for s in template.scenes if s.duration == "auto")
     fixed_total = float(sum(float(d) for d in fixed))  # type: ignore[arg-type]
     auto_each = AUTO_SCENE_DEFAULT
     if n_auto and voice_duration:
         auto_each = max(1.0, (voice_duration + 0.6 - fixed_total) / n_auto)
-    return [auto_each if s.duration == "auto" else float(s.duration) for s in template.scenes]
+    out = [auto_each if s.duration == "auto" else float(s.duration) for s in template.scenes]
+    if not voice_duration:
+        return out
+    voice_end = template.audio.voice_offset + voice_duration
+    total = sum(out)
+    if voice_end <= total + 1e-6:
+        return out
+    want = voice_end + VOICE_TAIL - total
+    room = [max(0.0, (s.max_duration or 0.0) - d) if s.duration != "auto" else 0.0
+            for s, d in zip(template.scenes, out, strict=True)]
+    headroom = sum(room)
+    if headroom + 1e-6 < voice_end - total:
+        stretchable = [f"{s.id} (max_duration {s.max_duration:g}s)" for s in template.scenes if s.max_duration]
+        raise PipelineInputError(
+            f"voiceover ends at {voice_end:.2f}s (voice_offset {template.audio.voice_offset:g}s + "
+            f"{voice_duration:.2f}s) but the scenes last {total:.2f}s"
+            + (f" and may stretch only to {total + headroom:.2f}s ({', '.join(stretchable)})" if stretchable
+               else " and no scene declares max_duration to stretch")
+            + "; shorten the script or raise a scene's max_duration",
+            field="voiceover",
+        )
+    take = min(want, headroom)
+    return [d + take * r / headroom if headroom else d for d, r in zip(out, room, strict=True)]
 
 
 _MEDIA_KEYS = ("src",)
@@ -607,8 +645,17 @@ def validate_template(
     if len(scene_ids) != len(merged.scenes):
         report.errors.append("scene ids must be unique")
 
+    # Media decode (cached per file): audio in any format ffmpeg reads; video layers give frames.
+    from pipelines.video.media_check import check_media
+
+    report.errors.extend(check_media(merged, assets_root))
+
     # Durations.
-    durations = plan_durations(merged, voice_duration)
+    try:
+        durations = plan_durations(merged, voice_duration)
+    except PipelineInputError as exc:
+        report.errors.append(exc.message)
+        durations = plan_durations(merged, None)
     total = sum(durations)
     if merged.spec:
         for p in check_duration(AD_SPECS[merged.spec], total):

@@ -78,6 +78,8 @@ def test_audience_type_and_row_limit(tmp_path):
     from pipelines._common.errors import PipelineInputError
 
     with pytest.raises(PipelineInputError, match="unsupported file type"):
+        list(read_audience(tmp_path / "a.docx"))
+    with pytest.raises(PipelineInputError, match="CSV UTF-8"):
         list(read_audience(tmp_path / "a.xlsx"))
     big = tmp_path / "big.csv"
     big.write_text(HEADER + "".join(f"c{i},N,30,Huế,,,tiktok,browsing,\n" for i in range(5)), encoding="utf-8")

@@ -24,7 +24,8 @@ def write_voice(path: Path, sr: int = 24000, length: float = 3.2) -> Path:
     y = np.zeros(int(length * sr), np.float32)
     for _, s, e in WORDS:
         t = np.arange(int((e - s) * sr)) / sr
-        y[int(s * sr) : int(s * sr) + len(t)] = 0.3 * np.sin(2 * np.pi * VOICE_HZ * t)
+        seg = y[int(s * sr) : int(s * sr) + len(t)]  # words past ``length`` are left out
+        seg[:] = 0.3 * np.sin(2 * np.pi * VOICE_HZ * t[: len(seg)])
     sf.write(str(path), y, sr)
     return path
 
@@ -48,6 +49,8 @@ def media(tmp_path: Path) -> dict[str, Path]:
         "product": d / "product.png",
         "music": write_music(d / "music.wav"),
         "voice": write_voice(d / "voice.wav"),
+        # Fits the 2 s tiny template after the 0.3 s voice offset (a longer voice is an error, not cut).
+        "short_voice": write_voice(d / "short_voice.wav", length=1.6),
         "dir": d,
     }
 

@@ -55,7 +55,7 @@ def test_merged_and_uppercased_text_is_checked(media):
 
 
 def test_caption_text_from_the_voiceover_is_checked(media, tmp_path: Path):
-    vo = Voiceover.from_timings(media["voice"], [("Xin chào ☺ Hương!", 0.2, 1.4)], WORDS)
+    vo = Voiceover.from_timings(media["short_voice"], [("Xin chào ☺ Hương!", 0.2, 1.4)], WORDS[:3])
     params = VideoAdParams(
         data=DATA, out_dir=tmp_path, voiceover=vo, product_image=media["product"], scale=SCALE, captions="words"
     )

@@ -21,7 +21,7 @@ from .conftest import DATA, FPS, SCALE, SENTENCES, WORDS, tiny_template
 
 def _render(pipe: VideoAdPipeline, media, out: Path, basename: str = "t", data=DATA):
     tpl = template_from_dict(tiny_template(), base_dir=media["dir"].parent)
-    vo = Voiceover.from_timings(media["voice"], SENTENCES, WORDS)
+    vo = Voiceover.from_timings(media["short_voice"], SENTENCES[:1], WORDS[:3])
     params = VideoAdParams(
         data=data,
         out_dir=out,
@@ -118,7 +118,7 @@ def test_soundtrack_cache_survives_a_campaign_voice_cycle(media, tmp_path: Path,
     the soundtrack cache must hold the whole cycle, not thrash on it (a 4-entry LRU got 0 hits)."""
     import soundfile as sf
 
-    audio, sr = sf.read(media["voice"])
+    audio, sr = sf.read(media["short_voice"])  # fits the 2 s template (a longer voice is an error)
     voices = []
     for i in range(6):  # 6 distinct voiceover files > the old 4-entry cache
         path = tmp_path / f"voice{i}.wav"
@@ -133,7 +133,7 @@ def test_soundtrack_cache_survives_a_campaign_voice_cycle(media, tmp_path: Path,
     for rnd in range(2):
         for i, voice in enumerate(voices):
             params = VideoAdParams(data=DATA, out_dir=tmp_path / f"r{rnd}", voiceover=Voiceover.from_timings(
-                voice, SENTENCES, WORDS), product_image=media["product"], scale=SCALE, captions="none",
+                voice, SENTENCES[:1], WORDS[:3]), product_image=media["product"], scale=SCALE, captions="none",
                 basename=f"v{i}")
             r = pipe(tpl, params).renders[0]
             loud.setdefault(i, []).append(r.metadata["loudness"])

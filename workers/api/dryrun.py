@@ -31,6 +31,13 @@ def _check_voice(ctx: ApiContext, params: dict[str, Any], prefix: str, errors: l
         Limits.from_settings(ctx.settings).script(text, f"{prefix}text")
     except LimitError as exc:
         _err(errors, exc.message, exc.field)
+    else:  # the voice job's own character check (emoji, CJK, control characters), before any work
+        from pipelines.voice.prosody import check_characters, plain_text
+
+        try:
+            check_characters(plain_text(text))
+        except PipelineInputError as exc:
+            _err(errors, exc.message, f"{prefix}text")
     accent = params.get("accent")
     if accent is not None:
         try:

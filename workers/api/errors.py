@@ -100,6 +100,11 @@ def install_error_handlers(app: FastAPI) -> None:
         field = "file" if exc.status_code == 413 else None
         return error_response(exc.status_code, code, detail, field, getattr(exc, "headers", None))
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        # A body nested thousands of levels deep exhausts the parser's recursion: bad input, not a crash.
+        return error_response(422, "invalid_input", "request nested too deeply (at most 64 levels)", "body")
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal", f"internal error ({type(exc).__name__})")

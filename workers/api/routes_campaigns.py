@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _CAMPAIGN_DOC = {
+    "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "boolean"},
+                    "description": "validate every row and report errors; queue nothing"}],
     "requestBody": {
         "required": True,
         "content": {
@@ -166,15 +168,15 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
     """Validate the uploaded spec (tenant and audience forced; catalogue/copy, templates and music
     are the team's uploads (``workers.api.campaign_files``), registry names or the tenant's asset
     ids, see workers.resolver), then submit the campaign; returns its id and plan stats."""
-    import yaml
-
+    from pipelines._common.data import parse_data_text
     from workers.api.campaign_files import materialise
     from workers.resolver import Resolver, check_name
 
     try:
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"spec is not valid YAML/JSON: {exc}", field="spec") from None
+        raw = parse_data_text(spec_path.read_bytes(), field="spec", source="campaign spec",
+                              max_bytes=campaigns.MAX_SPEC_BYTES)
+    except PipelineInputError as exc:
+        raise ApiError(422, exc.message, field="spec") from None
     if not isinstance(raw, dict):
         raise ApiError(422, "spec must be a mapping of keys", field="spec")
     overrides: dict[str, Any] = {"audience": str(audience_path), "tenant": tenant}
@@ -217,7 +219,7 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
     public = spec.campaign_id
     if len(public) > 64:
         raise ApiError(422, "spec.campaign_id must be 1-64 characters of [A-Za-z0-9._-]", field="spec.campaign_id")
-    validation = campaigns.validate_campaign(spec, campaign_settings(ctx))
+    validation = campaigns.validate_campaign(spec, campaign_settings(ctx), resolver=resolver)
     report = {
         "id": public,
         "rows": getattr(validation, "rows_total", None),
@@ -225,6 +227,10 @@ def _start(ctx: ApiContext, spec_path: Path, audience_path: Path, tenant: str, d
         "invalid_rows": [
             {"row": e.row, "customer_id": e.customer_id, "field": e.field, "message": e.message}
             for e in list(getattr(validation, "errors", []))[:100]
+        ],
+        "warnings": [
+            {"row": e.row, "customer_id": e.customer_id, "field": e.field, "message": e.message}
+            for e in list(getattr(validation, "warnings", []))[:100]
         ],
     }
     if dry_run:
@@ -274,6 +280,18 @@ def campaign_settings(ctx: ApiContext) -> Any:
     return campaigns.campaign_settings(ctx.settings)
 
 
+def _flag(value: Any, field: str) -> bool:
+    """A boolean form field or query parameter: true/false, 1/0, yes/no (absent = false)."""
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ApiError(422, f"{field} must be true or false, got {text[:40]!r}", field=field)
+
+
 @router.post("", status_code=202, summary="Start a campaign: spec + audience upload", openapi_extra=_CAMPAIGN_DOC)
 async def create_campaign(request: Request, principal: Principal = Depends(require("creator"))) -> JSONResponse:
     ctx = ctx_of(request)
@@ -288,7 +306,7 @@ async def create_campaign(request: Request, principal: Principal = Depends(requi
     webhook = form.get("webhook_url")
     if webhook is not None and not isinstance(webhook, str):
         raise ApiError(422, "webhook_url must be a string", field="webhook_url")
-    dry_run = str(form.get("dry_run", request.query_params.get("dry_run", "false"))).lower() in ("1", "true", "yes")
+    dry_run = _flag(form.get("dry_run"), "dry_run") or _flag(request.query_params.get("dry_run"), "dry_run")
     metadata = _metadata_field(form.get("metadata"))
     if webhook is None:
         webhook = ctx.settings.api.default_webhook_url.get(principal.tenant)

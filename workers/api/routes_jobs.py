@@ -165,6 +165,18 @@ def visible_job(ctx: ApiContext, principal: Principal, job_id: str) -> Any:
     return rec
 
 
+def _json_value(raw: bytes | str, field: str) -> Any:
+    """Parse a JSON request part: no NaN/Infinity (not JSON; a job row would store them), nesting
+    at most ``MAX_DEPTH`` deep, UTF-8 only; any failure is a 422 naming ``field``."""
+    from pipelines._common.data import MAX_DEPTH, parse_data_text
+
+    try:
+        return parse_data_text(raw, suffix=".json", field=field, source="request JSON")
+    except PipelineInputError as exc:
+        raise ApiError(422, f"{exc.message} (JSON: finite numbers only, at most {MAX_DEPTH} levels deep)",
+                       field=field) from None
+
+
 async def parse_job_request(request: Request, ctx: ApiContext, principal: Principal) -> JobIn:
     """JSON body, or multipart with a ``spec`` JSON field plus one file part per input name."""
     ctype = request.headers.get("content-type", "").lower()
@@ -173,10 +185,7 @@ async def parse_job_request(request: Request, ctx: ApiContext, principal: Princi
         raw_spec = form.get("spec")
         if not isinstance(raw_spec, str):
             raise ApiError(422, "multipart job requests need a 'spec' field holding the job JSON", field="spec")
-        try:
-            data = json.loads(raw_spec)
-        except json.JSONDecodeError as exc:
-            raise ApiError(422, f"'spec' is not valid JSON: {exc.msg}", field="spec") from None
+        data = _json_value(raw_spec, "spec")
         if not isinstance(data, dict):
             raise ApiError(422, "'spec' must be a JSON object", field="spec")
         files = [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
@@ -193,10 +202,7 @@ async def parse_job_request(request: Request, ctx: ApiContext, principal: Princi
             data["inputs"] = inputs
     elif ctype.startswith("application/json") or not ctype:
         body = await request.body()
-        try:
-            data = json.loads(body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(422, "request body is not valid JSON", field="body") from None
+        data = _json_value(body or b"null", "body")
     else:
         raise ApiError(415, "send application/json or multipart/form-data", field="content-type")
     try:
@@ -424,7 +430,12 @@ async def job_events(
     ctx = ctx_of(request)
     rec = await anyio.to_thread.run_sync(visible_job, ctx, principal, job_id)
     last = request.headers.get("last-event-id")
-    cursor = int(last) if last and last.isdigit() else after
+    cursor = after
+    if last:  # an event id this server sent: a decimal integer 0..2^62
+        if not (last.isascii() and last.isdigit() and len(last) <= 19 and int(last) <= 2**62):
+            raise ApiError(422, "Last-Event-ID must be an event id this stream sent (an integer 0..2^62)",
+                           field="Last-Event-ID")
+        cursor = int(last)
     poll_s = 0.1
 
     def _events(after_id: int) -> list[Any]:

@@ -37,12 +37,13 @@ from workers.campaigns.runner import (
     run_campaign,
     start_campaign,
 )
-from workers.campaigns.spec import SIZE_PRESETS, CampaignSpec, CampaignSpecError, load_spec
+from workers.campaigns.spec import MAX_SPEC_BYTES, SIZE_PRESETS, CampaignSpec, CampaignSpecError, load_spec
 from workers.campaigns.state import AdResult, CampaignResult, Expansion, campaign_dir
 
 __all__ = [
     "AUDIENCE_SUFFIXES",
     "CAMPAIGN_POOLS",
+    "MAX_SPEC_BYTES",
     "SIZE_PRESETS",
     "AdResult",
     "CampaignResult",

@@ -46,21 +46,14 @@ def template_path(spec: CampaignSpec, variant: str, resolver: Resolver | None = 
     return (resolver or Resolver()).template(spec.template_for(variant), field)[0]
 
 
-def localized_template(
-    spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str, resolver: Resolver | None = None
-) -> str:
-    """Path of the template localised for one market: ``locale`` (language, currency, date format),
-    media ``src`` as registry names or asset ids, and the spec's ``template_text`` layer overrides
-    for the language.
-
-    Templates carry one locale; a campaign spans markets (249.000 ₫, $14.00, £12.00), so the runner
-    writes one derived copy per (template, language, currency) into the campaign folder (and hands
-    it to the job as an asset). The copy is rewritten only when its content changes, so job
-    fingerprints stay stable across runs.
-    """
-    import yaml
-
-    from pipelines._common.data import SAFE_DUMPER, load_data_file
+def localized_template_raw(
+    spec: CampaignSpec, variant: str, language: str, currency: str, resolver: Resolver | None = None
+) -> tuple[dict[str, Any], Path, str]:
+    """``(mapping, source file, reference)`` of the template localised for one market: ``locale``
+    (language, currency, date format), media ``src`` as registry names or asset ids, and the
+    spec's ``template_text`` layer overrides for the language. Raises PipelineInputError naming
+    the field (``template`` or ``templates.<variant>``) when it is missing or unreadable."""
+    from pipelines._common.data import load_data_file
     from workers.resolver import Resolver, canonical_media_name, is_asset_id
 
     res = resolver or Resolver()
@@ -94,7 +87,26 @@ def localized_template(
             return [fix(x) for x in node]
         return node
 
-    text = yaml.dump(fix(raw), Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)
+    return fix(raw), src, ref
+
+
+def localized_template(
+    spec: CampaignSpec, out_dir: Path, variant: str, language: str, currency: str, resolver: Resolver | None = None
+) -> str:
+    """Path of the template localised for one market (see ``localized_template_raw``).
+
+    Templates carry one locale; a campaign spans markets (249.000 ₫, $14.00, £12.00), so the runner
+    writes one derived copy per (template, language, currency) into the campaign folder (and hands
+    it to the job as an asset). The copy is rewritten only when its content changes, so job
+    fingerprints stay stable across runs.
+    """
+    import yaml
+
+    from pipelines._common.data import SAFE_DUMPER
+    from workers.resolver import is_asset_id
+
+    raw, src, ref = localized_template_raw(spec, variant, language, currency, resolver)
+    text = yaml.dump(raw, Dumper=SAFE_DUMPER, allow_unicode=True, sort_keys=False)
     stem = ref[:16] if is_asset_id(ref) else src.stem
     dest = out_dir / "templates" / f"{stem}.{language}.{currency}.yaml"
     if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
@@ -115,19 +127,14 @@ def ad_job_spec(
     The localised template goes into the asset store ``store`` (required) and travels as
     ``inputs.template``: a job never carries a server path. Raises ``ValueError`` without a store.
     """
+    from workers.campaigns.checks import merge_data, spoken_script
     from workers.resolver import Resolver
 
     if store is None:
         raise ValueError("ad_job_spec needs the asset store (store=...) to hand the template over as an asset")
     plan = pr.plan
     product = v.catalogue.get(plan.sku)
-    data = plan.merge_data()
-    data["product"]["price"] = product.prices[plan.currency]  # the template's currency filter formats it
-    data["product"]["price_text"] = plan.price_text
-    label = spec.offer_labels.get(plan.offer or "none", "")
-    if isinstance(label, dict):
-        label = label.get(plan.language) or label.get("en") or ""
-    data["offer"].update({"discount": label, "end_date": spec.offer_end})
+    data = merge_data(spec, v.catalogue, plan, pr.columns)
     local = localized_template(spec, out_dir, plan.template_variant, plan.language, plan.currency, Resolver(store))
     template_id = store.put(Path(local), "application/yaml", filename=Path(local).name).id
     params: dict[str, Any] = {
@@ -148,7 +155,7 @@ def ad_job_spec(
     }
     if spec.voiceover:
         params["voice"] = {
-            "text": plan.copy["script"],
+            "text": spoken_script(plan.copy["script"])[0],  # emoji/pictographs are not spoken
             "accent": plan.accent,
             "tone": plan.tone,
             "engine": None if spec.voice_engine == "auto" else spec.voice_engine,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from pipelines._common.data import is_file
 from pipelines._common.errors import PipelineInputError
 from pipelines.personalization import (
     Catalogue,
@@ -24,6 +27,7 @@ class PlannedRow:
     row: int
     profile: CustomerProfile
     plan: PersonalizationPlan
+    columns: Mapping[str, Any] = field(default_factory=dict)  # the audience row as read (customer.<column>)
 
 
 @dataclass
@@ -34,28 +38,44 @@ class Validation:
     rows_total: int
     planned: list[PlannedRow]
     errors: list[RowError]
+    warnings: list[RowError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> Validation:
-    """Load catalogue + copy deck and plan every audience row; collects every bad row."""
+def validate_campaign(spec: CampaignSpec, settings: Settings | None = None, *, resolver: Any | None = None) -> Validation:
+    """Load catalogue + copy deck, plan every audience row and check what its render would reject
+    (``workers.campaigns.checks``): every error of every row, with row number and field.
+
+    The one validation path: ``maydo campaign validate``, ``campaign run --dry-run``, HTTP
+    ``dry_run`` and the runner (which submits only rows without errors) all call this.
+    ``resolver`` resolves template/music/media references (default: registry names, and asset
+    ids of the local asset store of ``settings``; the HTTP API passes the tenant's).
+    """
     from pipelines.voice.accents import load_registry
+    from workers.campaigns.checks import CampaignChecker
 
     catalogue = load_catalogue(spec.catalogue)
     deck = load_copy_deck(spec.copy_deck)
     for product in catalogue:
-        if not product.image.is_file():
+        if not is_file(product.image):
             raise PipelineInputError(f"catalogue: image of {product.sku} not found: {product.image}", field="catalogue")
     if spec.products:
         for sku in spec.products:
             catalogue.get(sku, field="products")
     registry = load_registry()
+    if resolver is None and settings is not None:
+        from workers.resolver import Resolver
+        from workers.storage import open_store
+
+        resolver = Resolver(open_store(settings))
+    checker = CampaignChecker(spec, catalogue, resolver)
     max_rows = settings.limits.max_audience_rows if settings else 100_000
     planned: list[PlannedRow] = []
     errors: list[RowError] = []
+    warnings: list[RowError] = []
     seen: dict[str, int] = {}
     total = 0
     for row_no, row in read_audience(spec.audience, max_rows=max_rows):
@@ -63,7 +83,7 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
         if isinstance(row, RowError):
             errors.append(row)
             continue
-        cid = str(row.get("customer_id") or "").strip()
+        cid = str(row.get("customer_id") or "").strip()[:128]
         try:
             profile = CustomerProfile.from_row(row, catalogue=catalogue)
             if profile.customer_id in seen:
@@ -78,5 +98,10 @@ def validate_campaign(spec: CampaignSpec, settings: Settings | None = None) -> V
             errors.append(RowError(row_no, cid, exc.field or "row", exc.message))
             continue
         seen[profile.customer_id] = row_no
-        planned.append(PlannedRow(row_no, profile, plan))
-    return Validation(spec, catalogue, deck, total, planned, errors)
+        result = checker.check(plan, row)
+        warnings.extend(RowError(row_no, cid, f, m) for f, m in result.warnings)
+        if result.errors:
+            errors.extend(RowError(row_no, cid, f, m) for f, m in result.errors)
+            continue
+        planned.append(PlannedRow(row_no, profile, plan, row))
+    return Validation(spec, catalogue, deck, total, planned, errors, warnings)

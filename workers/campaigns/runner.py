@@ -43,7 +43,11 @@ def expand_campaign(spec: CampaignSpec, settings: Settings, rt: Any) -> Expansio
     image_assets = {p.sku: store.put(p.image, "image/png", filename=p.image.name).id for p in v.catalogue}
     results: dict[str, AdResult] = {}
     pending: dict[str, AdResult] = {}
-    for err in v.errors:
+    for err in v.errors:  # every error of a row, in one result (first field named)
+        first = results.get(f"row:{err.row}")
+        if first is not None:
+            first.error = f"{first.error}; [{err.field}] {err.message}"
+            continue
         results[f"row:{err.row}"] = AdResult(
             row=err.row, customer_id=err.customer_id, status="invalid", error=err.message, error_field=err.field
         )
@@ -206,6 +210,7 @@ def start_campaign(
             "rows": v.rows_total,
             "valid": len(v.planned),
             "errors": [asdict(e) for e in v.errors],
+            "warnings": [asdict(e) for e in v.warnings],
         }
     rt = runtime or Runtime(settings)
     try:

@@ -14,6 +14,8 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+MAX_SPEC_BYTES = 256 * 1024  # a spec is a page of keys; the audience and catalogue are separate files
+
 Format = Literal["9:16", "4:5", "1:1", "16:9"]
 
 
@@ -63,16 +65,19 @@ class CampaignSpec(BaseModel):
 
 
 def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
-    """Parse a campaign YAML; ``overrides`` replace top-level keys (used by tests and bench)."""
-    import yaml
+    """Parse a campaign YAML (bounded: size, aliases, expansion, depth — see
+    ``pipelines._common.data.parse_data_text``); ``overrides`` replace top-level keys."""
+    from pipelines._common.data import parse_data_text
+    from pipelines._common.errors import PipelineInputError
 
     p = Path(path)
     if not p.is_file():
         raise CampaignSpecError(f"campaign spec not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CampaignSpecError(f"campaign spec {p} is not valid YAML: {exc}") from exc
+        raw = parse_data_text(p.read_bytes(), suffix=p.suffix if p.suffix == ".json" else ".yaml",
+                              field="spec", source=f"campaign spec {p.name}", max_bytes=MAX_SPEC_BYTES)
+    except PipelineInputError as exc:
+        raise CampaignSpecError(exc.message) from None
     if not isinstance(raw, dict):
         raise CampaignSpecError(f"campaign spec {p} must be a mapping of keys")
     raw.update(overrides)
@@ -86,16 +91,21 @@ def load_spec(path: str | Path, **overrides: Any) -> CampaignSpec:
                 allowed = ", ".join(sorted(f.alias or n for n, f in CampaignSpec.model_fields.items()))
                 lines.append(f"unknown key {key!r}; allowed: {allowed}")
             else:
-                lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+                got = repr(err.get("input"))
+                lines.append(f"{key}: {err['msg']} (got {got[:200] + '…' if len(got) > 200 else got})")
         raise CampaignSpecError(f"invalid campaign spec {p}:\n  " + "\n  ".join(lines)) from exc
     base = p.resolve().parent
-    from pipelines._common.data import ASSETS_DIR, REPO_ROOT
+    from pipelines._common.data import ASSETS_DIR, REPO_ROOT, is_file
 
     updates: dict[str, Any] = {}
     for name in ("catalogue", "audience", "copy_deck"):
         value = getattr(spec, name)
+        if "\x00" in str(value) or len(str(value)) > 1024:
+            key = "copy" if name == "copy_deck" else name
+            raise CampaignSpecError(f"invalid campaign spec {p.name}:\n  {key}: not a usable file path "
+                                    "(NUL byte or longer than 1024 characters)")
         if not value.is_absolute():
             # Spec dir first; an uploaded spec (HTTP API) has none, so cwd, assets/ and the repo follow.
             cands = [base / value, Path.cwd() / value, ASSETS_DIR / value, REPO_ROOT / value]
-            updates[name] = next((c for c in cands if c.exists()), cands[0]).resolve()
+            updates[name] = next((c for c in cands if is_file(c)), cands[0]).resolve()
     return spec.model_copy(update=updates)

@@ -28,18 +28,23 @@ def _spec(path: Path, size: str | None = None, settings: Any | None = None) -> A
         fail(str(exc), code=2)
     if settings is None:
         return spec
+    from pipelines._common.errors import PipelineInputError
     from workers.resolver import ingest_ref
     from workers.storage import open_store
 
     store = open_store(settings)
     base = (path.resolve().parent,)
-    updates: dict[str, Any] = {
-        "template": ingest_ref(spec.template, store, kind="template", field="template", bases=base),
-        "templates": {k: ingest_ref(v, store, kind="template", field=f"templates.{k}", bases=base)
-                      for k, v in spec.templates.items()},
-    }
-    if spec.music:
-        updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
+    try:  # a local template that is binary, an alias bomb, ...: exit 2 naming the field
+        updates: dict[str, Any] = {
+            "template": ingest_ref(spec.template, store, kind="template", field="template", bases=base),
+            "templates": {k: ingest_ref(v, store, kind="template", field=f"templates.{k}", bases=base)
+                          for k, v in spec.templates.items()},
+        }
+        if spec.music:
+            updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
+    except PipelineInputError as exc:
+        fail(f"{exc.field or 'spec'}: {exc.message}" if exc.field and exc.field not in exc.message
+             else exc.message, code=2)
     return spec.model_copy(update=updates)
 
 
@@ -158,7 +163,12 @@ def validate_cmd(
     spec: Path = typer.Argument(..., help="campaign spec YAML"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
-    """Check the spec and plan every audience row; lists bad rows (row number, column, reason)."""
+    """Check the spec and every audience row against what a render would reject (template, merge
+    fields, media, glyphs, voice script and length); lists every error with row number and field."""
+    _validate(ctx, spec, as_json)
+
+
+def _validate(ctx: typer.Context, spec: Path, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -178,6 +188,7 @@ def validate_cmd(
                 "rows": v.rows_total,
                 "valid": len(v.planned),
                 "errors": [e.__dict__ for e in v.errors],
+                "warnings": [e.__dict__ for e in v.warnings],
                 "plans": [{"row": p.row, **p.plan.to_dict()} for p in v.planned],
             }
         )
@@ -200,7 +211,13 @@ def validate_cmd(
         console.print(table)
         for e in v.errors:
             console.print(
-                f"[red]row {e.row}[/] ({escape(e.customer_id or '?')}) [bold]{e.field}[/]: {escape(e.message)}",
+                f"[red]row {e.row}[/] ({escape(e.customer_id or '?')}) [bold]{escape(e.field)}[/]: {escape(e.message)}",
+                highlight=False,
+            )
+        for e in v.warnings:
+            console.print(
+                f"[yellow]warning row {e.row}[/] ({escape(e.customer_id or '?')}) {escape(e.field)}: "
+                f"{escape(e.message)}",
                 highlight=False,
             )
     if v.errors:
@@ -214,8 +231,12 @@ def run_cmd(
     size: str | None = typer.Option(None, help="override the spec's render size: tiny | small | full"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate every row (same as `validate`); render nothing"),
 ) -> None:
     """Render the campaign (skips ads already rendered; Ctrl-C stops cleanly, `resume` continues)."""
+    if dry_run:
+        _validate(ctx, spec, as_json)
+        return
     _run(ctx, spec, size, progress, as_json, resume=False)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from workers.commands.common import console, fail, print_json, settings_from
+from workers.commands.common import console, fail, print_json, settings_from, writable_dir
 
 ENGINES = ("exact", "diffusion")
 
@@ -123,6 +123,7 @@ def register(app: typer.Typer) -> None:
             fail(f"--{'/--'.join(tuning)} apply to --engine diffusion only", code=2)
         out_dir = out_dir or images[0].parent
         preprocess = _preprocess_option(onnx_preprocess)
+        writable_dir(out_dir, "--out/-o")
         try:
             if engine == "exact":
                 out = _run_exact(images, to, mask, from_color, onnx_model, preprocess, feather,
@@ -139,7 +140,10 @@ def register(app: typer.Typer) -> None:
             path = out_dir / f"{stem}_{_slug(out.targets[k].name)}.png"
             if any(str(path) == f for f in files):  # two specs naming the same colour
                 path = out_dir / f"{stem}_{_slug(out.targets[k].name)}_{j}.png"
-            save_png_atomic(img, path)
+            try:
+                save_png_atomic(img, path)
+            except OSError as exc:
+                fail(f"--out/-o: cannot write {path} ({exc.strerror or type(exc).__name__})", code=2)
             files.append(str(path))
             summary["entries"][k]["file"] = str(path)
             summary["entries"][k]["image"] = str(images[i])

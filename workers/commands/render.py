@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,13 @@ def _load_data(path: Path | None) -> dict[str, Any]:
         return {}
     if not path.is_file():
         fail(f"--data: file not found: {path}", code=2)
+    from pipelines._common.data import load_data_file
+    from pipelines._common.errors import PipelineInputError
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        fail(f"--data: {path} is not valid JSON: {exc}", code=2)
+        data = load_data_file(path, field="--data")
+    except PipelineInputError as exc:
+        fail(exc.message, code=2)
     if not isinstance(data, dict):
         fail(f"--data: {path} must hold a JSON object of merge fields", code=2)
     return data

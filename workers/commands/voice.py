@@ -60,7 +60,14 @@ def register(app: typer.Typer) -> None:
         if file is not None:
             if not file.is_file():
                 fail(f"--file: not found: {file}", code=2)
-            script = file.read_text(encoding="utf-8")
+            raw = file.read_bytes()
+            try:
+                script = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                fail(f"--file: {file} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                     "save the script as UTF-8", code=2)
+            if "\x00" in script:
+                fail(f"--file: {file} is a binary file, not a UTF-8 text script", code=2)
         else:
             script = text or ""
         try:
