@@ -29,7 +29,10 @@ from pipelines._common.errors import PipelineInputError, unknown_choice
 from pipelines._common.files import atomic_path, atomic_write_bytes
 from pipelines.video import VERSION, audio_mix
 from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
-from pipelines.video.compositor import RenderCache, RenderContext, Segment, frames, plan_segments
+from pipelines.video.compositor.cache import RenderCache
+from pipelines.video.compositor.context import RenderContext
+from pipelines.video.compositor.frames import frames
+from pipelines.video.compositor.segments import Segment, plan_segments
 from pipelines.video.ffmpeg import (
     X264_PRESETS,
     FrameEncoder,
@@ -342,10 +345,10 @@ class VideoAdPipeline:
         self, pool: ThreadPoolExecutor, tpl: Template, params: VideoAdParams, durations: list[float]
     ) -> Future[EncodedAudio]:
         """The encoded soundtrack: from the cache, else mixed/encoded/measured in ``pool``."""
-        from pipelines.video.compositor import _digest, file_id
+        from pipelines.video.compositor.cache import digest, file_id
 
         vo = params.voiceover
-        key = _digest(
+        key = digest(
             tpl.audio.model_dump(mode="json"),
             [s.id for s in tpl.scenes],
             durations,
@@ -577,7 +580,7 @@ class VideoAdPipeline:
         floor_s = self._bitrate_floor(ctx, params, video_path, tmp_dir)
         t5 = time.perf_counter()
         if poster is None:  # the poster's segment came from the cache: compose that one frame
-            from pipelines.video.compositor import still_frame
+            from pipelines.video.compositor.frames import still_frame
 
             poster = pool.submit(_poster_png, still_frame(ctx, durations, poster_t))
         atomic_write_bytes(poster_path, poster.result())
