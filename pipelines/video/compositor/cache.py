@@ -59,5 +59,6 @@ def file_id(path: Path | None) -> str | None:
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
+
 def nbytes_of(obj: Any) -> int:
     return int(obj.nbytes)

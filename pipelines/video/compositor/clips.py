@@ -67,7 +67,9 @@ def video_content(
         # it centred in the box, so whatever is below shows through where bars would be.
         from pipelines.video.ffmpeg import probe
 
-        meta = ctx.cache.get_or_make(digest("probe", file_id(path)), partial(probe, path, loudness=False), lambda m: 1024)
+        meta = ctx.cache.get_or_make(
+            digest("probe", file_id(path)), partial(probe, path, loudness=False), lambda m: 1024
+        )
         sw, sh = int(meta.get("width") or w), int(meta.get("height") or h)
         s_ = min(w / sw, h / sh)
         nw, nh = max(2, int(round(sw * s_ / 2)) * 2), max(2, int(round(sh * s_ / 2)) * 2)

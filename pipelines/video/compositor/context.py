@@ -52,6 +52,7 @@ def media_path(ctx: RenderContext, layer: Any) -> Path | None:
         raise PipelineInputError(f"media file not found: {src}", field="template")
     return path
 
+
 def font_file(ctx: RenderContext, layer: Any) -> str | None:
     """Path (str) of a text layer's brand font, None for the bundled family."""
     path = resolve_font(getattr(layer, "font", None), ctx.template, ctx.assets_root)
@@ -73,7 +74,14 @@ def layer_key(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -
     extra = file_id(mask_path(ctx, layer, media)) if layer.type == "product" and media is not None else None
     font = font_file(ctx, layer) if isinstance(layer, TextLayer) else None
     return digest(
-        "layer", layer.model_dump(mode="json"), ctx.fmt, ctx.scale, rect, file_id(media), extra, font and file_id(Path(font))
+        "layer",
+        layer.model_dump(mode="json"),
+        ctx.fmt,
+        ctx.scale,
+        rect,
+        file_id(media),
+        extra,
+        font and file_id(Path(font)),
     )
 
 

@@ -41,7 +41,6 @@ class FrameOut:
     clean: np.ndarray | None = None  # the frame without captions (only at ``frames(clean_at=...)``)
 
 
-
 class FrameComposer:
     """State keys and pixels of single frames of one render (one canvas, one timeline).
 

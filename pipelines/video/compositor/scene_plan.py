@@ -100,6 +100,10 @@ class ScenePlan:
 
 
 def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
+    """Scene ``scene`` (``duration`` seconds) ready to draw on ``ctx``'s canvas: every layer made
+    ready (sprite from the cache, or per-frame content), the leading static ones flattened into
+    an (H, W, 3) uint8 background (cached by content key). Raises ``PipelineInputError`` when a
+    layer's media file is missing or unreadable. Close the plan to stop its clip readers."""
     W, H = ctx.size
     rts: list[LayerRT] = []
     for layer in scene.layers:

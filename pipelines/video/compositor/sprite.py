@@ -126,6 +126,7 @@ def union_rect(a: Rect | None, b: Rect | None) -> Rect | None:
         return a
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
+
 def scaled(sp: Sprite, s: float) -> Sprite:
     """A copy of ``sp`` scaled by ``s`` about its centre (for 'pop')."""
     h, w = sp.shape
