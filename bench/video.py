@@ -56,7 +56,9 @@ def run_a(out: Path) -> tuple[float, dict[str, Any], VideoAdPipeline]:
 def run_c(out: Path, pipe: VideoAdPipeline) -> tuple[float, int]:
     """Re-create (a)'s exact frames (kept in memory; repeats share one buffer), then time only the encode."""
     from pipelines.video import audio_mix
-    from pipelines.video.compositor import RenderCache, RenderContext, frames
+    from pipelines.video.compositor.cache import RenderCache
+    from pipelines.video.compositor.context import RenderContext
+    from pipelines.video.compositor.frames import frames
     from pipelines.video.ffmpeg import X264_PRESETS, FrameEncoder, encoder_args
     from pipelines.video.specs import canvas_size, encode_crf, get_spec
 

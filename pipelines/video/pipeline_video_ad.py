@@ -29,7 +29,10 @@ from pipelines._common.errors import PipelineInputError, unknown_choice
 from pipelines._common.files import atomic_path, atomic_write_bytes
 from pipelines.video import VERSION, audio_mix
 from pipelines.video.captions import Cue, build_cues, to_srt, to_webvtt
-from pipelines.video.compositor import RenderCache, RenderContext, Segment, frames, plan_segments
+from pipelines.video.compositor.cache import RenderCache
+from pipelines.video.compositor.context import RenderContext
+from pipelines.video.compositor.frames import frames
+from pipelines.video.compositor.segments import Segment, plan_segments
 from pipelines.video.ffmpeg import (
     X264_PRESETS,
     FrameEncoder,
@@ -98,13 +101,13 @@ class Voiceover:
 class VideoConfig:
     """Load-time settings: cache budget (scene backgrounds/sprites), encoder threads, assets root."""
 
-    cache_bytes: int = 512 * 1024 * 1024
-    threads: int = 0
-    assets_root: Path | None = None
+    cache_bytes: int = 512 * 1024 * 1024  # bytes of decoded media, sprites and backgrounds kept
+    threads: int = 0  # x264 encoder threads; 0 = ffmpeg chooses
+    assets_root: Path | None = None  # directory template media/font names resolve against
     # Encode each scene segment separately and reuse encoded segments whose pixels are identical
     # across renders (customers sharing scenes). A one-off render is cheapest with False.
     reuse_segments: bool = False
-    segment_cache_bytes: int = 1024 * 1024 * 1024
+    segment_cache_bytes: int = 1024 * 1024 * 1024  # bytes of encoded segments kept on disk
     # Encoded soundtracks (AAC + loudness) kept for later renders with the same voiceover, music
     # and timing. Bounded by bytes, not entries: a campaign cycles through every distinct voice
     # (dozens), and a small LRU thrashed on such a cycle (0 hits), remixing every ad.
@@ -113,24 +116,28 @@ class VideoConfig:
 
 @dataclass(frozen=True)
 class VideoAdParams:
-    """Per-render inputs. ``scale``/``fps`` shrink renders for previews and tests."""
+    """Per-render inputs. ``scale``/``fps`` shrink renders for previews and tests.
 
-    data: dict[str, Any]
-    out_dir: Path
-    formats: list[str] = field(default_factory=lambda: ["9:16"])
-    voiceover: Voiceover | None = None
-    product_image: str | Path | None = None
+    Units: times in seconds, sizes in pixels, frame rates in frames per second. Paths are
+    local files the *caller* resolved (asset ids / registry names are resolved above pipelines/).
+    """
+
+    data: dict[str, Any]  # merge-field values for the template (name -> value; strings, numbers)
+    out_dir: Path  # directory the MP4, PNG poster and VTT/SRT files are written into
+    formats: list[str] = field(default_factory=lambda: ["9:16"])  # aspect ratios: 9:16, 1:1, 4:5, 16:9
+    voiceover: Voiceover | None = None  # WAV + sentence/word timings (seconds); sets the ad's length
+    product_image: str | Path | None = None  # image file (PNG/JPEG/WebP) shown by the product layer
     # Mask of product_image (white = product) when the image has no alpha; the product layer
     # shows a cutout either way (alpha, this mask, or the studio-backdrop auto mask).
-    product_mask: str | Path | None = None
-    music: str | Path | None = None
+    product_mask: str | Path | None = None  # 8-bit greyscale image file, same pixel size as product_image
+    music: str | Path | None = None  # audio file replacing the template's music bed (ducked under the voice)
     captions: str | None = "sentence"  # "sentence" = the template's style; "words" / "none" / None override
-    basename: str = "ad"
-    quality: str = "standard"
-    progress: Callable[[str, float], None] | None = None
-    scale: float = 1.0
-    fps: int | None = None
-    spec: str | None = None
+    basename: str = "ad"  # output file stem: <basename>_<9x16>.mp4 / .png / .vtt / .srt
+    quality: str = "standard"  # x264 preset + CRF: "draft" (ultrafast, 26), "standard" (veryfast, 21), "high" (medium, 19)
+    progress: Callable[[str, float], None] | None = None  # called with (stage name, fraction done 0-1)
+    scale: float = 1.0  # canvas size factor, 0.05-2.0 (1.0 = 1080 px short side; 0.5 = 540 px)
+    fps: int | None = None  # frames per second, 1-60; None = the template's fps (default 30)
+    spec: str | None = None  # ad-platform spec name (specs.AD_SPECS): duration limits and bitrate/CRF floors
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,18 @@ class VideoAdPipeline:
 
     # -- check_inputs ------------------------------------------------------------------------
     def check_inputs(self, template: Template, params: VideoAdParams) -> dict[str, Any]:
+        """Validate a render request before any work; every problem is reported at once.
+
+        Checks ``params`` (formats, quality, caption style, spec, ``scale`` 0.05-2.0, ``fps`` 1-60,
+        a plain ``basename``, that the voiceover WAV, music and mask files exist and the WAV is
+        readable), the template merged with ``params.data`` (merge fields, media, fonts, layout,
+        for each format), caption glyph coverage of the voiceover text, and the spec's duration
+        limits (seconds).
+
+        Returns ``{"voice_duration": float seconds or None, "validation": {"ok", "errors",
+        "warnings"}}``; warnings never block a render. Raises ``PipelineInputError`` (field
+        "template") listing every error, each naming the field and what is allowed.
+        """
         errors: list[str] = []
         for fmt in params.formats:
             if fmt not in FORMATS:
@@ -271,6 +290,21 @@ class VideoAdPipeline:
 
     # -- __call__ ----------------------------------------------------------------------------
     def __call__(self, template: Template | str | Path, params: VideoAdParams) -> VideoAdOutput:
+        """Render the ad once per format in ``params.formats``.
+
+        ``template`` is a ``Template`` or the path of a template YAML. Scene durations (seconds)
+        come from the template and the voiceover's length. Per format, frames of
+        ``specs.canvas_size(fmt, params.scale)`` pixels (even width/height) at ``params.fps`` (else
+        the template's) are composed as uint8 RGB and streamed as yuv420p (BT.601 limited range)
+        into H.264 High; the soundtrack is AAC 48 kHz stereo, loudness-normalised (LUFS in the
+        metadata). Writes ``<basename>_<9x16>.mp4``, a ``.png`` poster (RGB, canvas size) and, with
+        voiceover sentences, ``.vtt``/``.srt`` captions (seconds) into ``params.out_dir``.
+
+        Returns ``VideoAdOutput``: one ``Render`` per format (paths, metadata: durations in
+        seconds, bitrates in kbit/s, loudness) and the validation report. Raises
+        ``PipelineInputError`` for bad input (see ``check_inputs``; also a template that fails to
+        load, or media that cannot be decoded) and ``RuntimeError`` when ffmpeg fails.
+        """
         tpl = template if isinstance(template, Template) else load_template(template)
         checked = self.check_inputs(tpl, params)
         voice_dur: float | None = checked["voice_duration"]
@@ -342,10 +376,10 @@ class VideoAdPipeline:
         self, pool: ThreadPoolExecutor, tpl: Template, params: VideoAdParams, durations: list[float]
     ) -> Future[EncodedAudio]:
         """The encoded soundtrack: from the cache, else mixed/encoded/measured in ``pool``."""
-        from pipelines.video.compositor import _digest, file_id
+        from pipelines.video.compositor.cache import digest, file_id
 
         vo = params.voiceover
-        key = _digest(
+        key = digest(
             tpl.audio.model_dump(mode="json"),
             [s.id for s in tpl.scenes],
             durations,
@@ -577,7 +611,7 @@ class VideoAdPipeline:
         floor_s = self._bitrate_floor(ctx, params, video_path, tmp_dir)
         t5 = time.perf_counter()
         if poster is None:  # the poster's segment came from the cache: compose that one frame
-            from pipelines.video.compositor import still_frame
+            from pipelines.video.compositor.frames import still_frame
 
             poster = pool.submit(_poster_png, still_frame(ctx, durations, poster_t))
         atomic_write_bytes(poster_path, poster.result())

@@ -9,18 +9,15 @@ import numpy as np
 
 from pipelines._common.data import ASSETS_DIR
 from pipelines.video.colors import parse_color
-from pipelines.video.compositor import (
-    LayerRT,
-    RenderCache,
-    RenderContext,
-    _ken_burns,
-    _make_sprite,
-    _scene_frames,
-    frames,
-    i420_update,
-    layer_effects,
-    to_i420,
-)
+from pipelines.video.compositor.cache import RenderCache
+from pipelines.video.compositor.clips import ken_burns_content
+from pipelines.video.compositor.context import RenderContext
+from pipelines.video.compositor.frames import frames
+from pipelines.video.compositor.raster import make_sprite
+from pipelines.video.compositor.scene_plan import LayerRT
+from pipelines.video.compositor.segments import scene_frames
+from pipelines.video.compositor.yuv import i420_update, to_i420
+from pipelines.video.effects import layer_effects
 from pipelines.video.layout import layer_rect
 from pipelines.video.template import load_template, merge_template, plan_durations
 
@@ -48,9 +45,9 @@ def _reference(ctx: RenderContext, si: int, fi: int) -> np.ndarray:
         end = layer.end if layer.end is not None else 1e9
         dur = plan_durations(ctx.template, None)[si]
         if getattr(layer, "ken_burns", None) is not None:  # per-frame zoom, drawn as a sprite here
-            lr = LayerRT(layer, None, layer.start, end, (W, H), content=_ken_burns(ctx, layer, rect, dur)[0])
+            lr = LayerRT(layer, None, layer.start, end, (W, H), content=ken_burns_content(ctx, layer, rect, dur)[0])
         else:
-            lr = LayerRT(layer, _make_sprite(ctx, layer, rect), layer.start, end, (W, H))
+            lr = LayerRT(layer, make_sprite(ctx, layer, rect), layer.start, end, (W, H))
         lr.effects = layer_effects(layer, layer.start, end if end < dur else 1e9, dur, (W, H), ctx.k)
         st = lr.state(fi / ctx.fps, fi)
         if st is not None:
@@ -62,7 +59,7 @@ def test_optimised_frames_equal_full_composite() -> None:
     merged = _merged()
     durations = plan_durations(merged, None)
     ctx = RenderContext(merged, "9:16", SCALE, merged.fps, None, None, RenderCache())
-    bounds = _scene_frames(durations, ctx.fps)
+    bounds = scene_frames(durations, ctx.fps)
     out = list(frames(ctx, durations))
     assert len(out) == bounds[-1][1]
     composed = [f for f in out if not f.repeated]
@@ -101,7 +98,7 @@ def test_i420_patch_matches_full_conversion_for_odd_rects() -> None:
 
 
 def test_blend_planes_match_integer_premultiply() -> None:
-    from pipelines.video.compositor import Sprite
+    from pipelines.video.compositor.sprite import Sprite
 
     c = np.repeat(np.arange(256, dtype=np.uint8), 256)
     a = np.tile(np.arange(256, dtype=np.uint8), 256)

@@ -14,14 +14,11 @@ from PIL import Image
 from pipelines._common.data import ASSETS_DIR
 from pipelines._common.errors import PipelineInputError
 from pipelines.video.captions import Cue
-from pipelines.video.compositor import (
-    RenderCache,
-    RenderContext,
-    _make_sprite,
-    frames,
-    plan_scene,
-    still_frame,
-)
+from pipelines.video.compositor.cache import RenderCache
+from pipelines.video.compositor.context import RenderContext
+from pipelines.video.compositor.frames import frames, still_frame
+from pipelines.video.compositor.raster import make_sprite
+from pipelines.video.compositor.scene_plan import plan_scene
 from pipelines.video.effects import EASINGS, TRANSITIONS, Enter, Exit, Key, Keyframes, fold
 from pipelines.video.ffmpeg import grab_frame, still_spans
 from pipelines.video.layout import layer_rect
@@ -95,7 +92,7 @@ def test_product_is_a_large_cutout_without_the_photo_backdrop() -> None:
     layer = next(la for la in tpl.scenes[1].layers if la.type == "product")
     rect = layer_rect(layer, "9:16", 0.25)
     assert rect is not None
-    sp = _make_sprite(ctx, layer, rect)
+    sp = make_sprite(ctx, layer, rect)
     alpha = sp.px[:, :, 3]
     W, H = ctx.size
     # The product (its opaque pixels' bounding box) covers >= 35 % of the 9:16 frame.
@@ -135,14 +132,14 @@ def test_product_recolor_and_swatches() -> None:
     tpl = template_from_dict(raw, base_dir=TEMPLATES)
     ctx = _ctx(tpl, "1:1", 0.5)
     prod, sw = tpl.scenes[0].layers
-    sp = _make_sprite(ctx, prod, layer_rect(prod, "1:1", 0.5))  # type: ignore[arg-type]
+    sp = make_sprite(ctx, prod, layer_rect(prod, "1:1", 0.5))  # type: ignore[arg-type]
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     px = sp.px[sp.px[:, :, 3] == 255][:, :3]
     main = np.median(px[px.max(axis=1) - px.min(axis=1) > 60], axis=0)  # coloured (not the white sole)
     target = np.array([[[0x1F, 0x9E, 0x6B]]], np.float64) / 255
     assert deltaE_ciede2000(rgb2lab(main[None, None] / 255), rgb2lab(target))[0, 0] < 8
-    ssp = _make_sprite(ctx, sw, layer_rect(sw, "1:1", 0.5))  # type: ignore[arg-type]
+    ssp = make_sprite(ctx, sw, layer_rect(sw, "1:1", 0.5))  # type: ignore[arg-type]
     row = ssp.px[ssp.px.shape[0] // 2]
     reds = (row[:, 0] > 200) & (row[:, 1] < 60) & (row[:, 3] > 200)
     blues = (row[:, 2] > 200) & (row[:, 0] < 60) & (row[:, 3] > 200)
@@ -358,7 +355,7 @@ def test_image_masks_round_and_circle() -> None:
     }
     tpl = template_from_dict(raw, base_dir=TEMPLATES)
     ctx = _ctx(tpl, "1:1", 0.5)
-    circ, rnd = (_make_sprite(ctx, la, layer_rect(la, "1:1", 0.5)) for la in tpl.scenes[0].layers)  # type: ignore[arg-type]
+    circ, rnd = (make_sprite(ctx, la, layer_rect(la, "1:1", 0.5)) for la in tpl.scenes[0].layers)  # type: ignore[arg-type]
     for sp in (circ, rnd):
         a = sp.px[:, :, 3]
         h, w = a.shape
@@ -391,7 +388,7 @@ def test_brand_font_letter_spacing_and_gradient(tmp_path: Path) -> None:
     sprites = []
     for tpl in (base, brand, spaced, grad):
         la = tpl.scenes[0].layers[0]
-        sprites.append(_make_sprite(_ctx(tpl, "1:1", 0.5), la, layer_rect(la, "1:1", 0.5)))  # type: ignore[arg-type]
+        sprites.append(make_sprite(_ctx(tpl, "1:1", 0.5), la, layer_rect(la, "1:1", 0.5)))  # type: ignore[arg-type]
     b, f, s, g = sprites
     assert b.px.shape != f.px.shape or not np.array_equal(b.px, f.px)  # another typeface
     wf = np.flatnonzero(f.px[:, :, 3].max(axis=0) > 0)
@@ -444,10 +441,10 @@ def test_lookbook_shows_three_recolored_colourways_side_by_side() -> None:
 
 @pytest.mark.parametrize("name", ["tee-lotus", "mug-caphe", "hat-nonla", "tote-hoian"])
 def test_auto_cutout_of_a_studio_photo_leaves_out_backdrop_and_floor_shadow(name: str) -> None:
-    from pipelines.video.compositor import _cutout_alpha
+    from pipelines.video.compositor.product import cutout_alpha
 
     img = Image.open(DEMO_IMAGES / f"{name}.png").convert("RGB")
-    auto = _cutout_alpha(img, None)  # no mask file: the studio-backdrop auto mask alone
+    auto = cutout_alpha(img, None)  # no mask file: the studio-backdrop auto mask alone
     truth = np.asarray(Image.open(DEMO_IMAGES / f"{name}.mask.png").convert("L")) > 127  # the product
     assert auto is not None
     a = auto > 0.5

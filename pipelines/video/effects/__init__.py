@@ -2,11 +2,13 @@
 
 A layer's look at time t is ``fold(effects, t)``: each effect is a small frozen class with an
 ``at(t) -> Transform | None`` method, so new animations are new classes, not new branches in
-the compositor. Transitions are classes with ``apply(prev, cur, p)``.
+the compositor. ``layer_effects`` builds a template layer's list; ``KenBurns`` is the zoom/pan path
+of a still image. Transitions are classes with ``apply(prev, cur, p)``.
 """
 
 from pipelines.video.effects.base import IDENTITY, LayerEffect, Transform, fold
 from pipelines.video.effects.easing import EASING_NAMES, EASINGS
+from pipelines.video.effects.ken_burns import KenBurns
 from pipelines.video.effects.layer import (
     Drift,
     Enter,
@@ -16,6 +18,7 @@ from pipelines.video.effects.layer import (
     Keyframes,
     Zoom,
     keyframes_effect,
+    layer_effects,
     motion_effect,
 )
 from pipelines.video.effects.transitions import TRANSITIONS, Crossfade, Slide, Wipe, ZoomThrough
@@ -30,6 +33,7 @@ __all__ = [
     "Enter",
     "Exit",
     "Float",
+    "KenBurns",
     "Key",
     "Keyframes",
     "LayerEffect",
@@ -40,5 +44,6 @@ __all__ = [
     "ZoomThrough",
     "fold",
     "keyframes_effect",
+    "layer_effects",
     "motion_effect",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.video.effects.base import IDENTITY, Transform
+from pipelines.video.effects.base import IDENTITY, LayerEffect, Transform
 from pipelines.video.effects.easing import EASINGS, ease_out, ease_out_back
 
 
@@ -197,3 +197,28 @@ def keyframes_effect(keys: Sequence[Any], k: float) -> Keyframes:
     out.sort(key=lambda x: x.t)
     moving = len(out) > 1
     return Keyframes(tuple(out), moving=moving)
+
+
+def layer_effects(
+    layer: Any, start: float, end: float, duration: float, canvas: tuple[int, int], k: float
+) -> list[LayerEffect]:
+    """The effect objects of a layer, in fold order: keyframes, motion, entrance, exit.
+
+    ``start``/``end`` are scene seconds (``end`` >= 1e9: until the scene ends); effects see local
+    time (seconds since the layer appeared). ``layer`` is a template layer (its ``keyframes``,
+    ``motion``, ``enter``, ``exit`` and ``opacity`` fields); ``canvas`` is (W, H) px and ``k`` canvas px
+    per template px."""
+    effs: list[LayerEffect] = []
+    life = (min(end, duration) if end < 1e9 else duration) - start
+    if layer.keyframes:
+        effs.append(keyframes_effect(layer.keyframes, k))
+    if layer.motion is not None:
+        m = layer.motion
+        effs.append(motion_effect(m.type, m.amount, m.distance, m.angle, m.period, max(0.1, life), k))
+    if layer.enter is not None:
+        an = layer.enter
+        effs.append(Enter(an.type, an.duration, an.delay, canvas, an.ease))
+    if layer.exit is not None and end < 1e9:
+        an = layer.exit
+        effs.append(Exit(an.type, an.duration, an.delay, end - start, canvas, an.ease))
+    return effs
