@@ -9,10 +9,12 @@ another dispatcher is claiming (``FOR UPDATE SKIP LOCKED``). Results carry a fen
 stale attempt (a worker presumed dead, a dispatcher that lost its lease) can never overwrite a
 newer one.
 
-This module holds the job lifecycle (create, read, list, claim, finish, cancel, retry, requeue);
+This module holds the job lifecycle (create, claim, finish, cancel, retry, requeue);
 the other parts of one store live beside it:
 
 - ``workers.jobs.sql``: the dialect contract (``SQLBase``) and shared SQL helpers;
+- ``workers.jobs.queries``: job reads (by id, key, fingerprint, filtered pages);
+  ``workers.jobs.errors``: ``JobNotFound``, ``InvalidTransition``, ``JobInUse``;
 - ``workers.jobs.schema``: DDL and the one migration; ``workers.jobs.sqlite`` /
   ``workers.jobs.postgres``: the dialects (connections, transactions, placeholders, row locks);
 - ``workers.jobs.lease``: the single-dispatcher lease and holder liveness;
@@ -26,79 +28,34 @@ the other parts of one store live beside it:
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from workers.jobs.assets import AssetRefsMixin
+from workers.jobs.errors import InvalidTransition, JobInUse, JobNotFound
 from workers.jobs.lease import LeaseMixin, PostgresLease, SQLiteLease
 from workers.jobs.models import JobError, JobRecord, JobSpec, JobStatus, Lane, new_job_id
 from workers.jobs.monitor import MonitorMixin
 from workers.jobs.outbox import OutboxMixin
 from workers.jobs.postgres import PostgresDialect
+from workers.jobs.queries import JobQueriesMixin, row_to_job
 from workers.jobs.reviews import ReviewsMixin
 from workers.jobs.sql import ACTIVE, dumps, marks
 from workers.jobs.sqlite import SQLiteDialect
 
-
-class JobNotFound(KeyError):
-    """No job with this id."""
-
-
-class InvalidTransition(ValueError):
-    """The requested change is not allowed from the job's current status (e.g. retry a running job)."""
-
-
-class JobInUse(InvalidTransition):
-    """Canceling this job would cancel work other active jobs still depend on (``dependents``)."""
-
-    def __init__(self, job_id: str, dependents: Sequence[str]) -> None:
-        self.job_id = job_id
-        self.dependents = list(dependents)
-        super().__init__(
-            f"job {job_id} is still needed by {len(self.dependents)} other active job(s) "
-            f"({', '.join(self.dependents[:5])}); cancel those instead"
-        )
+__all__ = [
+    "InvalidTransition",
+    "JobInUse",
+    "JobNotFound",
+    "PostgresJobStore",
+    "SQLJobStore",
+    "SQLiteJobStore",
+    "open_job_store",
+]
 
 
-def _row_to_job(row: Any) -> JobRecord:
-    return JobRecord(
-        id=row["id"],
-        kind=row["kind"],
-        status=JobStatus(row["status"]),
-        lane=row["lane"],
-        priority=row["priority"],
-        tenant=row["tenant"],
-        campaign_id=row["campaign_id"],
-        idempotency_key=row["idempotency_key"],
-        params=json.loads(row["params"]),
-        inputs=json.loads(row["inputs"]),
-        outputs=json.loads(row["outputs"]),
-        result=json.loads(row["result"]),
-        fingerprint=row["fingerprint"],
-        cache_hit=bool(row["cache_hit"]),
-        cached_from=row["cached_from"],
-        depends_on=json.loads(row["depends_on"]),
-        pool=row["pool"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        fence=row["fence"],
-        timeout_s=row["timeout_s"],
-        not_before=row["not_before"],
-        cancel_requested=bool(row["cancel_requested"]),
-        error_class=row["error_class"],
-        error_message=row["error_message"],
-        error_traceback=row["error_traceback"],
-        error_field=row["error_field"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
-
-
-class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, LeaseMixin):
+class SQLJobStore(JobQueriesMixin, MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, LeaseMixin):
     """Every query and state transition of the job store, for any dialect.
 
     A concrete store puts a dialect (``SQLiteDialect`` / ``PostgresDialect``: ``_conn``,
@@ -106,14 +63,7 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
     class: ``SQLiteJobStore``, ``PostgresJobStore``.
     """
 
-    def _get(self, db: Any, job_id: str, *, lock: bool = False) -> JobRecord:
-        sql = "SELECT * FROM jobs WHERE id = ?" + (self._FOR_UPDATE if lock else "")
-        row = self._x(db, sql, (job_id,)).fetchone()
-        if row is None:
-            raise JobNotFound(job_id)
-        return _row_to_job(row)
-
-    # -- create / read -----------------------------------------------------------------------
+    # -- create ------------------------------------------------------------------------------
 
     def create_job(
         self,
@@ -134,7 +84,7 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
             if spec.idempotency_key is not None:
                 row = self._x(db, by_key, (spec.tenant, spec.idempotency_key)).fetchone()
                 if row is not None:
-                    return _row_to_job(row), False
+                    return row_to_job(row), False
             cached = cached_from is not None
             status = JobStatus.SUCCEEDED if cached else JobStatus.QUEUED
             outputs = cached_from.outputs if cached_from else {}
@@ -174,7 +124,7 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
                 # another API process inserted the same key between our look-up and insert (PostgreSQL)
                 row = self._x(db, by_key, (spec.tenant, spec.idempotency_key)).fetchone()
                 if row is not None:
-                    return _row_to_job(row), False
+                    return row_to_job(row), False
             for dep in depends_on:
                 self._x(db, "INSERT INTO job_deps(job_id, dep_id) VALUES (?,?) ON CONFLICT DO NOTHING", (job_id, dep))
             self._index_assets(db, job_id, spec.tenant, spec.inputs, outputs)
@@ -185,79 +135,6 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
                 self._event(db, job_id, "queued", 0.0, f"lane {spec.lane}")
             return self._get(db, job_id), True
 
-    def get(self, job_id: str) -> JobRecord:
-        row = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise JobNotFound(job_id)
-        return _row_to_job(row)
-
-    def find_by_key(self, tenant: str, idempotency_key: str) -> JobRecord | None:
-        """The job a tenant submitted with this idempotency key, if any."""
-        row = self._read("SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?", (tenant, idempotency_key))
-        found = row.fetchone()
-        return _row_to_job(found) if found else None
-
-    def list_jobs(
-        self,
-        *,
-        status: str | Iterable[str] | None = None,
-        kind: str | None = None,
-        lane: str | None = None,
-        tenant: str | None = None,
-        campaign_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        before: tuple[float, str] | None = None,
-        top_level: bool = False,
-    ) -> list[JobRecord]:
-        """Newest first. ``created_after``/``created_before``: unix seconds, inclusive/exclusive;
-        ``before``: keyset cursor ``(created_at, id)`` of the last job of the previous page;
-        ``top_level``: only jobs no other job depends on (what a user submitted, not child jobs)."""
-        where: list[str] = []
-        args: list[Any] = []
-        if created_after is not None:
-            where.append("created_at >= ?")
-            args.append(float(created_after))
-        if created_before is not None:
-            where.append("created_at < ?")
-            args.append(float(created_before))
-        if before is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            args.extend([float(before[0]), float(before[0]), str(before[1])])
-        if top_level:
-            where.append("NOT EXISTS (SELECT 1 FROM job_deps d WHERE d.dep_id = jobs.id)")
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append(f"status IN ({marks(len(statuses))})")
-            args.extend(str(s) for s in statuses)
-        for col, val in (("kind", kind), ("lane", lane), ("tenant", tenant), ("campaign_id", campaign_id)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                args.append(val)
-        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        args.extend([int(limit), int(offset)])
-        return [_row_to_job(r) for r in self._read(sql, args).fetchall()]
-
-    def find_by_fingerprint(self, fingerprint: str, *, active: bool = False) -> JobRecord | None:
-        """The newest succeeded job with this fingerprint (``active=True``: a queued/running one)."""
-        if active:
-            # A job being canceled is not shared any more: a new dependent must not attach to it.
-            sql = (f"SELECT * FROM jobs WHERE fingerprint = ? AND cancel_requested = 0"
-                   f" AND status IN ({marks(len(ACTIVE))})")
-            args: list[Any] = [fingerprint, *ACTIVE]
-        else:
-            sql = "SELECT * FROM jobs WHERE fingerprint = ? AND status = 'succeeded'"
-            args = [fingerprint]
-        row = self._read(sql + " ORDER BY created_at DESC LIMIT 1", args).fetchone()
-        return _row_to_job(row) if row else None
-
-    def children(self, job_id: str) -> list[JobRecord]:
-        """Jobs this one depends on, in dependency order."""
-        rec = self.get(job_id)
-        return [self.get(d) for d in rec.depends_on]
     # -- dispatch ----------------------------------------------------------------------------
 
     def claim(self, pool: str, limit: int, *, owner: str, worker: str | None = None) -> list[JobRecord]:
@@ -491,15 +368,6 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
                         self._cancel_one(db, child, now, f"canceled with {job_id}, the last job that needed it")
             return self._get(db, job_id)
 
-    def cancel_requested(self, job_ids: Sequence[str]) -> list[str]:
-        """Which of these (running) jobs have a pending cancel request."""
-        if not job_ids:
-            return []
-        rows = self._read(
-            f"SELECT id FROM jobs WHERE cancel_requested = 1 AND id IN ({marks(len(job_ids))})", list(job_ids)
-        ).fetchall()
-        return [r["id"] for r in rows]
-
     def retry(self, job_id: str) -> JobRecord:
         """Put a failed or canceled job back in the queue with a fresh attempt budget."""
         now = time.time()
@@ -542,7 +410,7 @@ class SQLJobStore(MonitorMixin, AssetRefsMixin, ReviewsMixin, OutboxMixin, Lease
             ).fetchall()
             ids = []
             for row in rows:
-                rec = _row_to_job(row)
+                rec = row_to_job(row)
                 if rec.cancel_requested:
                     self._x(
                         db,
