@@ -27,14 +27,6 @@ class OutboxMixin(SQLBase):
         with self._write() as db:
             self._x(db, "UPDATE webhooks SET done = 0 WHERE object_id = ?", (object_id,))
 
-    # -- webhooks: subscriptions, durable outbox, delivery log -------------------------------
-    #
-    # An event is written to the outbox once (unique per object and event) in the same
-    # transaction that retires the subscription; senders claim due rows (skipping rows another
-    # sender holds), POST, and only a 2xx marks a row delivered. Failures reschedule the row
-    # (``next_at``) with backoff; a sender that dies mid-delivery leaves a claim that expires, so
-    # the event is sent again with the same delivery id (receivers dedupe on it).
-
     def set_webhook(self, object_id: str, kind: str, tenant: str, url: str) -> None:
         """Subscribe ``url`` to the job's or campaign's terminal events (first subscription wins)."""
         with self._write() as db:
