@@ -16,7 +16,7 @@ system-deps:
 	@scripts/system_deps.sh flite
 
 test-system-deps:
-	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver curl
+	@scripts/system_deps.sh flite postgresql-15 chromium chromium-driver curl iproute2
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or run make PYTHON=/path/to/python3.x"; exit 1; }
@@ -42,7 +42,7 @@ demo: $(VENV)/.core system-deps models
 	$(VENV)/bin/maydo demo
 
 test: $(VENV)/.all test-system-deps models
-	$(VENV)/bin/ruff check pipelines workers tests bench
+	$(VENV)/bin/ruff check pipelines workers maydo_testing tests bench
 	$(VENV)/bin/mypy pipelines workers
 	$(VENV)/bin/pytest -q
 

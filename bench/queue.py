@@ -125,8 +125,9 @@ def main() -> None:
     if not args.no_recolor:
         from PIL import Image
 
-        from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
-        from pipelines.recolor.synthetic import render_product
+        from maydo_testing.synthetic import render_product
+        from pipelines.recolor.config import RecolorParams
+        from pipelines.recolor.pipeline_recolor import RecolorPipeline
         from workers.storage import LocalAssetStore
 
         buf = io.BytesIO()

@@ -38,22 +38,22 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
 
-from pipelines.recolor.colors import NamedColor, parse_color  # noqa: E402
-from pipelines.recolor.masks import product_mask  # noqa: E402
-from pipelines.recolor.pipeline_output import quality_report  # noqa: E402
-from pipelines.recolor.pipeline_recolor import (  # noqa: E402
+from maydo_testing.synthetic import (  # noqa: E402
+    SyntheticProduct,
+    render_grey16,
+    render_white_tee,
+    synthetic_suite,
+)
+from pipelines._common.colors import NamedColor, parse_color  # noqa: E402
+from pipelines.recolor.colour_shift import (  # noqa: E402
     apply_target_color,
     color_weights,
     feather_mask,
     fit_color_model,
     source_stats,
 )
-from pipelines.recolor.synthetic import (  # noqa: E402
-    SyntheticProduct,
-    render_grey16,
-    render_white_tee,
-    synthetic_suite,
-)
+from pipelines.recolor.masks import product_mask  # noqa: E402
+from pipelines.recolor.pipeline_output import quality_report  # noqa: E402
 
 cv2.setNumThreads(1)
 
@@ -160,7 +160,8 @@ def _photo_cases(side: int) -> list[tuple[str, np.ndarray, np.ndarray | None, st
 
 
 def run_photos(side: int, repeat: int, models_dir: str | None) -> list[dict[str, object]]:
-    from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+    from pipelines.recolor.config import RecolorParams
+    from pipelines.recolor.pipeline_recolor import RecolorPipeline
 
     pipe = RecolorPipeline(models_dir=models_dir)
     rows: list[dict[str, object]] = []

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 # bench/ holds queue.py, which would shadow the stdlib `queue` that torch imports: drop bench/ from the path.
@@ -79,10 +80,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
-    from pipelines.recolor.diffusion_tiny import build_tiny_controlnet, build_tiny_inpaint_model
+    from maydo_testing.diffusion_tiny import build_tiny_controlnet, build_tiny_inpaint_model
+    from maydo_testing.synthetic import render_product
+    from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams
     from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
-    from pipelines.recolor.synthetic import render_product
 
     torch.set_num_threads(args.threads)
     tmp = tempfile.TemporaryDirectory()
@@ -120,7 +121,7 @@ def main() -> None:
             imgs = [p.rgb for p in prods[:bs]]
             masks = [p.coverage for p in prods[:bs]]
             params = DiffusionRecolorParams(to_colors=["#1E5AA8"], steps=args.steps, resolution=res, seed=1)
-            pipe(imgs[:1], params, masks=masks[:1])  # warm-up (allocator, kernels, gamut LUT)
+            pipe(imgs[:1], replace(params, mask=masks[:1]))  # warm-up (allocator, kernels, gamut LUT)
             if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
@@ -128,7 +129,7 @@ def main() -> None:
             with PeakRss() as mem:
                 t = time.perf_counter()
                 for _ in range(args.repeats):
-                    out = pipe(imgs, params, masks=masks)
+                    out = pipe(imgs, replace(params, mask=masks))
                 if cuda:
                     torch.cuda.synchronize()
                 dt = time.perf_counter() - t

@@ -45,7 +45,7 @@ sys.path.insert(0, str(_HERE.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipelines.voice.audio import integrated_loudness, true_peak_dbtp  # noqa: E402
+from pipelines._common.loudness import integrated_loudness, true_peak_dbtp  # noqa: E402
 from pipelines.voice.engines.base import SynthSettings  # noqa: E402
 from pipelines.voice.pipeline_voice import VoiceConfig, VoiceParams, VoicePipeline  # noqa: E402
 from pipelines.voice.prosody import split_sentences  # noqa: E402
@@ -267,7 +267,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         coqui_dir = None
         if not args.no_coqui:
-            from pipelines.voice.engines.coqui_tiny import build_tiny_vits
+            from maydo_testing.coqui_tiny import build_tiny_vits
 
             coqui_dir = Path(tmp) / "tiny_vits"
             build_tiny_vits(coqui_dir, speakers=("p225", "p294"))

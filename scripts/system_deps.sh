@@ -5,6 +5,7 @@
 #   postgresql-15       the job-store tests start a throwaway cluster (initdb + pg_ctl on loopback)
 #   chromium(-driver)   the review-page browser test (headless, no browser download)
 #   curl                the docs/api.md examples test runs every curl example
+#   iproute2            `ip netns`: the multi-node test (tests/deploy) puts two Ray nodes in network namespaces
 # Usage: scripts/system_deps.sh PACKAGE...
 set -u
 missing=()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -172,6 +173,21 @@ class PoolSettings(_Section):
     model_dir: Path | None = None  # local model directory (diffusion); no hub downloads
     revision: str = "1"  # bump to invalidate cached results (part of every job fingerprint)
     options: dict[str, Any] = Field(default_factory=dict)  # engine options passed to the pipeline config
+    # Ray custom resources each actor asks for (placement on a cluster): {video_node: 1} puts the
+    # pool only on nodes started with `ray start --resources '{"video_node": N}'` (docs/deploy.md)
+    resources: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("resources")
+    @classmethod
+    def _custom_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name.upper() in ("CPU", "GPU", "MEMORY", "OBJECT_STORE_MEMORY"):
+                raise PydanticCustomError("resource", "'{name}' is not a custom resource: use num_cpus / num_gpus",
+                                          {"name": name})
+            if not amount > 0:
+                raise PydanticCustomError("resource", "resource '{name}' must ask for a positive amount",
+                                          {"name": name})
+        return value
 
 
 def _default_pools() -> dict[str, PoolSettings]:

@@ -31,10 +31,12 @@ from pipelines.personalization.copy import CopyDeck
 from pipelines.personalization.profile import CURRENCY_BY_COUNTRY, CustomerProfile
 from pipelines.personalization.scoring import next_best_product
 from pipelines.personalization.sentiment import analyze
+from pipelines.video.specs import FORMATS as VIDEO_FORMATS
 
 LEVELS = {1: "attributes", 2: "behaviour", 3: "context", 4: "prediction", 5: "emotion"}
-TONES = ("energetic", "calm", "empathetic")
-FORMATS = ("9:16", "4:5", "1:1", "16:9")
+# One table of ad formats: the video pipeline's (pipelines/video/specs.py). Tones are the voice
+# pipeline's presets (pipelines/voice/config.py TONES); choose_tone names only those.
+FORMATS: tuple[str, ...] = tuple(VIDEO_FORMATS)
 # fmt: off
 CHANNEL_FORMATS = {
     "tiktok": "9:16", "reels": "9:16", "stories": "9:16", "youtube_shorts": "9:16", "zalo": "9:16",
@@ -253,7 +255,7 @@ def taste_points(
     profile: CustomerProfile, catalogue: Catalogue
 ) -> list[tuple[str, str, tuple[float, float, float], float]]:
     """(label, hex, lab, weight) of every colour signal; unknown favourite colours raise."""
-    from pipelines.recolor.colors import parse_color
+    from pipelines._common.colors import parse_color
 
     points = []
     for spec in profile.favourite_colors:
@@ -278,7 +280,7 @@ def taste_points(
 
 def choose_colourway(profile: CustomerProfile, catalogue: Catalogue, product: Product) -> tuple[str, str]:
     """The product colourway nearest (ΔE00 / signal weight) to the customer's taste, and why."""
-    from pipelines.recolor.colors import delta_e00, parse_color
+    from pipelines._common.colors import delta_e00, parse_color
 
     points = taste_points(profile, catalogue)
     if not points:

@@ -106,9 +106,9 @@ def build_prompt(
 def _english_names(path: str) -> tuple[tuple[str, ...], np.ndarray]:
     from skimage.color import rgb2lab
 
-    from pipelines._common.data import load_data_file
+    from pipelines._common.colors import colour_sections
 
-    data = load_data_file(path, field="colors file")
+    data = colour_sections(path)
     names: list[str] = []
     rgbs: list[tuple[int, int, int]] = []
     for section in ("en", "css"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.diffusion_config import SCHEDULERS, check_scheduler_name
+from pipelines.recolor.config import SCHEDULERS, check_scheduler_name
 
 WEIGHT_NAMES = (
     "diffusion_pytorch_model.safetensors",

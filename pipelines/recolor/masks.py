@@ -555,6 +555,25 @@ def salient_model_path(models_dir: str | Path | None = None) -> Path:
     return path
 
 
+def masks_per_image(mask: Any, n_images: int) -> list[Any]:
+    """One mask spec (or None) per image from a ``mask`` param, as both recolor engines take it.
+
+    ``mask``: None (find each image's mask), one mask (only for a single image) or a list/tuple
+    with one mask or None per image. Raises ``PipelineInputError`` (field ``mask``) on a count mismatch.
+    """
+    if mask is None:
+        return [None] * n_images
+    if isinstance(mask, (list, tuple)):
+        masks = list(mask)
+        if len(masks) != n_images:
+            raise PipelineInputError(f"got {len(masks)} masks for {n_images} images; give one per image",
+                                     field="mask")
+        return masks
+    if n_images > 1:
+        raise PipelineInputError("one mask given for several images; give a list, one per image", field="mask")
+    return [mask]
+
+
 def product_mask(
     image: Image.Image,
     *,

@@ -22,13 +22,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.recolor.colors import NamedColor
+from pipelines._common.colors import NamedColor
+
+if TYPE_CHECKING:
+    from pipelines.recolor.masks import MaskResult
 
 _MAX_DE_SAMPLES = 40_000
 
@@ -118,6 +123,53 @@ class RecolorOutput:
                 }
             )
         return {"n_images": self.n_images, "n_targets": self.n_targets, "entries": entries}
+
+
+@dataclass(frozen=True)
+class RecolorEntry:
+    """One (image, colour) result before it joins a :class:`RecolorOutput`."""
+
+    image: Image.Image
+    weights: np.ndarray  # float32 HxW recolor weights actually applied
+    report: QualityReport
+    target: NamedColor
+    timings_ms: dict[str, float]
+
+
+def result_image(rgb: np.ndarray, alpha_u8: np.ndarray | None) -> Image.Image:
+    """The output PIL image: uint8 HxWx3 ``rgb``, with the input's own alpha (uint8 HxW) put back if any."""
+    if alpha_u8 is not None:
+        return Image.fromarray(np.dstack([rgb, alpha_u8]), "RGBA")
+    return Image.fromarray(rgb, "RGB")
+
+
+def build_output(
+    entries: Sequence[RecolorEntry],
+    masks: Sequence[MaskResult],
+    n_targets: int,
+    *,
+    mask_warnings: Sequence[tuple[str, ...]] | None = None,
+    region_notes: Sequence[str] = (),
+) -> RecolorOutput:
+    """Assemble a :class:`RecolorOutput` (the one place both engines build it).
+
+    ``entries`` image-major (image ``i`` in colour ``j`` at ``i * n_targets + j``); ``masks``: the
+    product mask of each image; ``mask_warnings`` overrides the masks' own warnings per image.
+    """
+    return RecolorOutput(
+        images=[e.image for e in entries],
+        masks=[e.weights for e in entries],
+        reports=[e.report for e in entries],
+        targets=[e.target for e in entries],
+        n_images=len(masks),
+        n_targets=n_targets,
+        mask_sources=[str(m.source) for m in masks],
+        timings_ms=[e.timings_ms for e in entries],
+        product_masks=[m.alpha for m in masks],
+        mask_reasons=[m.reason for m in masks],
+        mask_warnings=list(mask_warnings) if mask_warnings is not None else [m.warnings for m in masks],
+        region_notes=list(region_notes),
+    )
 
 
 def _lab_u8(rgb: np.ndarray) -> np.ndarray:

@@ -1,483 +1,50 @@
 """Exact-colour product recolor on CPU (maydo's default engine and colour authority).
 
-Steps per call: check_inputs (parse targets, load images) -> product mask (``masks.py``) ->
-main-colour region -> recolor per target -> quality report (``pipeline_output.py``).
-
-Main-colour region (``main_color_weights``): k-means in CIELAB (L* down-weighted so shading does
-not split a colour) on a subsample of the masked pixels; the dominant cluster (or the one nearest
-``from_color``) grows over clusters of the same hue (chromatic) or nearby L* (achromatic), i.e.
-the shading ramp of one material. Every other cluster — logos, labels, soles, specular white,
-and the background just outside the mask — repels: a pixel's weight is a linear ramp on
-(distance to nearest other centre - distance to nearest main centre), so boundaries are soft
-and logo interiors get exactly 0.
-
-Recolor (``apply_target_color``): in CIELAB, the region's mean L* moves to the target's and the
-local L* variation (shading, texture) is kept (the gain of the side that would clip at black/white is
-reduced, down to 0.6, or 0.5 when the mean could not reach the target otherwise, then the mean moves
-as little as needed); a/b deviations from the region's mean are
-(minus their shading-correlated part) rotated to the target hue and never amplified, then put
-on the target's a/b, so the target chroma holds across the shading; chroma is limited
-to the sRGB gamut at the target hue (so for a target at the gamut's edge, e.g. CSS navy, the
-darkest pixels keep less chroma and the region's *mean* a*b* falls short of the target's while
-the per-pixel median stays on it). Output = original blended with the recolor by the weights,
-so pixels with weight 0 are bit-identical. Hard masks get an outward feather (``feather_px``).
-
-A target within ΔE00 3 of the region's mean colour (the hero colourway put onto its exact hex) is
-reached by one uniform Lab shift of the region instead, which keeps the photo's own chroma and shading.
+Steps per call: check_inputs (parse targets, load images, one mask per image) -> product mask
+(``masks.product_mask``; hard masks get an outward feather) -> main-colour region, one colour model
+shared by every view of the SKU -> recolor per target (``colour_shift.py``: the formulas and their
+sources) -> quality report (``pipeline_output.py``).
 
 Several images of one SKU share one colour model (same region picked in every view) and each
 view's region is mapped to the same target, so the output colour is consistent across views.
-``main_color_weights`` and ``apply_target_color`` are reused by the diffusion engine's hue lock.
+Config and params: ``config.py`` (:class:`RecolorConfig`, :class:`RecolorParams`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from pipelines._common.colors import NamedColor, parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import DEFAULT_MAX_PIXELS, ImageSource, animation_warning, load_image
 from pipelines.recolor import EXACT_VERSION
-from pipelines.recolor.colors import NamedColor, delta_e00, make_color, parse_color
-from pipelines.recolor.masks import MaskResult, product_mask
-from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
+from pipelines.recolor.colour_shift import (
+    apply_target_color,
+    color_weights,
+    drop_enclosed_islands,
+    feather_mask,
+    fit_color_model,
+    region_note,
+    source_stats,
+)
+from pipelines.recolor.config import MaskSpec, RecolorConfig, RecolorParams
+from pipelines.recolor.masks import MaskResult, masks_per_image, product_mask
+from pipelines.recolor.pipeline_output import (
+    QualityReport,
+    RecolorEntry,
+    RecolorOutput,
+    build_output,
+    quality_report,
+    result_image,
+)
 
 PIPELINE_VERSION = EXACT_VERSION
-L_WEIGHT = 0.5  # L* weight in the clustering feature space: shading must not split a material
-RAMP = 5.0  # half-width (feature units ~ ΔE76) of the soft boundary between main and other colours
-ACHROMATIC_C = 12.0
-MIN_GAIN = 0.6
-DEEP_MIN_GAIN = 0.5
-SMALL_MOVE_DE = 3.0  # source mean within this ΔE00 of the target: uniform Lab shift instead of a remap
-
-MaskSpec = np.ndarray | Image.Image | str | Path
-
-
-@dataclass(frozen=True)
-class RecolorParams:
-    """Per-call parameters of the exact recolor engine.
-
-    ``to_colors``: one or more target specs (see ``colors.parse_color``); ``from_color``: the
-    source colour to replace on a multi-colour product (default: the dominant colour); ``mask``:
-    a product mask (or one per image); ``onnx_model``: local segmentation model and
-    ``onnx_preprocess`` its preprocessing (overrides its JSON sidecar, see ``masks.OnnxPreprocess``); ``feather_px``:
-    outward feather of hard mask edges (0 = none); ``palettes``: brand palettes overriding
-    ``configs/palettes``; ``clusters``/``sample_size``/``seed``: colour-model controls.
-    """
-
-    to_colors: Sequence[str] | str
-    from_color: str | None = None
-    mask: MaskSpec | Sequence[MaskSpec | None] | None = None
-    onnx_model: str | Path | None = None
-    onnx_preprocess: Mapping[str, Any] | None = None
-    feather_px: float = 1.5
-    palettes: Mapping[str, Mapping[str, str]] | None = None
-    clusters: int = 6
-    sample_size: int = 12_000
-    seed: int = 0
-    compute_report: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def target_specs(self) -> list[str]:
-        specs = [self.to_colors] if isinstance(self.to_colors, str) else list(self.to_colors)
-        if not specs:
-            raise PipelineInputError("to_colors is empty; give at least one target colour", field="to_colors")
-        return specs
-
-
-# ----------------------------------------------------------------------------- colour model
-
-
-@dataclass(frozen=True)
-class ColorModel:
-    """Clusters of the product's colours: Lab centres, which belong to the main colour, sizes."""
-
-    lab_centers: np.ndarray  # K x 3 float32
-    is_main: np.ndarray  # K bool
-    counts: np.ndarray  # K int (0 for background-ring centres)
-
-    @property
-    def main_lab(self) -> tuple[float, float, float]:
-        w = self.counts[self.is_main].astype(np.float64) + 1e-9
-        c = (self.lab_centers[self.is_main] * w[:, None]).sum(axis=0) / w.sum()
-        return (float(c[0]), float(c[1]), float(c[2]))
-
-
-def _lab_f32(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB of uint8 sRGB (any shape ...x3) via OpenCV float32 (D65), same shape."""
-    flat = rgb.reshape(1, -1, 3).astype(np.float32) * np.float32(1 / 255)
-    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(rgb.shape).astype(np.float32)
-
-
-def _features(lab: np.ndarray) -> np.ndarray:
-    return (lab * np.array([L_WEIGHT, 1.0, 1.0], np.float32)).astype(np.float32)
-
-
-def _kmeans(lab: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """k-means in the feature space; returns (Lab centres, counts) of non-empty clusters."""
-    k = max(1, min(k, len(lab)))
-    feats = _features(lab)
-    cv2.setRNGSeed(seed)
-    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.05)
-    _, labels, centers = cv2.kmeans(feats, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
-    labels = labels.ravel()
-    counts = np.bincount(labels, minlength=k)
-    keep = counts > 0
-    lab_c = centers[keep] / np.array([L_WEIGHT, 1.0, 1.0], np.float32)
-    return lab_c.astype(np.float32), counts[keep]
-
-
-def _same_material(c1: np.ndarray, c2: np.ndarray) -> bool:
-    """Whether two Lab cluster centres look like one material under different shading.
-
-    Shading scales a colour's CIELAB chroma roughly with (L* + 16) at a fixed hue, so two
-    chromatic centres match when hue and C*/(L*+16) agree; mixing with white or black (a logo's
-    anti-aliased edge) breaks that ratio, which stops the region from chaining into a logo.
-    An achromatic centre joins a chromatic one only as its darker end (deep shadow).
-    """
-    ch1, ch2 = float(np.hypot(c1[1], c1[2])), float(np.hypot(c2[1], c2[2]))
-    dl = abs(float(c1[0] - c2[0]))
-    if ch1 >= ACHROMATIC_C and ch2 >= ACHROMATIC_C:
-        dh = abs(np.degrees(np.arctan2(c1[2], c1[1]) - np.arctan2(c2[2], c2[1]))) % 360.0
-        r1, r2 = ch1 / (float(c1[0]) + 16.0), ch2 / (float(c2[0]) + 16.0)
-        return min(dh, 360.0 - dh) < 20.0 and max(r1, r2) / max(min(r1, r2), 1e-6) < 1.6 and dl < 50.0
-    if ch1 < ACHROMATIC_C and ch2 < ACHROMATIC_C:
-        return dl < 20.0
-    chrom, achro = (c1, c2) if ch1 >= ACHROMATIC_C else (c2, c1)
-    dab = float(np.hypot(c1[1] - c2[1], c1[2] - c2[2]))
-    return dab < 14.0 and dl < 25.0 and float(achro[0]) <= float(chrom[0])
-
-
-def _sample_indices(sel: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    idx = np.flatnonzero(sel)
-    if idx.size > n:
-        idx = np.sort(rng.choice(idx, n, replace=False))
-    return idx
-
-
-def _ring(mask: np.ndarray) -> np.ndarray:
-    """Background pixels just outside the mask (their colours repel the recolor)."""
-    inside = (mask >= 0.5).astype(np.uint8)
-    r = max(3, int(round(0.01 * max(mask.shape))) + 4)
-    ker = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1))  # separable: fast
-    return (cv2.dilate(inside, ker) > 0) & (mask < 0.02)
-
-
-def fit_color_model(
-    images: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray],
-    from_color: NamedColor | None = None,
-    *,
-    clusters: int = 6,
-    sample_size: int = 12_000,
-    seed: int = 0,
-) -> ColorModel:
-    """Fit one colour model over one or more views (uint8 HxWx3 + float32 HxW masks)."""
-    rng = np.random.default_rng(seed)
-    per_view = max(500, sample_size // max(1, len(images)))
-    ins, outs = [], []
-    for rgb, m in zip(images, masks, strict=True):
-        flat = rgb.reshape(-1, 3)
-        ins.append(flat[_sample_indices((m >= 0.5).ravel(), per_view, rng)])
-        outs.append(flat[_sample_indices(_ring(m).ravel(), max(200, per_view // 5), rng)])
-    lab_in = _lab_f32(np.concatenate(ins))
-    if len(lab_in) < 10:
-        raise PipelineInputError("the mask holds fewer than 10 product pixels", field="mask")
-    centers, counts = _kmeans(lab_in, clusters, seed)
-    feats = _features(centers)
-    if from_color is not None:
-        fc = _features(np.asarray([from_color.lab], np.float32))[0]
-        d = np.linalg.norm(feats - fc, axis=1)
-        seed_i = int(np.argmin(d))
-        if d[seed_i] > 30.0:
-            found = ", ".join(make_color(_lab_to_rgb8(c)).hex for c in centers[np.argsort(-counts)])
-            raise PipelineInputError(
-                f"from_color {from_color.name} ({from_color.hex}) is not on the product; its colours are: {found}",
-                field="from_color",
-            )
-    else:
-        seed_i = int(np.argmax(counts))
-    is_main = np.zeros(len(centers), bool)
-    is_main[seed_i] = True
-    grown = True
-    while grown:
-        grown = False
-        for j in np.flatnonzero(~is_main):
-            if any(_same_material(centers[j], centers[i]) for i in np.flatnonzero(is_main)):
-                is_main[j] = True
-                grown = True
-    lab_out = _lab_f32(np.concatenate(outs)) if sum(len(o) for o in outs) else np.zeros((0, 3), np.float32)
-    if len(lab_out) >= 3:
-        bg_c, _ = _kmeans(lab_out, 3, seed)
-        # A background centre that coincides with the main colour would carve holes in the region.
-        main_f = feats[is_main]
-        keep = [c for c in bg_c if np.min(np.linalg.norm(main_f - _features(c[None])[0], axis=1)) > 2 * RAMP]
-        if keep:
-            centers = np.concatenate([centers, np.asarray(keep, np.float32)])
-            counts = np.concatenate([counts, np.zeros(len(keep), counts.dtype)])
-            is_main = np.concatenate([is_main, np.zeros(len(keep), bool)])
-    return ColorModel(lab_centers=centers.astype(np.float32), is_main=is_main, counts=counts)
-
-
-def region_note(model: ColorModel) -> str:
-    """One sentence saying which colour region is recolored and why (for the report)."""
-    main = model.is_main & (model.counts > 0)
-    others = ~model.is_main & (model.counts > 0)
-    total = max(1, int(model.counts.sum()))
-    share = float(model.counts[main].sum()) / total
-    lab = model.main_lab
-    chroma = float(np.hypot(lab[1], lab[2]))
-    kind = "achromatic (white/grey/black)" if chroma < ACHROMATIC_C else "chromatic"
-    kept = ", ".join(make_color(_lab_to_rgb8(c)).hex for c in model.lab_centers[others]) or "none"
-    return (f"main colour {make_color(_lab_to_rgb8(np.asarray(lab))).hex} ({kind}, L* {lab[0]:.0f}): "
-            f"{int(main.sum())} of {int((model.counts > 0).sum())} colour clusters, {share:.0%} of the product's "
-            f"pixels, joined as one material's shading ramp; kept as they are (logos, prints, other colours): {kept}")
-
-
-def _lab_to_rgb8(lab: np.ndarray) -> tuple[int, int, int]:
-    rgb = cv2.cvtColor(np.asarray(lab, np.float32).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)[0, 0]
-    r, g, b = (int(v) for v in np.clip(rgb * 255.0 + 0.5, 0, 255))
-    return (r, g, b)
-
-
-def color_weights(rgb: np.ndarray, mask: np.ndarray, model: ColorModel) -> np.ndarray:
-    """Per-pixel recolor weights (float32 HxW): mask x soft membership of the main colour."""
-    h, w = mask.shape
-    out = np.zeros((h, w), np.float32)
-    idx = np.flatnonzero(mask.ravel() > 0.0)
-    if idx.size == 0:
-        return out
-    mv = mask.ravel()[idx]
-    if model.is_main.all():
-        out.ravel()[idx] = mv
-        return out
-    f = _features(_lab_f32(rgb.reshape(-1, 3)[idx]))
-    c = _features(model.lab_centers)
-    # Squared distances by one matrix product: |f|^2 - 2 f.c + |c|^2.
-    d2 = (f * f).sum(axis=1, keepdims=True) - 2.0 * (f @ c.T) + (c * c).sum(axis=1)[None, :]
-    np.maximum(d2, 0.0, out=d2)
-    d_in = np.sqrt(d2[:, model.is_main].min(axis=1))
-    other_in = ~model.is_main & (model.counts > 0)
-    bg = model.counts == 0
-    d_out = np.sqrt(d2[:, other_in].min(axis=1)) if other_in.any() else np.full_like(d_in, np.inf)
-    if bg.any():
-        # Background colours repel only outside the hard mask (the feather ring): inside it, a
-        # product pixel that happens to match the backdrop is still product.
-        d_bg = np.sqrt(d2[:, bg].min(axis=1))
-        d_out = np.where(mv < 0.5, np.minimum(d_out, d_bg), d_out)
-    member = np.clip(0.5 + (d_out - d_in) / (2.0 * RAMP), 0.0, 1.0)
-    out.ravel()[idx] = member * mv
-    return out
-
-
-def drop_enclosed_islands(weights: np.ndarray, product: np.ndarray, *, max_share: float = 0.1) -> tuple[np.ndarray, int]:
-    """Zero small patches of the main colour that lie wholly inside other colours of the product.
-
-    A patch of the main colour enclosed by the product's other colours (the dark rim of the
-    coffee inside a red cup, a red letter in a white print) is not the product's body: it touches
-    neither the product's silhouette (``product`` alpha < 0.5 within 3 px) nor the largest patch,
-    and holds < ``max_share`` of the region. Returns (new weights, pixels dropped).
-    """
-    support = (weights > 0.02).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(support, connectivity=8)
-    if n <= 2:
-        return weights, 0
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    largest = int(np.argmax(areas)) + 1
-    total = float(areas.sum())
-    k7 = np.ones((7, 7), np.uint8)
-    edge = cv2.dilate((product < 0.5).astype(np.uint8), k7) > 0
-    near_main = cv2.dilate((labels == largest).astype(np.uint8), k7) > 0
-    touching = set(np.unique(labels[edge | near_main]).tolist())
-    drop = [i for i in range(1, n) if i != largest and i not in touching and areas[i - 1] < max_share * total]
-    if not drop:
-        return weights, 0
-    sel = np.isin(labels, drop)
-    out = weights.copy()
-    out[sel] = 0.0
-    return out, int(sel.sum())
-
-
-def main_color_weights(rgb: np.ndarray, mask: np.ndarray, from_color: NamedColor | None = None) -> np.ndarray:
-    """Recolor weights (float32 HxW in [0, 1]) of the product's main colour inside ``mask``.
-
-    ``rgb`` uint8 HxWx3, ``mask`` float32 HxW (>= 0.5 counts as product for the colour model;
-    values are multiplied in, so a feathered mask gives feathered weights). ``from_color`` picks
-    which colour to take on a multi-colour product. Logos/labels/other colours and the background
-    get 0. Raises ``PipelineInputError`` when ``from_color`` is not on the product.
-    """
-    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
-    m = np.asarray(mask, np.float32)
-    model = fit_color_model([rgb], [m], from_color)
-    return color_weights(rgb, m, model)
-
-
-# ----------------------------------------------------------------------------- recolor maths
-
-
-_GAMUT_CACHE: dict[tuple[float, float], np.ndarray] = {}
-
-
-def _max_chroma_lut(a: float, b: float) -> np.ndarray:
-    """Largest in-gamut sRGB chroma at the hue of (a, b), for L* = 0..100 (101 entries)."""
-    key = (round(a, 2), round(b, 2))
-    lut = _GAMUT_CACHE.get(key)
-    if lut is not None:
-        return lut
-    hue = np.arctan2(b, a)
-    ls = np.linspace(0.0, 100.0, 101, dtype=np.float32)
-    lo = np.zeros_like(ls)
-    hi = np.full_like(ls, 200.0)
-    for _ in range(22):
-        mid = (lo + hi) / 2
-        lab = np.stack([ls, mid * np.cos(hue), mid * np.sin(hue)], axis=1).astype(np.float32)[None]
-        # OpenCV clips its Lab->RGB output, so test in-gamut by the round trip instead.
-        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-        back = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)[0]
-        ok = np.abs(back - lab[0]).max(axis=1) < 0.5
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
-    if len(_GAMUT_CACHE) > 256:
-        _GAMUT_CACHE.clear()
-    _GAMUT_CACHE[key] = lo
-    return lo
-
-
-def source_stats(rgb: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
-    """Weighted mean CIELAB of the region (weights >= 0.5) — the source colour being replaced."""
-    idx = np.flatnonzero(weights.ravel() >= 0.5)
-    if idx.size == 0:
-        idx = np.flatnonzero(weights.ravel() > 0)
-    if idx.size == 0:
-        raise PipelineInputError("no pixels of the main colour were found inside the mask", field="mask")
-    idx = idx[:: max(1, idx.size // 50_000)]  # a strided 50k-pixel subsample pins the mean to << 0.1 ΔE
-    lab = _lab_f32(np.asarray(rgb)[..., :3].reshape(-1, 3)[idx])
-    w = weights.ravel()[idx][:, None]
-    m = (lab * w).sum(axis=0) / w.sum()
-    return (float(m[0]), float(m[1]), float(m[2]))
-
-
-def apply_target_color(
-    rgb: np.ndarray,
-    weights: np.ndarray,
-    target: NamedColor,
-    *,
-    source_lab_mean: tuple[float, float, float] | None = None,
-) -> np.ndarray:
-    """Recolor the weighted region of ``rgb`` (uint8 HxWx3) to ``target``; returns a new uint8 image.
-
-    Hue and chroma move onto the target, L* is remapped so the region's mean meets the target's
-    while local shading is kept; pixels with weight 0 are returned unchanged (bit-identical).
-    ``source_lab_mean`` fixes the source colour (e.g. shared across views); default: measured.
-    """
-    src = np.ascontiguousarray(np.asarray(rgb)[..., :3])
-    out = src.copy()
-    wflat = np.asarray(weights, np.float32).ravel()
-    idx = np.flatnonzero(wflat > 1e-3)
-    if idx.size == 0:
-        return out
-    px = src.reshape(-1, 3)[idx]
-    lab = _lab_f32(px)
-    wv = wflat[idx]
-    ls, as_, bs = source_lab_mean if source_lab_mean is not None else source_stats(src, np.asarray(weights))
-    lt, at, bt = (float(v) for v in target.lab)
-    core = wv >= 0.5
-    lcore = lab[core, 0] if core.any() else lab[:, 0]
-    p_lo, p_hi = (float(v) for v in np.percentile(lcore, [1.0, 99.0]))
-    spread_hi, spread_lo = max(p_hi - ls, 1e-3), max(ls - p_lo, 1e-3)
-    # Separate gains above/below the mean (continuous at the mean): only the side that would clip
-    # at L*=0 or 100 is compressed (to MIN_GAIN; down to DEEP_MIN_GAIN when the region's mean could
-    # not reach the target's otherwise, e.g. navy); the centre is set so the mean L* lands on the
-    # target's (unequal gains shift the mean), and moves off it only if still needed.
-    dl0 = lab[:, 0] - ls
-    wcore = wv[core] if core.any() else wv
-    dcore = dl0[core] if core.any() else dl0
-    wsum = float(wcore.sum()) or 1.0
-    pos = float((np.maximum(dcore, 0.0) * wcore).sum()) / wsum
-    neg = float((np.maximum(-dcore, 0.0) * wcore).sum()) / wsum
-    g_hi = float(np.clip((99.5 - lt) / spread_hi, MIN_GAIN, 1.0))
-    g_lo = float(np.clip((lt - 0.5) / spread_lo, MIN_GAIN, 1.0))
-    centre = lt - (g_hi * pos - g_lo * neg)
-    if centre - g_lo * spread_lo < 0.5:
-        g_lo = float(np.clip((lt - g_hi * pos - 0.5) / max(spread_lo - neg, 1e-3), DEEP_MIN_GAIN, g_lo))
-        centre = lt - (g_hi * pos - g_lo * neg)
-    if centre + g_hi * spread_hi > 99.5:
-        g_hi = float(np.clip((99.5 - lt - g_lo * neg) / max(spread_hi - pos, 1e-3), DEEP_MIN_GAIN, g_hi))
-        centre = lt - (g_hi * pos - g_lo * neg)
-    if centre + g_hi * spread_hi > 99.5:
-        centre = 99.5 - g_hi * spread_hi
-    if centre - g_lo * spread_lo < 0.5:
-        centre = 0.5 + g_lo * spread_lo
-    new = np.empty_like(lab)
-    gains = np.where(dl0 > 0, np.float32(g_hi), np.float32(g_lo))
-    new[:, 0] = np.clip(np.float32(centre) + gains * dl0, 0.0, 100.0)
-    cs = float(np.hypot(as_, bs))
-    ct = float(np.hypot(at, bt))
-    da = lab[:, 1] - as_
-    db = lab[:, 2] - bs
-    # Chroma that follows shading (darker -> duller) is the source's, not texture: remove the part
-    # of the a/b deviation that is linear in L*, so the target's chroma holds across the shading.
-    dl = lab[:, 0] - ls
-    if core.sum() > 16:
-        dlc = dl[core]
-        var = float((dlc * dlc).mean())
-        if var > 1e-3:
-            da = da - float((da[core] * dlc).mean() / var) * dl
-            db = db - float((db[core] * dlc).mean() / var) * dl
-    scale = min(1.0, (ct + 2.0) / (cs + 2.0))
-    if cs >= 6.0 and ct >= 6.0:
-        rot = np.arctan2(bt, at) - np.arctan2(bs, as_)
-        cr, sr = np.float32(np.cos(rot) * scale), np.float32(np.sin(rot) * scale)
-        new[:, 1] = at + cr * da - sr * db
-        new[:, 2] = bt + sr * da + cr * db
-    else:
-        new[:, 1] = at + scale * da
-        new[:, 2] = bt + scale * db
-    if delta_e00((ls, as_, bs), (lt, at, bt)) < SMALL_MOVE_DE:
-        # A small correction (e.g. a photo already in its colourway, put onto the exact brand hex):
-        # move every pixel by the same Lab offset, keeping the photo's own chroma and shading.
-        new = lab + np.asarray([lt - ls, at - as_, bt - bs], np.float32)
-        new[:, 0] = np.clip(new[:, 0], 0.0, 100.0)
-    if ct >= 1.0:  # keep chroma inside the sRGB gamut at the target hue (hue kept, chroma reduced)
-        lut = _max_chroma_lut(at, bt)
-        cmax = (lut * np.float32(0.98))[np.clip(new[:, 0], 0.0, 100.0).astype(np.intp)]  # floor: conservative
-        c = np.hypot(new[:, 1], new[:, 2])
-        f = np.where(c > cmax, cmax / np.maximum(c, 1e-6), 1.0).astype(np.float32)
-        new[:, 1] *= f
-        new[:, 2] *= f
-    rgb_new = cv2.cvtColor(new[None], cv2.COLOR_Lab2RGB)[0]
-    blended = px.astype(np.float32) + (np.clip(rgb_new, 0.0, 1.0) * 255.0 - px) * wv[:, None]
-    out.reshape(-1, 3)[idx] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    return out
-
-
-def feather_mask(alpha: np.ndarray, feather_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Outward feather of a hard mask: returns (feathered alpha, ring of pixels it adds outside)."""
-    if feather_px <= 0:
-        return alpha, np.zeros(alpha.shape, bool)
-    hard = (alpha >= 0.5).astype(np.float32)
-    fa = hard.copy()
-    ys, xs = np.nonzero(hard.any(axis=1))[0], np.nonzero(hard.any(axis=0))[0]
-    if ys.size:
-        pad = int(np.ceil(4 * feather_px)) + 2
-        y0, y1 = max(0, ys[0] - pad), min(hard.shape[0], ys[-1] + pad + 1)
-        x0, x1 = max(0, xs[0] - pad), min(hard.shape[1], xs[-1] + pad + 1)
-        crop = hard[y0:y1, x0:x1]
-        soft = cv2.GaussianBlur(crop, (0, 0), float(feather_px))
-        f = np.maximum(crop, np.minimum(2.0 * soft, 1.0))
-        f[f < 0.02] = 0.0
-        fa[y0:y1, x0:x1] = f
-    return fa, (fa > 0) & (hard == 0)
-
-
-# ----------------------------------------------------------------------------- pipeline
 
 
 @dataclass
@@ -491,17 +58,36 @@ class _Prepared:
 
 
 class RecolorPipeline:
-    """Exact-colour recolor: ``RecolorPipeline()(image_or_images, RecolorParams(to_colors=...))``."""
+    """Exact-colour recolor: ``RecolorPipeline()(image_or_images, RecolorParams(to_colors=...))``.
+
+    Load once (nothing heavy to load: U²-Net-p is opened lazily on first use and cached), call many
+    times. Thread-compatible: a call keeps no state on the instance.
+    """
 
     version = PIPELINE_VERSION
 
     def __init__(self, *, max_pixels: int | None = None, models_dir: str | Path | None = None) -> None:
+        """``max_pixels``: the largest image accepted (default ``DEFAULT_MAX_PIXELS``); ``models_dir``:
+        where ``maydo models install`` put U²-Net-p (default ``masks.default_models_dir()``)."""
         self.max_pixels = max_pixels
-        self.models_dir = models_dir  # where `maydo models install` put U²-Net-p (default: masks.default_models_dir)
+        self.models_dir = models_dir
+
+    @classmethod
+    def from_config(cls, config: RecolorConfig) -> RecolorPipeline:
+        """Set up per a :class:`RecolorConfig` (the same fields as ``__init__``)."""
+        return cls(max_pixels=config.max_pixels, models_dir=config.models_dir)
 
     def check_inputs(
         self, images: ImageSource | Sequence[ImageSource], params: RecolorParams
     ) -> tuple[list[Image.Image], list[NamedColor], NamedColor | None, list[MaskSpec | None]]:
+        """Parse the colours, load the images and pair each image with its mask spec.
+
+        ``images``: one source or a list (path, bytes, PIL image or uint8 HxWx3/HxWx4 array).
+        Returns (PIL images, targets, from colour or None, one mask spec or None per image).
+        Raises ``PipelineInputError`` naming the field: unknown colour (``to_colors``/``from_color``),
+        no or unreadable/oversized image (``image``/``image[i]``), mask count mismatch (``mask``),
+        ``feather_px`` outside 0..50.
+        """
         targets = [parse_color(s, palettes=params.palettes) for s in params.target_specs()]
         from_c = parse_color(params.from_color, palettes=params.palettes) if params.from_color else None
         srcs: list[ImageSource] = list(images) if isinstance(images, (list, tuple)) else [images]  # type: ignore[list-item]
@@ -510,23 +96,13 @@ class RecolorPipeline:
         limit = self.max_pixels or DEFAULT_MAX_PIXELS
         imgs = [load_image(s, max_pixels=limit, field=f"image[{i}]" if len(srcs) > 1 else "image")
                 for i, s in enumerate(srcs)]
-        if params.mask is None:
-            masks: list[MaskSpec | None] = [None] * len(imgs)
-        elif isinstance(params.mask, (list, tuple)):
-            masks = list(params.mask)
-            if len(masks) != len(imgs):
-                raise PipelineInputError(f"got {len(masks)} masks for {len(imgs)} images; give one per image",
-                                         field="mask")
-        else:
-            if len(imgs) > 1:
-                raise PipelineInputError("one mask given for several images; give a list, one per image",
-                                         field="mask")
-            masks = [params.mask]  # type: ignore[list-item]
+        masks = masks_per_image(params.mask, len(imgs))
         if not 0.0 <= params.feather_px <= 50.0:
             raise PipelineInputError(f"feather_px must be in 0..50, got {params.feather_px}", field="feather_px")
         return imgs, targets, from_c, masks
 
     def prepare(self, image: Image.Image, mask: MaskSpec | None, params: RecolorParams) -> _Prepared:
+        """Resolve one image's product mask (``masks.product_mask``) and feather it when hard."""
         t0 = time.perf_counter()
         mres = product_mask(image, mask=mask, onnx_model=params.onnx_model, onnx_preprocess=params.onnx_preprocess,
                             models_dir=self.models_dir)
@@ -538,52 +114,45 @@ class RecolorPipeline:
         return _Prepared(image, rgb, mres, alpha, ring, (time.perf_counter() - t0) * 1000.0)
 
     def __call__(self, images: ImageSource | Sequence[ImageSource], params: RecolorParams) -> RecolorOutput:
+        """Recolor every image into every colour of ``params.to_colors``.
+
+        ``images``: one product photo or several views of one SKU (sRGB, 8-bit; RGBA keeps its
+        alpha). Returns a :class:`RecolorOutput`, image-major: ``images[k]`` PIL RGB/RGBA like the
+        input, ``masks[k]`` float32 HxW weights in [0, 1] (0 = pixel bit-identical), ``reports[k]``
+        ΔE00 (CIEDE2000, CIELAB D65) to the target at matched L*, L* SSIM, 8-bit change outside the
+        mask; timings in ms. Formulas and their sources: ``colour_shift.py``. Raises
+        ``PipelineInputError`` for bad input (see :meth:`check_inputs`), a mask covering ~0 %/~100 %,
+        a missing U²-Net-p (naming ``maydo models install``) or a ``from_color`` not on the product.
+        """
         imgs, targets, from_c, mask_specs = self.check_inputs(images, params)
         preps = [self.prepare(img, m, params) for img, m in zip(imgs, mask_specs, strict=True)]
         t0 = time.perf_counter()
         model = fit_color_model([p.rgb for p in preps], [p.alpha for p in preps], from_c,
                                 clusters=params.clusters, sample_size=params.sample_size, seed=params.seed)
         model_ms = (time.perf_counter() - t0) * 1000.0
-        out_imgs: list[Image.Image] = []
-        out_masks: list[np.ndarray] = []
-        reports: list[QualityReport] = []
-        out_targets: list[NamedColor] = []
-        timings: list[dict[str, float]] = []
+        entries: list[RecolorEntry] = []
         for p in preps:
             t1 = time.perf_counter()
             weights, _ = drop_enclosed_islands(color_weights(p.rgb, p.alpha, model), p.mask.alpha)
             src_mean = source_stats(p.rgb, weights)
             weights_ms = (time.perf_counter() - t1) * 1000.0
+            alpha_u8 = np.asarray(p.image.getchannel("A")) if p.image.mode == "RGBA" else None
             for tgt in targets:
                 t2 = time.perf_counter()
                 res = apply_target_color(p.rgb, weights, tgt, source_lab_mean=src_mean)
                 recolor_ms = (time.perf_counter() - t2) * 1000.0
-                if p.image.mode == "RGBA":
-                    pil = Image.fromarray(np.dstack([res, np.asarray(p.image.getchannel("A"))]), "RGBA")
-                else:
-                    pil = Image.fromarray(res, "RGB")
                 if params.compute_report:
                     rep = quality_report(p.rgb, res, p.mask.alpha, weights, tgt, edge_ring=p.ring)
                 else:
                     rep = QualityReport(float("nan"), float("nan"), float("nan"), 0, p.mask.coverage, 0.0,
                                         target_hex=tgt.hex)
-                out_imgs.append(pil)
-                out_masks.append(weights)
-                reports.append(rep)
-                out_targets.append(tgt)
-                timings.append({"mask": round(p.mask_ms, 2), "model": round(model_ms, 2),
-                                "weights": round(weights_ms, 2), "recolor": round(recolor_ms, 2)})
-        return RecolorOutput(
-            images=out_imgs,
-            masks=out_masks,
-            reports=reports,
-            targets=out_targets,
-            n_images=len(preps),
-            n_targets=len(targets),
-            mask_sources=[p.mask.source for p in preps],
-            timings_ms=timings,
-            product_masks=[p.mask.alpha for p in preps],
-            mask_reasons=[p.mask.reason for p in preps],
+                timings = {"mask": round(p.mask_ms, 2), "model": round(model_ms, 2),
+                           "weights": round(weights_ms, 2), "recolor": round(recolor_ms, 2)}
+                entries.append(RecolorEntry(result_image(res, alpha_u8), weights, rep, tgt, timings))
+        return build_output(
+            entries,
+            [p.mask for p in preps],
+            len(targets),
             mask_warnings=[tuple(w for w in (animation_warning(p.image),) if w) + p.mask.warnings for p in preps],
             region_notes=[region_note(model)] * len(preps),
         )

@@ -5,6 +5,13 @@ science and composite so everything outside the edited region stays pixel-identi
 Steps: check_inputs -> preprocess (mask, region weights, working size, prompts, Canny edges)
 -> model (batched inpaint / ControlNet-inpaint, one ``torch.Generator`` per item) -> postprocess
 (resize back, composite, hue-lock, quality report). torch and diffusers are imported lazily.
+
+The mask chain and the colour science are the exact engine's: ``masks.product_mask`` (same
+``mask``/``onnx_model``/``onnx_preprocess`` params) and ``colour_shift.py`` (main-colour region,
+hue lock). Config and params: ``config.py`` (:class:`DiffusionRecolorConfig`,
+:class:`DiffusionRecolorParams`). Model: Stable Diffusion inpainting (Rombach et al. 2022, "High-
+Resolution Image Synthesis with Latent Diffusion Models") through diffusers; ControlNet (Zhang et
+al. 2023) on Canny edges (Canny 1986, OpenCV).
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipelines._common.colors import NamedColor, parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import ImageSource, load_image
 from pipelines.recolor import DIFFUSION_VERSION
-from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+from pipelines.recolor.colour_shift import apply_target_color, main_color_weights
+from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams, MaskSpec
 from pipelines.recolor.diffusion_image import (
     build_prompt,
     canny_edges,
@@ -43,6 +52,8 @@ from pipelines.recolor.diffusion_loading import (
     set_offline,
     weights_variant,
 )
+from pipelines.recolor.masks import MaskResult, masks_per_image, product_mask
+from pipelines.recolor.pipeline_output import RecolorEntry, RecolorOutput, build_output, quality_report, result_image
 
 PIPELINE_VERSION = DIFFUSION_VERSION
 
@@ -63,16 +74,13 @@ class _Prepared:
     """Per-image data computed once and shared by all its colourways."""
 
     rgb: np.ndarray  # uint8 HxWx3 original
+    mask: MaskResult  # the product mask and where it came from
     alpha: np.ndarray  # float32 HxW product mask
     weights: np.ndarray  # float32 HxW region the model may change (texture: main colour; scene: background)
     size: tuple[int, int]
     work_rgb: np.ndarray
     work_mask: np.ndarray
     control: np.ndarray | None
-    mask_source: str = "given"
-    mask_reason: str = ""
-    mask_warnings: tuple[str, ...] = ()
-    has_alpha: bool = False
     alpha_u8: np.ndarray | None = None
     preprocess_ms: float = 0.0
     model_ms: dict[int, float] = field(default_factory=dict)  # colour index -> share of its batch time
@@ -92,8 +100,15 @@ class DiffusionRecolorPipeline:
         model_dir: Path,
         controlnet_dir: Path | None = None,
         max_batch_size: int = 4,
+        models_dir: str | Path | None = None,
     ) -> None:
+        """Wrap a loaded diffusers inpainting pipeline; use :meth:`from_pretrained` to load one.
+
+        ``models_dir``: where ``maydo models install`` put U²-Net-p for the mask chain (default
+        ``masks.default_models_dir()``), as ``RecolorPipeline``.
+        """
         self.sd_pipe = sd_pipe
+        self.models_dir = models_dir
         self.model_dir = model_dir
         self.controlnet_dir = controlnet_dir
         self.max_batch_size = max_batch_size
@@ -110,12 +125,16 @@ class DiffusionRecolorPipeline:
         controlnet_dir: str | os.PathLike[str] | None = None,
         scheduler: str | None = None,
         max_batch_size: int = 4,
+        models_dir: str | Path | None = None,
     ) -> DiffusionRecolorPipeline:
         """Load an inpainting model (and optional ControlNet) from local directories, no network.
 
         ``torch_dtype``: a ``torch.dtype`` or ``'fp16'|'bf16'|'fp32'|'auto'`` (auto = fp32 here;
         :meth:`from_config` picks fp16 for CUDA). ``scheduler``: a name from ``SCHEDULERS`` or
-        None for the model's own. Raises ``ModelDirError`` naming missing files.
+        None for the model's own. ``max_batch_size``: images x colourways per UNet call.
+        ``models_dir``: U²-Net-p for the mask chain. The model stays on CPU (move with :meth:`to`).
+        Raises ``ModelDirError`` (a ``PipelineInputError``) naming the missing files or folders,
+        ``PipelineInputError`` for an unknown dtype or scheduler name.
         """
         set_offline()
         root = check_model_dir(model_dir)
@@ -148,7 +167,7 @@ class DiffusionRecolorPipeline:
         new_sched = make_scheduler(scheduler, pipe.scheduler.config)
         if new_sched is not None:
             pipe.scheduler = new_sched
-        return cls(pipe, model_dir=root, controlnet_dir=cn_root, max_batch_size=max_batch_size)
+        return cls(pipe, model_dir=root, controlnet_dir=cn_root, max_batch_size=max_batch_size, models_dir=models_dir)
 
     @classmethod
     def from_config(cls, config: DiffusionRecolorConfig) -> DiffusionRecolorPipeline:
@@ -161,6 +180,7 @@ class DiffusionRecolorPipeline:
             controlnet_dir=config.controlnet_dir,
             scheduler=config.scheduler,
             max_batch_size=config.max_batch_size,
+            models_dir=config.models_dir,
         )
         pipe.enable_memory_options(
             attention_slicing=config.attention_slicing, vae_tiling=config.vae_tiling, cpu_offload=config.cpu_offload,
@@ -228,15 +248,19 @@ class DiffusionRecolorPipeline:
         return max(8, vae_factor * unet_factor)
 
     # ------------------------------------------------------------------ call
-    def __call__(
-        self,
-        images: ImageSource | Sequence[ImageSource],
-        params: DiffusionRecolorParams,
-        *,
-        masks: Sequence[np.ndarray | None] | None = None,
-    ) -> Any:
-        """Recolor every image into every colourway of ``params.to_colors``; returns ``RecolorOutput``."""
-        image_list, targets, from_color, mask_list = self.check_inputs(images, params, masks)
+    def __call__(self, images: ImageSource | Sequence[ImageSource], params: DiffusionRecolorParams) -> RecolorOutput:
+        """Recolor every image into every colourway of ``params.to_colors``.
+
+        ``images``: one product photo or several (path, bytes, PIL image, or uint8 HxWx3/HxWx4
+        array; sRGB). The product mask comes from ``params.mask`` or the mask chain, as in the
+        exact engine. Returns a ``RecolorOutput`` (image-major; ``images[k]`` PIL RGB, RGBA when
+        the input had alpha in texture mode; ``masks[k]`` float32 HxW weights in [0, 1] of the
+        regenerated region; ``reports[k]`` ΔE00 (CIEDE2000, CIELAB D65) to the target at matched
+        L*, L* SSIM, 8-bit change outside the edited region; timings in ms). Raises
+        ``PipelineInputError`` for bad input (see :meth:`check_inputs`), an empty region to
+        regenerate, or an image the model's safety checker blanked.
+        """
+        image_list, targets, from_color, mask_list = self.check_inputs(images, params)
         prepared = [self.preprocess(img, params, from_color, m) for img, m in zip(image_list, mask_list, strict=True)]
         items = self._items(prepared, targets, params)
         generated = self.run_model(items, prepared, params)
@@ -246,11 +270,14 @@ class DiffusionRecolorPipeline:
         self,
         images: ImageSource | Sequence[ImageSource],
         params: DiffusionRecolorParams,
-        masks: Sequence[np.ndarray | None] | None,
-    ) -> tuple[list[ImageSource], list[Any], Any, list[np.ndarray | None]]:
-        """Normalise inputs to lists and parse colours; raise ``PipelineInputError`` on bad input."""
-        from pipelines.recolor.colors import NamedColor, parse_color
+    ) -> tuple[list[ImageSource], list[NamedColor], NamedColor | None, list[MaskSpec | None]]:
+        """Normalise inputs to lists, parse colours and pair each image with its mask spec.
 
+        Returns (image sources, targets, from colour or None, one mask spec or None per image).
+        Raises ``PipelineInputError`` naming the field: params of the wrong type (``params``),
+        no images (``images``), an unknown colour (``params.to_colors``/``params.from_color``),
+        a mask count mismatch (``mask``).
+        """
         if not isinstance(params, DiffusionRecolorParams):
             raise PipelineInputError(
                 f"params must be DiffusionRecolorParams, got {type(params).__name__}", field="params"
@@ -262,7 +289,7 @@ class DiffusionRecolorPipeline:
         if not image_list:
             raise PipelineInputError("images is empty; give at least one product image", field="images")
 
-        def _color(spec: Any, name: str) -> Any:
+        def _color(spec: Any, name: str) -> NamedColor:
             if isinstance(spec, NamedColor):
                 return spec
             if not isinstance(spec, str):
@@ -271,28 +298,18 @@ class DiffusionRecolorPipeline:
 
         targets = [_color(c, "params.to_colors") for c in params.to_colors]
         from_color = _color(params.from_color, "params.from_color") if params.from_color is not None else None
-        if masks is None:
-            mask_list: list[np.ndarray | None] = [None] * len(image_list)
-        else:
-            mask_list = list(masks)
-            if len(mask_list) != len(image_list):
-                raise PipelineInputError(
-                    f"masks: got {len(mask_list)} masks for {len(image_list)} images", field="masks"
-                )
-        return image_list, targets, from_color, mask_list
+        return image_list, targets, from_color, masks_per_image(params.mask, len(image_list))
 
     def preprocess(
-        self, image: ImageSource, params: DiffusionRecolorParams, from_color: Any, mask: np.ndarray | None
+        self, image: ImageSource, params: DiffusionRecolorParams, from_color: NamedColor | None, mask: MaskSpec | None
     ) -> _Prepared:
         """Load the image, find the product mask and the editable region, and size it for the model."""
-        from pipelines.recolor.masks import product_mask
-        from pipelines.recolor.pipeline_recolor import main_color_weights
-
         t0 = time.perf_counter()
         pil = load_image(image, keep_alpha=True)
         arr = np.asarray(pil)
         rgb = np.ascontiguousarray(arr[..., :3])
-        mres = product_mask(pil, mask=mask)
+        mres = product_mask(pil, mask=mask, onnx_model=params.onnx_model, onnx_preprocess=params.onnx_preprocess,
+                            models_dir=self.models_dir)
         alpha = np.clip(np.asarray(mres.alpha, dtype=np.float32), 0.0, 1.0)
         if params.mode == "scene":
             weights = (1.0 - alpha).astype(np.float32)
@@ -308,16 +325,13 @@ class DiffusionRecolorPipeline:
         control = canny_edges(work_rgb) if self.has_controlnet else None
         return _Prepared(
             rgb,
+            mres,
             alpha,
             weights,
             size,
             work_rgb,
             work_mask,
             control,
-            mask_source=str(mres.source),
-            mask_reason=mres.reason,
-            mask_warnings=mres.warnings,
-            has_alpha=pil.mode == "RGBA",
             alpha_u8=np.ascontiguousarray(arr[..., 3]) if pil.mode == "RGBA" else None,
             preprocess_ms=(time.perf_counter() - t0) * 1000.0,
         )
@@ -392,18 +406,11 @@ class DiffusionRecolorPipeline:
         prepared: list[_Prepared],
         items: list[_Item],
         generated: list[np.ndarray],
-        targets: list[Any],
+        targets: list[NamedColor],
         params: DiffusionRecolorParams,
-    ) -> Any:
+    ) -> RecolorOutput:
         """Resize back, composite outside-region pixels from the input, hue-lock and report."""
-        from pipelines.recolor.pipeline_output import RecolorOutput, quality_report
-        from pipelines.recolor.pipeline_recolor import apply_target_color
-
-        images: list[Image.Image] = []
-        masks: list[np.ndarray] = []
-        reports: list[Any] = []
-        out_targets: list[Any] = []
-        timings: list[dict[str, float]] = []
+        entries: list[RecolorEntry] = []
         # items are image-major (image i, colour j) already, as RecolorOutput expects
         for item, gen in zip(items, generated, strict=True):
             t0 = time.perf_counter()
@@ -421,31 +428,11 @@ class DiffusionRecolorPipeline:
                 report = quality_report(prep.rgb, result, prep.weights, prep.weights, target)
             else:
                 report = quality_report(prep.rgb, result, prep.alpha, prep.weights, target)
-            if prep.alpha_u8 is not None and params.mode == "texture":  # a new scene is opaque
-                out_img = Image.fromarray(np.dstack([result, prep.alpha_u8]), "RGBA")
-            else:
-                out_img = Image.fromarray(result, "RGB")
-            images.append(out_img)
-            masks.append(prep.weights)
-            reports.append(report)
-            out_targets.append(target)
-            timings.append(
-                {
-                    "preprocess": round(prep.preprocess_ms, 3),
-                    "model": round(prep.model_ms.get(item.color_index, 0.0), 3),
-                    "postprocess": round((time.perf_counter() - t0) * 1000.0, 3),
-                }
-            )
-        return RecolorOutput(
-            images=images,
-            masks=masks,
-            reports=reports,
-            targets=out_targets,
-            n_images=len(prepared),
-            n_targets=len(targets),
-            mask_sources=[str(p.mask_source) for p in prepared],
-            timings_ms=timings,
-            product_masks=[p.alpha for p in prepared],
-            mask_reasons=[p.mask_reason for p in prepared],
-            mask_warnings=[p.mask_warnings for p in prepared],
-        )
+            keep_alpha = prep.alpha_u8 if params.mode == "texture" else None  # a new scene is opaque
+            timings = {
+                "preprocess": round(prep.preprocess_ms, 3),
+                "model": round(prep.model_ms.get(item.color_index, 0.0), 3),
+                "postprocess": round((time.perf_counter() - t0) * 1000.0, 3),
+            }
+            entries.append(RecolorEntry(result_image(result, keep_alpha), prep.weights, report, target, timings))
+        return build_output(entries, [p.mask for p in prepared], len(targets))

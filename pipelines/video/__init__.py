@@ -4,4 +4,5 @@
 it when the rendered ad for the same template, data and params changes. Import-free on purpose.
 """
 
-VERSION = "video-ad/2"  # 2: cutouts, motion, delivery checks, caption fixes (issue 14)
+VERSION = "video-ad/3"  # 2: cutouts, motion, delivery checks, caption fixes (issue 14); 3: the mix is normalised by
+# the shared limiter (_common/loudness.py), exact target LUFS

@@ -3,7 +3,7 @@
 Ducking is a sidechain driven by the voice's word timings (or, without timings, by its RMS
 envelope), with short attack/release ramps. The mix is normalised to the target integrated
 loudness (ITU-R BS.1770 via pyloudnorm) and a look-ahead limiter keeps the 4x-oversampled true
-peak at or below the ceiling.
+peak at or below the ceiling: both are ``pipelines/_common/loudness.py``, shared with voice.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipelines._common import loudness
 
 SR = 48000
 
@@ -36,80 +38,9 @@ def db(x: float) -> float:
     return float(10 ** (x / 20))
 
 
-_BLOCK = 4096
-
-
-def _chan_absmax(x: np.ndarray) -> np.ndarray:
-    """max |x| across channels per sample (a reduce over a 2-wide axis is slow in numpy)."""
-    if x.ndim == 1:
-        return np.abs(x)
-    out = np.abs(x[:, 0])
-    for c in range(1, x.shape[1]):
-        np.maximum(out, np.abs(x[:, c]), out=out)
-    return out
-
-
-_PAD = 64
-
-
-def _hot_blocks(audio: np.ndarray, threshold: float) -> list[int]:
-    """Indices of blocks whose sample peak is within reach of ``threshold`` (inter-sample peaks of
-    band-limited audio rarely exceed the sample peak by more than ~3 dB; we allow 6 dB)."""
-    n = len(audio)
-    nblk = (n + _BLOCK - 1) // _BLOCK
-    pad = np.zeros((nblk * _BLOCK - n, audio.shape[1]), audio.dtype)
-    peaks = _chan_absmax(np.concatenate([audio, pad])).reshape(nblk, _BLOCK).max(axis=1)
-    return [int(i) for i in np.flatnonzero(peaks >= threshold * 0.5)]
-
-
-def _oversampled_peaks(audio: np.ndarray, blocks: list[int]) -> dict[int, np.ndarray]:
-    """Per hot block: the 4x-oversampled |x| max for each original sample of the block.
-
-    Adjacent hot blocks are resampled together (runs of up to 64 blocks), which keeps the cost
-    near one full-signal pass when most blocks are hot and the memory bounded for long ads.
-    """
-    from scipy.signal import resample_poly
-
-    out: dict[int, np.ndarray] = {}
-    n = len(audio)
-    runs: list[list[int]] = []
-    for bi in blocks:
-        if runs and bi == runs[-1][-1] + 1 and len(runs[-1]) < 64:
-            runs[-1].append(bi)
-        else:
-            runs.append([bi])
-    for run in runs:
-        a, b = run[0] * _BLOCK, min(n, (run[-1] + 1) * _BLOCK)
-        lo, hi = max(0, a - _PAD), min(n, b + _PAD)
-        up = _chan_absmax(resample_poly(audio[lo:hi], 4, 1, axis=0))
-        per = up[: (hi - lo) * 4].reshape(hi - lo, 4).max(axis=1)[a - lo : a - lo + (b - a)]
-        for k, bi in enumerate(run):
-            out[bi] = per[k * _BLOCK : (k + 1) * _BLOCK]
-    return out
-
-
-def true_peak_db(audio: np.ndarray, sample_rate: int = SR) -> float:
-    """True peak (dBTP) by 4x oversampling (BS.1770-4 annex 2), evaluated only where it can matter."""
-    if audio.size == 0:
-        return float("-inf")
-    sample_peak = float(_chan_absmax(audio).max())
-    if sample_peak <= 0:
-        return float("-inf")
-    peaks = _oversampled_peaks(audio, _hot_blocks(audio, sample_peak))
-    peak = max([sample_peak] + [float(p.max()) for p in peaks.values()])
-    return float(20 * np.log10(peak))
-
-
 def measure(audio: np.ndarray, sample_rate: int = SR) -> dict[str, Any]:
-    """Integrated loudness (LUFS, None for silence/too short) and true peak (dBTP)."""
-    from pipelines._common.loudness import integrated_loudness
-
-    lufs: float | None = None
-    if audio.shape[0] >= int(0.4 * sample_rate):
-        val = integrated_loudness(audio, sample_rate)
-        lufs = round(val, 2) if np.isfinite(val) else None
-    tp = true_peak_db(audio, sample_rate)
-    return {"integrated_lufs": lufs, "true_peak_dbtp": round(tp, 2) if np.isfinite(tp) else None}
+    """Integrated loudness (LUFS, None for silence/too short) and true peak (dBTP): ``_common.loudness.measure``."""
+    return loudness.measure(audio, sample_rate)
 
 
 def speech_mask(
@@ -158,33 +89,6 @@ def fade(n: int, fade_in: float, fade_out: float, sample_rate: int = SR) -> np.n
     if b > 0:
         g[n - b :] *= np.linspace(1, 0, b, dtype=np.float32)
     return g
-
-
-def limit_true_peak(audio: np.ndarray, ceiling_db: float, sample_rate: int = SR) -> np.ndarray:
-    """Look-ahead peak limiter on the 4x-oversampled signal (gain only ever goes down).
-
-    Only blocks near the ceiling are oversampled, so a mix with headroom costs one abs-max pass.
-    """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    ceiling = db(ceiling_db)
-    out = audio
-    for _ in range(4):
-        hot = _hot_blocks(out, ceiling)
-        if not hot:
-            break
-        peaks = _oversampled_peaks(out, hot)
-        peak = np.zeros(len(out), np.float32)
-        for bi, p in peaks.items():
-            peak[bi * _BLOCK : bi * _BLOCK + len(p)] = p
-        if peak.max() <= ceiling:
-            break
-        gain = np.minimum(1.0, ceiling * 0.98 / np.maximum(peak, 1e-9)).astype(np.float32)
-        win = max(1, int(0.005 * sample_rate))
-        gain = minimum_filter1d(gain, size=2 * win + 1)
-        gain = np.minimum(gain, uniform_filter1d(gain, size=win))
-        out = (out * gain[:, None]).astype(np.float32)
-    return out
 
 
 @dataclass(frozen=True)
@@ -248,14 +152,9 @@ def mix(
     before = measure(out, sample_rate)
     after = dict(before)
     if before["integrated_lufs"] is not None:
-        out *= db(target_lufs - before["integrated_lufs"])
-        limited = limit_true_peak(out, true_peak_ceiling - 0.5, sample_rate)  # AAC adds a little overshoot
-        if limited is out:  # untouched: loudness is exactly the target, only the peak moved
-            tp = true_peak_db(out, sample_rate)
-            after = {"integrated_lufs": round(target_lufs, 2), "true_peak_dbtp": round(tp, 2)}
-        else:
-            out = limited
-            after = measure(out, sample_rate)
+        # the limiter aims 0.5 dB under the ceiling: AAC adds a little overshoot
+        out, lufs, tp = loudness.normalize_loudness(out, sample_rate, target_lufs, true_peak_ceiling - 0.5)
+        after = {"integrated_lufs": round(lufs, 2), "true_peak_dbtp": round(tp, 2)}
     stats.update(pre_norm=before, integrated_lufs=after["integrated_lufs"], true_peak_dbtp=after["true_peak_dbtp"])
     return MixResult(np.ascontiguousarray(out, dtype=np.float32), stats)
 

@@ -436,7 +436,8 @@ def product_cutout(ctx: RenderContext, layer: Any, path: Path) -> Image.Image:
                 rgba.putalpha(Image.fromarray(a, "L"))
                 has_alpha = True
         if layer.color is not None and has_alpha:
-            from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+            from pipelines.recolor.config import RecolorParams
+            from pipelines.recolor.pipeline_recolor import RecolorPipeline
 
             out = RecolorPipeline()(rgba, RecolorParams(to_colors=[layer.color], compute_report=False))
             rec = out.images[0].convert("RGBA")

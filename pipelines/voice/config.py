@@ -83,7 +83,15 @@ class VoiceConfig:
 
 @dataclass(frozen=True)
 class VoiceParams:
-    """Per-job settings. ``rate``/``pitch`` are factors on top of the accent and tone defaults."""
+    """Per-job settings. ``rate``/``pitch`` are factors on top of the accent and tone defaults.
+
+    Units: ``rate``/``pitch`` dimensionless factors 0.5..2.0; ``target_lufs`` LUFS (-40..-5; -16
+    social, -23 EBU R128 broadcast); ``max_chars`` characters; ``word_gap_ms`` milliseconds
+    (0..200). ``tone`` one of ``TONES``; ``engine`` one of espeak, flite, piper, coqui (None =
+    the accent's default); ``commercial`` refuses voices whose licence forbids commercial use;
+    ``colloquial`` reads numbers the spoken way; ``speaker_wav``: reference clip for XTTS-style
+    models; ``voice``: an engine voice override.
+    """
 
     accent: str
     engine: str | None = None

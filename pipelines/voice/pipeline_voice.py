@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from pipelines._common.errors import PipelineInputError
+from pipelines._common.loudness import normalize_loudness
 from pipelines.voice import VERSION
 from pipelines.voice.accents import ENGINES, AccentSpec, EngineVoice, VoiceRegistry, load_registry
-from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, normalize_loudness, resample, silence, speech_bounds
+from pipelines.voice.audio import OUTPUT_SAMPLE_RATE, resample, silence, speech_bounds
 from pipelines.voice.config import (
     LUFS_RANGE,
     MAX_FACTOR,
@@ -63,6 +64,8 @@ class VoicePipeline:
     version = PIPELINE_VERSION
 
     def __init__(self, config: VoiceConfig | None = None) -> None:
+        """Load the accent registry (``configs/voices.yaml`` or ``config.registry_path``); engines
+        load on first use. Raises ``PipelineInputError`` for an unreadable or invalid registry."""
         self.config = config or VoiceConfig()
         self.registry: VoiceRegistry = load_registry(self.config.registry_path)
         self._engines: dict[str, Any] = {}
@@ -136,7 +139,16 @@ class VoicePipeline:
         return accent.voice_for(engine)
 
     def check_inputs(self, text: str, params: VoiceParams) -> tuple[AccentSpec, str, EngineVoice]:
-        """Validate the job; every problem is a PipelineInputError naming the field and the rule."""
+        """Validate the job; every problem is a PipelineInputError naming the field and the rule.
+
+        ``text``: the script (str, at most ``params.max_chars`` characters, printable). Returns
+        (accent, engine name, the engine voice with its licence terms). Raises
+        ``PipelineInputError`` for: empty/too long text or characters the engines cannot read
+        (``text``), an unknown accent (``accent``, with close matches), engine (``engine``) or tone
+        (``tone``), ``rate``/``pitch`` outside 0.5..2.0, ``target_lufs`` outside -40..-5 LUFS,
+        ``word_gap_ms`` outside 0..200 ms, or a voice whose licence forbids commercial use when
+        ``commercial`` is set (``engine``, listing the voices that allow it).
+        """
         if not isinstance(text, str) or not plain_text(text):
             raise PipelineInputError("text is empty; give the script to speak", field="text")
         if len(text) > params.max_chars:
@@ -253,7 +265,16 @@ class VoicePipeline:
     # ------------------------------------------------------------------------------------ __call__
 
     def __call__(self, text: str, params: VoiceParams) -> VoiceOutput:
-        """Speak ``text`` in ``params.accent``; returns audio at 48 kHz with timings."""
+        """Speak ``text`` in ``params.accent``; returns a :class:`VoiceOutput`.
+
+        The output audio is float32 mono ``(n,)`` at 48 kHz, full scale 1.0, normalised to
+        ``params.target_lufs`` (ITU-R BS.1770 integrated loudness, pyloudnorm) with the true peak
+        (4x oversampling, BS.1770-4 Annex 2) at or below -1 dBTP (``_common/loudness.py``);
+        ``sentences``/``words`` are timings in seconds from the start of the audio;
+        ``duration`` in seconds. Text is normalised per accent first (numbers, prices, dates,
+        codes: ``text_vi.py`` / ``text_en.py``). Raises ``PipelineInputError`` for bad input
+        (see :meth:`check_inputs`); engine failures propagate.
+        """
         plan = self.plan(text, params)
         engine = self.engine(plan.engine)
         sr = OUTPUT_SAMPLE_RATE

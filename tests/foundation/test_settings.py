@@ -72,3 +72,13 @@ def test_bad_files(tmp_path):
     lst.write_text("- a\n- b\n")
     with pytest.raises(SettingsError, match="mapping"):
         load_settings(lst, env={})
+
+
+def test_pool_resources_custom_only_positive() -> None:
+    s = load_settings(env={"MAYDO_POOLS__VIDEO__RESOURCES__VIDEO_NODE": "1"})
+    assert s.pools["video"].resources == {"video_node": 1.0}
+    assert load_settings(env={}).pools["video"].resources == {}  # default: placed anywhere
+    with pytest.raises(SettingsError, match=r"pools.video.resources.*num_cpus"):
+        load_settings(env={"MAYDO_POOLS__VIDEO__RESOURCES__CPU": "1"})
+    with pytest.raises(SettingsError, match=r"pools.video.resources.*positive"):
+        load_settings(env={"MAYDO_POOLS__VIDEO__RESOURCES__VIDEO_NODE": "0"})

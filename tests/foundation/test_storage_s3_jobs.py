@@ -28,7 +28,7 @@ def _with(settings, **overrides):  # type: ignore[no-untyped-def]
 
 
 def test_actor_jobs_read_and_write_through_s3(ray_session, s3_settings) -> None:
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     settings = _with(
         s3_settings,

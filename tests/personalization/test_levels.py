@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines._common.colors import delta_e00, parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines.personalization import (
     CustomerProfile,
@@ -16,7 +17,6 @@ from pipelines.personalization import (
 )
 from pipelines.personalization.scoring import score_products
 from pipelines.personalization.sentiment import analyze
-from pipelines.recolor.colors import delta_e00, parse_color
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
@@ -274,3 +274,19 @@ def test_bad_rows_name_the_field(catalogue, row, field):
     with pytest.raises(PipelineInputError) as err:
         CustomerProfile.from_row({"customer_id": "c1", "first_name": "An", **row}, catalogue=catalogue)
     assert err.value.field == field
+
+
+def test_one_table_of_tones_and_formats(catalogue, deck):
+    """Plans use the voice pipeline's tones and the video pipeline's formats (one table each)."""
+    from pipelines.personalization import taste
+    from pipelines.video.specs import FORMATS as VIDEO_FORMATS
+    from pipelines.voice.config import TONE_PRESETS, TONES
+
+    assert set(taste.FORMATS) == set(VIDEO_FORMATS)
+    assert not hasattr(taste, "TONES")
+    rows = [{"message": "Giao hàng chậm quá, thất vọng!", "age": "40"}, {"age": "20"}, {"age": "60"},
+            {"message": "Obsessed with this tote. Can't wait!", "age": "40"}]
+    tones = {plan_for(r, catalogue, deck).tone for r in rows}
+    assert tones == set(TONES) and tones <= set(TONE_PRESETS)  # every tone a plan picks is a voice preset
+    with pytest.raises(PipelineInputError, match="format"):
+        plan_for({"age": "20"}, catalogue, deck, formats=["3:2"])

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from pipelines.recolor.synthetic import render_product
+from maydo_testing.synthetic import render_product
 from workers.cli import app
 
 runner = CliRunner()

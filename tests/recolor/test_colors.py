@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines._common.colors import NamedColor, delta_e00, load_palettes, parse_color
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.colors import NamedColor, delta_e00, load_palettes, parse_color
 
 
 def test_hex_and_rgb_forms() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from maydo_testing.synthetic import render_product
 from pipelines._common.errors import PipelineInputError
 from pipelines.recolor.masks import MaskResult, product_mask
-from pipelines.recolor.synthetic import render_product
 
 SIZE = 160
 

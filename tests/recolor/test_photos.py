@@ -15,9 +15,11 @@ import pytest
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from maydo_testing.synthetic import render_grey16, render_product, render_white_tee
+from pipelines._common.colors import parse_color
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.images import cutout_rgba, load_image
-from pipelines.recolor.colors import parse_color
+from pipelines.recolor.config import RecolorParams
 from pipelines.recolor.masks import (
     SALIENT_MODEL_SHA256,
     OnnxPreprocess,
@@ -25,8 +27,7 @@ from pipelines.recolor.masks import (
     onnx_preprocess_for,
     product_mask,
 )
-from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
-from pipelines.recolor.synthetic import render_grey16, render_product, render_white_tee
+from pipelines.recolor.pipeline_recolor import RecolorPipeline
 from tests.recolor.photos import coffee, models_dir
 
 # The demo catalogue's colourways for the espresso cup (assets/demo/catalogue.yaml).

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from maydo_testing.synthetic import render_product, synthetic_suite
+from pipelines._common.colors import delta_e00, parse_color
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.colors import delta_e00, parse_color
+from pipelines.recolor.colour_shift import apply_target_color, main_color_weights
+from pipelines.recolor.config import RecolorParams
 from pipelines.recolor.pipeline_output import QualityReport, RecolorOutput, quality_report
-from pipelines.recolor.pipeline_recolor import (
-    RecolorParams,
-    RecolorPipeline,
-    apply_target_color,
-    main_color_weights,
-)
-from pipelines.recolor.synthetic import render_product, synthetic_suite
+from pipelines.recolor.pipeline_recolor import RecolorPipeline
 from tests.recolor.conftest import SIZE, de00, lab_of
 
 SUITE = synthetic_suite(SIZE)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+from pipelines.recolor.config import RecolorParams
+from pipelines.recolor.pipeline_recolor import RecolorPipeline
 from tests.recolor.photos import coffee, models_dir
 from workers.actors.base import JobContext
 from workers.actors.recolor import _run_recolor

@@ -24,14 +24,14 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.recolor.diffusion_tiny import build_tiny_inpaint_model
+    from maydo_testing.diffusion_tiny import build_tiny_inpaint_model
 
     return build_tiny_inpaint_model(tmp_path_factory.mktemp("tiny-sd") / "sd-inpaint")
 
 
 @pytest.fixture(scope="session")
 def tiny_controlnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.recolor.diffusion_tiny import build_tiny_controlnet
+    from maydo_testing.diffusion_tiny import build_tiny_controlnet
 
     return build_tiny_controlnet(tmp_path_factory.mktemp("tiny-cn") / "controlnet-canny")
 
@@ -53,7 +53,7 @@ def cn_pipe(tiny_model_dir: Path, tiny_controlnet_dir: Path) -> Iterator[object]
 @pytest.fixture(scope="session")
 def products() -> list[object]:
     """Two 64x64 synthetic products with ground-truth masks (red sphere with a logo, blue mug)."""
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     return [
         render_product("sphere", 64, color=(200, 40, 40), logo_color=(250, 250, 250), seed=1),

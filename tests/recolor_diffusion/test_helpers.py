@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.recolor.colors import parse_color
+from pipelines._common.colors import parse_color
 from pipelines.recolor.diffusion_image import (
     build_prompt,
     canny_edges,

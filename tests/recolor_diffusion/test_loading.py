@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams
 from pipelines.recolor.diffusion_loading import ModelDirError, check_model_dir
 from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
 
@@ -97,5 +97,5 @@ def test_from_config_applies_memory_options_and_runs(tiny_model_dir: Path, produ
     assert type(pipe.sd_pipe.scheduler).__name__ == "DDIMScheduler"
     assert not pipe.offloaded  # model CPU offload only applies on CUDA
     prod = products[0]
-    out = pipe(prod.rgb, DiffusionRecolorParams(to_colors=["navy"], steps=2, resolution=64), masks=[prod.coverage])
+    out = pipe(prod.rgb, DiffusionRecolorParams(to_colors=["navy"], steps=2, resolution=64, mask=[prod.coverage]))
     assert np.asarray(out.images[0]).shape == prod.rgb.shape

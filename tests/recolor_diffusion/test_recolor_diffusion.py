@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from pipelines._common.colors import parse_color
 from pipelines._common.errors import PipelineInputError
-from pipelines.recolor.colors import parse_color
-from pipelines.recolor.diffusion_config import DiffusionRecolorParams
+from pipelines.recolor.config import DiffusionRecolorParams
 
 
 def _params(**kw: object) -> DiffusionRecolorParams:
@@ -20,7 +22,7 @@ def _params(**kw: object) -> DiffusionRecolorParams:
 @pytest.fixture(scope="module")
 def texture_run(pipe, products):  # type: ignore[no-untyped-def]
     params = _params(material="matte leather", taste_keywords=["minimal"])
-    return pipe([p.rgb for p in products], params, masks=[p.coverage for p in products])
+    return pipe([p.rgb for p in products], replace(params, mask=[p.coverage for p in products]))
 
 
 def test_shapes_and_grid(texture_run, products) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +73,7 @@ def test_hue_lock_hits_target_despite_noise(texture_run, products) -> None:  # t
 
 def test_without_hue_lock_the_noise_is_far_from_target(pipe, products) -> None:  # type: ignore[no-untyped-def]
     prod = products[0]
-    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], hue_lock=False), masks=[prod.coverage])
+    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], hue_lock=False, mask=[prod.coverage]))
     assert out.reports[0].median_de00 > 5.0
     assert out.reports[0].max_abs_outside == 0
 
@@ -79,19 +81,19 @@ def test_without_hue_lock_the_noise_is_far_from_target(pipe, products) -> None: 
 def test_deterministic_per_seed_and_batch_size(pipe, products, texture_run) -> None:  # type: ignore[no-untyped-def]
     params = _params(material="matte leather", taste_keywords=["minimal"])
     imgs, masks = [p.rgb for p in products], [p.coverage for p in products]
-    again = pipe(imgs, params, masks=masks)
+    again = pipe(imgs, replace(params, mask=masks))
     for a, b in zip(texture_run.images, again.images, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
-    other = pipe(imgs, _params(material="matte leather", taste_keywords=["minimal"], seed=8), masks=masks)
+    other = pipe(imgs, replace(_params(material="matte leather", taste_keywords=["minimal"], seed=8), mask=masks))
     assert not np.array_equal(np.asarray(other.images[0]), np.asarray(texture_run.images[0]))
     # one item per UNet call gives the same pictures (per-item generators), up to float noise
     # (compared before hue-lock, whose L* remap can magnify a 1-level difference at a dark pixel)
     raw = _params(material="matte leather", taste_keywords=["minimal"], hue_lock=False)
-    batched = pipe(imgs, raw, masks=masks)
+    batched = pipe(imgs, replace(raw, mask=masks))
     saved = pipe.max_batch_size
     pipe.max_batch_size = 1
     try:
-        single = pipe(imgs, raw, masks=masks)
+        single = pipe(imgs, replace(raw, mask=masks))
     finally:
         pipe.max_batch_size = saved
     for a, b in zip(batched.images, single.images, strict=True):
@@ -101,8 +103,7 @@ def test_deterministic_per_seed_and_batch_size(pipe, products, texture_run) -> N
 
 def test_scene_mode_keeps_product_pixels(pipe, products) -> None:  # type: ignore[no-untyped-def]
     prod = products[1]
-    out = pipe(prod.rgb, _params(to_colors=["mint"], mode="scene", scene_prompt="marble counter"),
-               masks=[prod.coverage])
+    out = pipe(prod.rgb, _params(to_colors=["mint"], mode="scene", scene_prompt="marble counter", mask=[prod.coverage]))
     res = np.asarray(out.images[0])
     inside = prod.coverage >= 1.0
     assert np.array_equal(res[inside], prod.rgb[inside])
@@ -115,22 +116,20 @@ def test_controlnet_path(cn_pipe, products) -> None:  # type: ignore[no-untyped-
     assert cn_pipe.has_controlnet
     assert type(cn_pipe.sd_pipe).__name__ == "StableDiffusionControlNetInpaintPipeline"
     prod = products[0]
-    out = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=1.0), masks=[prod.coverage])
+    out = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=1.0, mask=[prod.coverage]))
     res = np.asarray(out.images[0])
     assert res.shape == prod.rgb.shape
     untouched = out.masks[0] == 0
     assert np.array_equal(res[untouched], prod.rgb[untouched])
     assert out.reports[0].median_de00 <= 2.0
     # the control signal matters: a different ControlNet scale changes the generated region
-    out2 = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=0.0, hue_lock=False),
-                   masks=[prod.coverage])
-    out3 = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=2.0, hue_lock=False),
-                   masks=[prod.coverage])
+    out2 = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=0.0, hue_lock=False, mask=[prod.coverage]))
+    out3 = cn_pipe(prod.rgb, _params(to_colors=["#1E5AA8"], controlnet_scale=2.0, hue_lock=False, mask=[prod.coverage]))
     assert not np.array_equal(np.asarray(out2.images[0]), np.asarray(out3.images[0]))
 
 
 def test_rgba_cutout_uses_alpha_and_stays_rgba(pipe) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     prod = render_product("shirt", 64, color=(230, 120, 30), logo_color=None, alpha=True, seed=6)
     out = pipe(prod.image, _params(to_colors=["xanh navy"]))
@@ -143,20 +142,20 @@ def test_rgba_cutout_uses_alpha_and_stays_rgba(pipe) -> None:  # type: ignore[no
 def test_bad_inputs(pipe, products) -> None:  # type: ignore[no-untyped-def]
     prod = products[0]
     with pytest.raises(PipelineInputError, match="unknown colour 'blu'"):
-        pipe(prod.rgb, _params(to_colors=["blu"]), masks=[prod.coverage])
+        pipe(prod.rgb, _params(to_colors=["blu"], mask=[prod.coverage]))
     with pytest.raises(PipelineInputError, match="images is empty"):
         pipe([], _params())
-    with pytest.raises(PipelineInputError, match="2 masks for 1 images"):
-        pipe(prod.rgb, _params(), masks=[prod.coverage, prod.coverage])
+    with pytest.raises(PipelineInputError, match="got 2 masks for 1 images"):
+        pipe(prod.rgb, _params(mask=[prod.coverage, prod.coverage]))
     with pytest.raises(PipelineInputError, match="params must be DiffusionRecolorParams"):
         pipe(prod.rgb, {"to_colors": ["red"]})  # type: ignore[arg-type]
 
 
 def test_from_color_picks_the_second_colour(pipe) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     prod = render_product("shirt", 96, color=(40, 140, 70), second_color=(240, 200, 40), logo_color=None, seed=3)
-    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], from_color="#F0C828"), masks=[prod.coverage])
+    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], from_color="#F0C828", mask=[prod.coverage]))
     res = np.asarray(out.images[0])
     assert np.array_equal(res[prod.region], prod.rgb[prod.region])  # main (green) colour untouched
     assert np.abs(res.astype(int) - prod.rgb.astype(int)).max(axis=2)[prod.second].mean() > 10
@@ -169,7 +168,7 @@ def test_cuda_fp16(tiny_model_dir, products) -> None:  # type: ignore[no-untyped
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device visible: fp16 GPU path not exercised on this machine")
-    from pipelines.recolor.diffusion_config import DiffusionRecolorConfig
+    from pipelines.recolor.config import DiffusionRecolorConfig
     from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
 
     pipe = DiffusionRecolorPipeline.from_config(
@@ -177,8 +176,8 @@ def test_cuda_fp16(tiny_model_dir, products) -> None:  # type: ignore[no-untyped
     )
     assert pipe.dtype == torch.float16 and pipe.device.startswith("cuda")
     prod = products[0]
-    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"]), masks=[prod.coverage])
-    again = pipe(prod.rgb, _params(to_colors=["#1E5AA8"]), masks=[prod.coverage])
+    out = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], mask=[prod.coverage]))
+    again = pipe(prod.rgb, _params(to_colors=["#1E5AA8"], mask=[prod.coverage]))
     res = np.asarray(out.images[0])
     assert np.array_equal(res[out.masks[0] == 0], prod.rgb[out.masks[0] == 0])
     assert out.reports[0].median_de00 <= 2.0

@@ -19,7 +19,7 @@ def pipe() -> VoicePipeline:
 
 @pytest.fixture(scope="session")
 def tiny_vits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.voice.engines.coqui_tiny import build_tiny_vits
+    from maydo_testing.coqui_tiny import build_tiny_vits
 
     out = tmp_path_factory.mktemp("tiny_vits")
     build_tiny_vits(out, speakers=("p225", "p294"))

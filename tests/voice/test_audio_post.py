@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from pipelines.voice.audio import (
-    OUTPUT_SAMPLE_RATE,
-    integrated_loudness,
-    normalize_loudness,
-    true_peak_dbtp,
-)
+from pipelines._common.loudness import integrated_loudness, normalize_loudness, true_peak_dbtp
+from pipelines.voice.audio import OUTPUT_SAMPLE_RATE
 from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines._common.errors import PipelineInputError
-from pipelines.voice.audio import true_peak_dbtp
+from pipelines._common.loudness import true_peak_dbtp
 from pipelines.voice.engines.coqui import XTTS_LICENCE, model_licence
 from pipelines.voice.pipeline_voice import VoiceConfig, VoiceParams, VoicePipeline
 

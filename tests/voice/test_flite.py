@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pipelines._common.errors import PipelineInputError
-from pipelines.voice.audio import integrated_loudness, speech_bounds
+from pipelines._common.loudness import integrated_loudness
+from pipelines.voice.audio import speech_bounds
 from pipelines.voice.engines import flite
 from pipelines.voice.engines.base import SynthSettings, proportional_words
 from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from pipelines._common.errors import PipelineInputError
-from pipelines.voice.audio import integrated_loudness, true_peak_dbtp
+from pipelines._common.loudness import integrated_loudness, true_peak_dbtp
 from pipelines.voice.engines.base import SynthSettings
 from pipelines.voice.engines.espeak import EspeakEngine
 from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from pipelines._common.errors import PipelineInputError
+from pipelines._common.loudness import integrated_loudness
 from pipelines.voice.accents import DEFAULT_REGISTRY_PATH
-from pipelines.voice.audio import integrated_loudness
 from pipelines.voice.pipeline_voice import VoiceConfig, VoiceParams, VoicePipeline
 
 from .conftest import assert_timings_valid
@@ -23,7 +23,7 @@ SCRIPT = "Chào bạn! Áo khoác mới chỉ 150.000đ, gọi (028) 3822-1234 n
 def tiny_piper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import torch
 
-    from pipelines.voice.engines.piper_tiny import build_tiny_piper
+    from maydo_testing.piper_tiny import build_tiny_piper
 
     torch.set_num_threads(1)
     return build_tiny_piper(tmp_path_factory.mktemp("piper_vi"))
@@ -67,7 +67,7 @@ def test_operator_registry_makes_the_neural_voice_the_default(tiny_piper: tuple[
 def test_operator_coqui_vits_dir_speaks_vietnamese(tmp_path: Path) -> None:
     import torch
 
-    from pipelines.voice.engines.coqui_tiny import build_tiny_vits
+    from maydo_testing.coqui_tiny import build_tiny_vits
 
     torch.set_num_threads(1)
     build_tiny_vits(tmp_path / "vi_vits", speakers=("single",))

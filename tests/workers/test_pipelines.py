@@ -19,7 +19,7 @@ pytestmark = pytest.mark.parametrize("job_db_url", ["sqlite"], indirect=True)
 
 
 def test_recolor_and_voice_actors_store_real_outputs(runtime_factory: Callable[..., Runtime]) -> None:
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.synthetic import render_product
 
     rt = runtime_factory(pools=["recolor", "voice"])
     store = LocalAssetStore(rt.settings.assets_dir)
@@ -54,8 +54,8 @@ def test_diffusion_pool_runs_tiny_model_through_queue(
     runtime_factory: Callable[..., Runtime], tmp_path_factory
 ) -> None:
     """The GPU pool (logical GPU here) loads a local model dir once and runs a hue-locked recolor."""
-    from pipelines.recolor.diffusion_tiny import build_tiny_inpaint_model
-    from pipelines.recolor.synthetic import render_product
+    from maydo_testing.diffusion_tiny import build_tiny_inpaint_model
+    from maydo_testing.synthetic import render_product
 
     model_dir = build_tiny_inpaint_model(tmp_path_factory.mktemp("tiny-sd") / "model")
     rt = runtime_factory(start=False)

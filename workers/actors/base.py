@@ -32,6 +32,11 @@ from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs, temp_pr
 from workers.limits import Limits
 
 
+def worker_name(pool: str, node: str | None, pid: int | None) -> str:
+    """``pool@node_ip:pid`` (``pool:pid`` without a node): what an attempt records as its worker."""
+    return f"{pool}@{node}:{pid}" if node else f"{pool}:{pid}"
+
+
 class JobCanceled(Exception):
     """Raised inside a job (at a progress callback) once its cancel flag is set."""
 
@@ -78,6 +83,14 @@ class JobContext:
     limits: Limits = field(default_factory=lambda: Limits())  # ``limits.*`` settings, applied before any work
     outputs: dict[str, Path] = field(default_factory=dict)  # fill: output name -> file in workdir
     result: dict[str, Any] = field(default_factory=dict)
+
+
+def node_ip() -> str | None:
+    """The Ray node address this process runs on (None outside Ray): job records name the node
+    that ran an attempt (``pool@node_ip:pid``), which tells hosts of a cluster apart."""
+    import ray
+
+    return str(ray.util.get_node_ip_address()) if ray.is_initialized() else None
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -135,6 +148,7 @@ class PipelineActor:
             "error": self.setup_error,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "node_ip": node_ip(),
         }
 
     def cancel(self, job_id: str) -> bool:
@@ -200,7 +214,7 @@ class PipelineActor:
                 "ok": True,
                 "outputs": outputs,
                 "result": ctx.result,
-                "worker": f"{self.pool}:{os.getpid()}",
+                "worker": worker_name(self.pool, node_ip(), os.getpid()),
             }
         except JobCanceled:
             return {"ok": False, "canceled": True}

@@ -94,7 +94,8 @@ class RecolorActor(PipelineActor):
     family = "recolor"
 
     def load(self) -> None:
-        from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+        from pipelines.recolor.config import RecolorParams
+        from pipelines.recolor.pipeline_recolor import RecolorPipeline
 
         options = dict(self.options)
         if not options.get("models_dir"):
@@ -119,12 +120,16 @@ class DiffusionRecolorActor(PipelineActor):
                 "no diffusion model directory: set pools.recolor_diffusion.model_dir "
                 "(env MAYDO_POOLS__RECOLOR_DIFFUSION__MODEL_DIR) to a local diffusers model"
             )
-        from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+        from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams
         from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
 
         # Pool options are DiffusionRecolorConfig fields (device, dtype, memory options, scheduler);
         # from_config resolves device/dtype so a GPU pool really runs fp16 on CUDA.
         extra = {k: v for k, v in self.options.items() if k != "model_dir"}
+        if not extra.get("models_dir"):  # U²-Net-p for the mask chain, as the exact pool
+            from workers.settings import load_settings
+
+            extra["models_dir"] = str(load_settings().models_path)
         self.pipe = DiffusionRecolorPipeline.from_config(DiffusionRecolorConfig(model_dir=str(model_dir), **extra))
         self.params_cls = DiffusionRecolorParams
 

@@ -43,8 +43,8 @@ def ad_result(settings: Settings, campaign_id: str, customer_id: str) -> AdResul
 def rerender_options(settings: Settings, campaign_id: str) -> dict[str, Any]:
     """What a reviewer may change on re-render: colourways per SKU, voice accents, tones."""
     from pipelines.personalization import load_catalogue
-    from pipelines.personalization.taste import TONES
     from pipelines.voice.accents import load_registry
+    from pipelines.voice.config import TONES
 
     _, state = _state(settings, campaign_id)
     spec = CampaignSpec.model_validate(state["spec"])
@@ -77,8 +77,8 @@ def rerender_ad(
     """
     from pipelines._common.errors import unknown_choice
     from pipelines.personalization import load_catalogue, load_copy_deck
-    from pipelines.personalization.taste import TONES
     from pipelines.voice.accents import load_registry
+    from pipelines.voice.config import TONES
     from workers.jobs.models import JobSpec
 
     with campaign_lock(campaign_id):

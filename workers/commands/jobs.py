@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +57,11 @@ def _put(rt: Runtime, path: Path, what: str) -> str:
     return open_store(rt.settings).put(path, media_type_for(path), filename=path.name).id
 
 
-def _submit(ctx: typer.Context, spec: JobSpec, wait: bool, out: Path | None, as_json: bool) -> None:
+def _submit(ctx: typer.Context, spec: JobSpec, opts: SubmitOptions) -> None:
+    """The one submit path: queue ``spec``; with ``--wait`` follow it, export outputs, exit 1 unless it succeeded."""
     from pipelines._common.errors import PipelineInputError
 
+    wait, out, as_json = opts.wait, opts.out, opts.as_json
     rt = _runtime(ctx)
     try:
         rec = rt.submit(spec)
@@ -153,65 +159,91 @@ def _show(rt: Runtime, rec: JobRecord, *, events: bool) -> None:
         console.print(table)
 
 
-def _spec(
-    kind: str, params: dict[str, Any], inputs: dict[str, str], priority: str, key: str | None, campaign: str | None
-) -> JobSpec:
+@dataclass(frozen=True)
+class SubmitOptions:
+    """The options every ``maydo submit`` command shares (queueing and how to follow the job)."""
+
+    priority: str = "batch"
+    wait: bool = False
+    out: Path | None = None
+    key: str | None = None
+    campaign: str | None = None
+    as_json: bool = False
+
+
+_SUBMIT_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, typer option)
+    "priority": (str, typer.Option("batch", "--priority", "-p", help=_LANE_HELP)),
+    "wait": (bool, typer.Option(False, "--wait", "-w",
+                                help="Follow progress until the job finishes (exit 1 unless it succeeds).")),
+    "out": (Path | None, typer.Option(None, "--out", "-o", help="With --wait: copy the outputs into this folder.")),
+    "key": (str | None, typer.Option(None, "--idempotency-key", help="Same key again returns the same job.")),
+    "campaign": (str | None, typer.Option(None, "--campaign", help="Campaign id to group jobs.")),
+    "as_json": (bool, typer.Option(False, "--json", help="Print the job record as JSON.")),
+}
+assert set(_SUBMIT_OPTIONS) == {f.name for f in fields(SubmitOptions)}
+
+JobRequest = tuple[str, dict[str, Any], dict[str, str]]  # (kind, params, inputs)
+
+
+def submit_command(name: str) -> Callable[[Callable[..., JobRequest]], Callable[..., JobRequest]]:
+    """Register ``maydo submit NAME``: the function builds (kind, params, inputs) from its own
+    arguments; the shared options (:class:`SubmitOptions`) and the one submit path
+    (spec -> queue -> optional follow/export -> print) are added here, once for every command."""
+
+    def register(build: Callable[..., JobRequest]) -> Callable[..., JobRequest]:
+        own = list(inspect.signature(build, eval_str=True).parameters.values())
+        shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+                  for n, (ann, opt) in _SUBMIT_OPTIONS.items()]
+
+        @functools.wraps(build)
+        def command(ctx: typer.Context, **kwargs: Any) -> None:
+            opts = SubmitOptions(**{n: kwargs.pop(n) for n in _SUBMIT_OPTIONS})
+            kind, params, inputs = build(ctx, **kwargs)
+            _submit(ctx, _spec(kind, params, inputs, opts), opts)
+
+        command.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in own + shared}
+        submit_app.command(name)(command)
+        return build
+
+    return register
+
+
+def _spec(kind: str, params: dict[str, Any], inputs: dict[str, str], opts: SubmitOptions) -> JobSpec:
     from workers.jobs.models import JobSpec
 
-    return JobSpec(kind=kind, params=params, inputs=inputs, lane=priority, idempotency_key=key, campaign_id=campaign)
+    return JobSpec(kind=kind, params=params, inputs=inputs, lane=opts.priority, idempotency_key=opts.key,
+                   campaign_id=opts.campaign)
 
 
-_WAIT = typer.Option(False, "--wait", "-w", help="Follow progress until the job finishes (exit 1 unless it succeeds).")
-_OUT = typer.Option(None, "--out", "-o", help="With --wait: copy the outputs into this folder.")
-_PRIO = typer.Option("batch", "--priority", "-p", help=_LANE_HELP)
-_KEY = typer.Option(None, "--idempotency-key", help="Same key again returns the same job.")
-_CAMPAIGN = typer.Option(None, "--campaign", help="Campaign id to group jobs.")
-_JSON = typer.Option(False, "--json", help="Print the job record as JSON.")
-
-
-@submit_app.command("recolor")
+@submit_command("recolor")
 def submit_recolor(
     ctx: typer.Context,
     image: Path = typer.Argument(..., help="Product photo (PNG/JPEG/WebP)."),
     to: list[str] = typer.Option(..., "--to", "-t", help="Target colour (hex or name); repeat for several."),
     from_color: str | None = typer.Option(None, "--from", help="Colour to replace (default: the product's)."),
     engine: str = typer.Option("exact", "--engine", help="exact (CPU colour science) or diffusion (GPU pool)."),
-    priority: str = _PRIO,
-    wait: bool = _WAIT,
-    out: Path | None = _OUT,
-    key: str | None = _KEY,
-    campaign: str | None = _CAMPAIGN,
-    as_json: bool = _JSON,
-) -> None:
+) -> JobRequest:
     """Queue a recolor of IMAGE to each --to colour."""
-    rt = _runtime(ctx)
     params: dict[str, Any] = {"to_colors": list(to)}
     if from_color:
         params["from_color"] = from_color
     if engine != "exact":
         params["engine"] = engine
-    spec = _spec("recolor", params, {"image": _put(rt, image, "image")}, priority, key, campaign)
-    _submit(ctx, spec, wait, out, as_json)
+    return "recolor", params, {"image": _put(_runtime(ctx), image, "image")}
 
 
-@submit_app.command("voice")
+@submit_command("voice")
 def submit_voice(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="Script to speak."),
     accent: str = typer.Option(..., "--accent", "-a", help="Accent id (see configs/voices.yaml)."),
-    priority: str = _PRIO,
-    wait: bool = _WAIT,
-    out: Path | None = _OUT,
-    key: str | None = _KEY,
-    campaign: str | None = _CAMPAIGN,
-    as_json: bool = _JSON,
-) -> None:
+) -> JobRequest:
     """Queue a voiceover of TEXT in an accent."""
-    spec = _spec("voice", {"text": text, "accent": accent}, {}, priority, key, campaign)
-    _submit(ctx, spec, wait, out, as_json)
+    return "voice", {"text": text, "accent": accent}, {}
 
 
-@submit_app.command("ad")
+@submit_command("ad")
 def submit_ad(
     ctx: typer.Context,
     template: str = typer.Option(
@@ -223,13 +255,7 @@ def submit_ad(
     accent: str | None = typer.Option(None, "--accent", help="Voiceover accent."),
     data: list[str] = typer.Option([], "--data", "-d", help="Merge field KEY=VALUE; repeatable."),
     formats: list[str] = typer.Option(["9:16"], "--format", "-f", help="Aspect ratio(s): 9:16, 1:1, 4:5, 16:9."),
-    priority: str = _PRIO,
-    wait: bool = _WAIT,
-    out: Path | None = _OUT,
-    key: str | None = _KEY,
-    campaign: str | None = _CAMPAIGN,
-    as_json: bool = _JSON,
-) -> None:
+) -> JobRequest:
     """Queue a personalized video ad (recolor ∥ voice -> video)."""
     rt = _runtime(ctx)
     merge: dict[str, str] = {}
@@ -260,7 +286,7 @@ def submit_ad(
         if not accent:
             fail("--text needs --accent", code=2)
         params["voice"] = {"text": text, "accent": accent}
-    _submit(ctx, _spec("render_ad", params, inputs, priority, key, campaign), wait, out, as_json)
+    return "render_ad", params, inputs
 
 
 @jobs_app.command("list")
@@ -317,17 +343,23 @@ def jobs_show(
         console.print("[dim]" + rec.error_traceback.strip().splitlines()[-1] + "[/]", highlight=False)
 
 
-@jobs_app.command("cancel")
-def jobs_cancel(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
-    """Cancel a queued job now, or stop a running one."""
-    from workers.runtime import JobInUse
+def _transition(ctx: typer.Context, job_id: str, change: str) -> JobRecord:
+    """Apply ``rt.cancel`` / ``rt.retry``; a transition the job's state does not allow exits 2."""
+    from workers.runtime import InvalidTransition, JobInUse
 
     rt = _runtime(ctx)
     _get(rt, job_id)
     try:
-        rec = rt.cancel(job_id)
-    except JobInUse as exc:
+        rec: JobRecord = getattr(rt, change)(job_id)
+    except (JobInUse, InvalidTransition) as exc:
         fail(str(exc), code=2)
+    return rec
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
+    """Cancel a queued job now, or stop a running one."""
+    rec = _transition(ctx, job_id, "cancel")
     msg = "stopping (cancel requested)" if rec.status.value == "running" else rec.status.value
     console.print(f"{job_id}: {msg}")
 
@@ -335,14 +367,7 @@ def jobs_cancel(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
 @jobs_app.command("retry")
 def jobs_retry(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
     """Re-queue a failed or canceled job."""
-    from workers.runtime import InvalidTransition
-
-    rt = _runtime(ctx)
-    _get(rt, job_id)
-    try:
-        rec = rt.retry(job_id)
-    except InvalidTransition as exc:
-        fail(str(exc), code=2)
+    rec = _transition(ctx, job_id, "retry")
     console.print(f"{job_id}: {rec.status.value}")
 
 

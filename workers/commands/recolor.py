@@ -53,7 +53,8 @@ def _preprocess_option(raw: str | None) -> dict[str, Any] | None:
 def _run_exact(images: list[Path], to: list[str], mask: Path | None, from_color: str | None,
                onnx_model: Path | None, onnx_preprocess: dict[str, Any] | None, feather: float,
                models_dir: Path) -> Any:
-    from pipelines.recolor.pipeline_recolor import RecolorParams, RecolorPipeline
+    from pipelines.recolor.config import RecolorParams
+    from pipelines.recolor.pipeline_recolor import RecolorPipeline
 
     params = RecolorParams(to_colors=to, from_color=from_color, mask=mask, onnx_model=onnx_model,
                            onnx_preprocess=onnx_preprocess, feather_px=feather)
@@ -65,22 +66,16 @@ def _run_diffusion(images: list[Path], to: list[str], mask: Path | None, from_co
     if model_dir is None:
         fail("--engine diffusion needs --model-dir (a local diffusers inpainting model directory)", code=2)
     try:
-        from pipelines.recolor.diffusion_config import DiffusionRecolorConfig, DiffusionRecolorParams
+        from pipelines.recolor.config import DiffusionRecolorConfig, DiffusionRecolorParams
         from pipelines.recolor.pipeline_recolor_diffusion import DiffusionRecolorPipeline
     except ImportError as exc:
         fail(f"the diffusion engine is not available: {exc} (install maydo[diffusion])", code=2)
-    from pipelines._common.images import load_image
-
-    masks = None
-    if mask is not None:
-        import numpy as np
-
-        masks = [np.asarray(load_image(mask, field="mask").convert("L"), dtype=np.float32) / 255.0]
     # Params validate ranges (PipelineInputError naming the field) before the model loads.
-    params = DiffusionRecolorParams(to_colors=to, from_color=from_color, prompt_extra=prompt_extra, **tuning)
+    params = DiffusionRecolorParams(to_colors=to, from_color=from_color, mask=mask, prompt_extra=prompt_extra,
+                                    **tuning)
     # from_config picks CUDA + fp16 when a GPU is visible, CPU + fp32 otherwise.
     pipe = DiffusionRecolorPipeline.from_config(DiffusionRecolorConfig(model_dir=str(model_dir)))
-    return pipe([str(p) for p in images], params, masks=masks)
+    return pipe([str(p) for p in images], params)
 
 
 def register(app: typer.Typer) -> None:

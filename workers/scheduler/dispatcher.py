@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.actors.base import worker_name
 from workers.housekeeping import sweep_partial_uploads, sweep_temp_dirs
 from workers.jobs.models import JobError, JobRecord, PoolHealth
 from workers.jobs.store import SQLJobStore
@@ -54,6 +55,7 @@ class _Slot:
     ready_ref: Any
     ready: bool = False
     pid: int | None = None
+    node: str | None = None  # Ray node address the actor runs on
     in_flight: set[str] = field(default_factory=set)
     dead: bool = False
 
@@ -221,12 +223,17 @@ class Dispatcher:
         override = options.pop("actor", None)
         if pool.cfg.model_dir is not None:
             options["model_dir"] = str(pool.cfg.model_dir)
-        if pool.name == "recolor":  # where `maydo models install` put U²-Net-p (settings.models_path)
+        if pool.name == "recolor" and (self.settings.models_dir is not None or not self.settings.ray_address):
+            # where `maydo models install` put U²-Net-p (settings.models_path). On a cluster the
+            # default (<data_dir>/models) is the NODE's: the actor reads its own node's settings.
             options.setdefault("models_dir", str(self.settings.models_path))
         cls = ray.remote(actor_class(pool.name, override))
         handle = cls.options(
             num_cpus=pool.cfg.num_cpus,
             num_gpus=pool.cfg.num_gpus,
+            # custom node resources: e.g. {video_node: 1} places the pool only on nodes started
+            # with `ray start --resources '{"video_node": N}'`
+            resources=dict(pool.cfg.resources) or None,
             max_concurrency=pool.cfg.max_in_flight + 2,  # + cancel() and ready() while jobs run
             max_restarts=0,
         ).remote(pool.name, options, store_spec(self.settings), self._sink)
@@ -297,6 +304,7 @@ class Dispatcher:
                 continue
             slot.ready = True
             slot.pid = info.get("pid")
+            slot.node = info.get("node_ip")
             self._write_health(pool)
 
     # -- loop ------------------------------------------------------------------------------------
@@ -361,7 +369,7 @@ class Dispatcher:
                 self.in_flight[ref] = inf
                 self.by_job[job.id] = inf
                 if slot.pid is not None:
-                    self.store.set_worker(job.id, job.fence, f"{pool.name}:{slot.pid}")
+                    self.store.set_worker(job.id, job.fence, worker_name(pool.name, slot.node, slot.pid))
                 total += 1
         return total
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from workers.storage.base import AssetNotFound, AssetRef, AssetStore, AssetStoreError
@@ -31,7 +33,7 @@ def store_spec(settings: Any) -> dict[str, Any]:
     from workers.storage.s3 import S3Spec
 
     s3 = st.s3
-    return S3Spec(
+    spec = S3Spec(
         bucket=str(s3.bucket),
         cache_dir=str(settings.asset_cache_dir),
         endpoint_url=s3.endpoint_url,
@@ -45,6 +47,10 @@ def store_spec(settings: Any) -> dict[str, Any]:
         cache_max_bytes=st.cache_max_bytes,
         conditional_writes=s3.conditional_writes,
     ).to_dict()
+    # The default cache lives in the data dir of the process that OPENS the store: an actor on
+    # another Ray node uses its own node's MAYDO_DATA_DIR, not the driver's path (see open_store_spec).
+    spec["node_local_cache"] = st.cache_dir is None
+    return spec
 
 
 def open_store_spec(spec: dict[str, Any] | str) -> AssetStore:
@@ -57,7 +63,11 @@ def open_store_spec(spec: dict[str, Any] | str) -> AssetStore:
     if backend == "s3":
         from workers.storage.s3 import S3AssetStore, S3Spec
 
-        return S3AssetStore(S3Spec(**{k: v for k, v in spec.items() if k != "backend"}))
+        fields = {k: v for k, v in spec.items() if k not in ("backend", "node_local_cache")}
+        node_data_dir = os.environ.get("MAYDO_DATA_DIR")
+        if spec.get("node_local_cache") and node_data_dir:
+            fields["cache_dir"] = str(Path(node_data_dir) / "cache" / "assets")
+        return S3AssetStore(S3Spec(**fields))
     raise ValueError(f"unknown asset store backend {backend!r}; allowed: local, s3")
 
 

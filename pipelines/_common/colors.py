@@ -1,11 +1,18 @@
-"""Colour targets for recolor: parse what a user types into an exact sRGB/CIELAB colour.
+"""The one colour parser: what a user or a template types -> an exact sRGB/CIELAB colour.
+
+Used by recolor (targets), personalization (customer colours) and video (template colours, via
+``parse_rgba``, which also takes an alpha).
 
 ``parse_color(spec)`` accepts ``#RRGGBB`` / ``#RGB``, ``rgb(r, g, b)`` (0-255 or percentages),
+``hsl()``/``hsv()`` (CSS Color 3 notation, converted by Pillow's ``ImageColor``),
 CSS/English names (``navy``, ``dark blue``, ``burgundy``), Vietnamese names with or without
 diacritics (``xanh dương`` / ``xanh duong``, ``đỏ`` / ``do``) from ``configs/colors.yaml``, and
 brand palette entries ``palette:colourway`` from ``configs/palettes/*.yaml`` (``acme:ocean``).
 It returns a frozen :class:`NamedColor` carrying hex, RGB and CIELAB (D65, via scikit-image).
 Unknown colours raise ``PipelineInputError`` listing close matches.
+
+``parse_rgba(spec)`` is the same with an alpha: ``#RGBA`` / ``#RRGGBBAA`` or ``rgba(r, g, b, a)``
+(a in 0-255) -> ``(r, g, b, a)``; no alpha means opaque (255).
 
 ``delta_e00(lab1, lab2)`` is CIEDE2000 (scikit-image); JND is about 2.3.
 """
@@ -29,6 +36,8 @@ PALETTES_DIR = CONFIG_DIR / "palettes"
 
 _HEX_RE = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 _RGB_RE = re.compile(r"^rgba?\s*\(\s*([^)]*)\)$", re.IGNORECASE)
+_HSX_RE = re.compile(r"^hs[lvb]\s*\(", re.IGNORECASE)
+_HEX_ALPHA_RE = re.compile(r"^#([0-9a-fA-F]{4}|[0-9a-fA-F]{8})$")
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,22 @@ def _parse_rgb_func(body: str, spec: str) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=4)
-def _name_tables(path: str) -> tuple[dict[str, tuple[str, str]], tuple[str, ...]]:
-    """Lookup table folded-name -> (display name, hex), and the list of display names."""
+def colour_sections(path: str | None = None) -> dict[str, dict[str, str]]:
+    """``configs/colors.yaml`` (or ``path``) read once: section (``css``, ``en``, ``vi``) -> name -> hex.
+
+    Raises ``PipelineInputError`` when the file is missing, not YAML or not a mapping of sections.
+    """
+    path = path or str(COLORS_FILE)
     data = load_data_file(path, field="colors file")
     if not isinstance(data, dict):
         raise PipelineInputError(f"colors file {path}: expected a mapping of sections", field="colors file")
+    return {str(k): dict(v or {}) for k, v in data.items() if isinstance(v, dict) or v is None}
+
+
+@functools.lru_cache(maxsize=4)
+def _name_tables(path: str) -> tuple[dict[str, tuple[str, str]], tuple[str, ...]]:
+    """Lookup table folded-name -> (display name, hex), and the list of display names."""
+    data = colour_sections(path)
     table: dict[str, tuple[str, str]] = {}
     names: list[str] = []
     for section in ("css", "en", "vi"):
@@ -212,6 +232,14 @@ def parse_color(spec: str, *, palettes: Mapping[str, Mapping[str, str]] | None =
     m = _RGB_RE.match(s)
     if m:
         return make_color(_parse_rgb_func(m.group(1), s))
+    if _HSX_RE.match(s):
+        from PIL import ImageColor
+
+        try:
+            rgb = ImageColor.getrgb(s)
+        except ValueError:
+            raise PipelineInputError(f"colour {spec!r}: not a valid hsl()/hsv() colour", field="color") from None
+        return make_color((rgb[0], rgb[1], rgb[2]))
     if ":" in s:
         return _lookup_palette(s, palettes if palettes is not None else _default_palettes())
     table, names = _name_tables(str(COLORS_FILE))
@@ -227,3 +255,34 @@ def parse_color(spec: str, *, palettes: Mapping[str, Mapping[str, str]] | None =
     else:
         hint = "use #RRGGBB, rgb(r,g,b), a CSS or Vietnamese colour name, or palette:colourway"
     raise PipelineInputError(f"unknown colour {spec!r}; {hint}", field="color")
+
+
+def parse_rgba(spec: str, *, palettes: Mapping[str, Mapping[str, str]] | None = None) -> tuple[int, int, int, int]:
+    """Parse a colour with an optional alpha: ``(r, g, b, a)``, each an int 0..255 (a = 255 opaque).
+
+    ``#RGBA`` / ``#RRGGBBAA`` and ``rgba(r, g, b, a)`` (a 0-255, or a percentage) carry the alpha;
+    every other form is :func:`parse_color`'s. Raises ``PipelineInputError`` (field ``color``).
+    """
+    s = spec.strip() if isinstance(spec, str) else spec
+    alpha = 255
+    if isinstance(s, str):
+        m = _HEX_ALPHA_RE.match(s)
+        if m:
+            h = m.group(1)
+            if len(h) == 4:
+                h = "".join(c * 2 for c in h)
+            return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), int(h[6:8], 16))
+        fm = _RGB_RE.match(s)
+        if fm:
+            parts = [p for p in re.split(r"[\s,/]+", fm.group(1).strip()) if p]
+            if len(parts) == 4:
+                raw = parts[3]
+                try:
+                    a = float(raw[:-1]) * 2.55 if raw.endswith("%") else float(raw)
+                except ValueError:
+                    raise PipelineInputError(f"colour {spec!r}: alpha {raw!r} is not a number", field="color") from None
+                if not 0 <= a <= 255.0001:
+                    raise PipelineInputError(f"colour {spec!r}: alpha {raw} outside 0..255", field="color")
+                alpha = int(round(a))
+    rgb = parse_color(spec, palettes=palettes).rgb
+    return (rgb[0], rgb[1], rgb[2], alpha)

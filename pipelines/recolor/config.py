@@ -1,13 +1,85 @@
-"""Load-time config and per-call params for the diffusion recolor engine (plain dataclasses)."""
+"""Load-time config and per-call params of every recolor engine (plain dataclasses).
+
+One rule for every pipeline package (as ``pipelines/voice/config.py``): ``config.py`` holds each
+engine's load-time ``*Config`` (what to load, where: model dirs, device, dtype, limits) and its
+per-call ``*Params`` (target colours, mask, seed...). Here: :class:`RecolorConfig` /
+:class:`RecolorParams` for the exact engine (``pipeline_recolor.py``) and
+:class:`DiffusionRecolorConfig` / :class:`DiffusionRecolorParams` for the diffusion engine
+(``pipeline_recolor_diffusion.py``). Both engines take the product mask the same way: a
+``mask`` param (one mask, or a list with one per image) resolved by ``masks.product_mask``.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from pipelines._common.errors import PipelineInputError, unknown_choice
+
+# A product mask: HxW array (bool, 0..1 float or 0..255 integer), a PIL image (L, or RGBA/LA alpha)
+# or a local file; white/1 = product. ``MaskInput``: one mask, or one per image (None = find it).
+MaskSpec = np.ndarray | Image.Image | str | Path
+MaskInput = MaskSpec | Sequence[MaskSpec | None] | None
+
+
+# ----------------------------------------------------------------------------- exact engine
+
+
+@dataclass(frozen=True)
+class RecolorConfig:
+    """How to set up the exact engine (once per worker).
+
+    ``max_pixels``: the largest input image accepted (default ``images.DEFAULT_MAX_PIXELS``);
+    ``models_dir``: where ``maydo models install`` put U²-Net-p (default
+    ``masks.default_models_dir()``).
+    """
+
+    max_pixels: int | None = None
+    models_dir: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class RecolorParams:
+    """Per-call parameters of the exact recolor engine.
+
+    ``to_colors``: one or more target specs (see ``colors.parse_color``); ``from_color``: the
+    source colour to replace on a multi-colour product (default: the dominant colour); ``mask``:
+    a product mask (or one per image); ``onnx_model``: local segmentation model and
+    ``onnx_preprocess`` its preprocessing (overrides its JSON sidecar, see ``masks.OnnxPreprocess``); ``feather_px``:
+    outward feather of hard mask edges (0 = none); ``palettes``: brand palettes overriding
+    ``configs/palettes``; ``clusters``/``sample_size``/``seed``: colour-model controls (k-means
+    clusters, pixels sampled for the model, its random seed); ``compute_report``: False skips the
+    ΔE00/SSIM quality report (NaNs in its place). Units: ``feather_px`` pixels (0..50).
+    """
+
+    to_colors: Sequence[str] | str
+    from_color: str | None = None
+    mask: MaskInput = None
+    onnx_model: str | Path | None = None
+    onnx_preprocess: Mapping[str, Any] | None = None
+    feather_px: float = 1.5
+    palettes: Mapping[str, Mapping[str, str]] | None = None
+    clusters: int = 6
+    sample_size: int = 12_000
+    seed: int = 0
+    compute_report: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def target_specs(self) -> list[str]:
+        """The target colour specs as a list; raises ``PipelineInputError`` when there are none."""
+        specs = [self.to_colors] if isinstance(self.to_colors, str) else list(self.to_colors)
+        if not specs:
+            raise PipelineInputError("to_colors is empty; give at least one target colour", field="to_colors")
+        return specs
+
+
+# ----------------------------------------------------------------------------- diffusion engine
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp16", "bf16", "fp32")
@@ -52,6 +124,7 @@ class DiffusionRecolorConfig:
 
     ``dtype='auto'`` means fp16 on CUDA and fp32 on CPU. ``cpu_offload`` (model CPU offload via
     accelerate) only applies on CUDA. ``max_batch_size`` bounds images x colourways per UNet call.
+    ``models_dir``: where ``maydo models install`` put U²-Net-p, as :class:`RecolorConfig`.
     """
 
     model_dir: str
@@ -63,6 +136,7 @@ class DiffusionRecolorConfig:
     cpu_offload: bool = False
     max_batch_size: int = 4
     scheduler: str | None = None
+    models_dir: str | None = None  # U²-Net-p for the mask chain (default: masks.default_models_dir)
 
     def __post_init__(self) -> None:
         if not str(self.model_dir).strip():
@@ -88,10 +162,18 @@ class DiffusionRecolorParams:
     exact target colour with the exact engine's colour science, keeping the diffusion texture
     (its L* detail; ``hue_lock_chroma_keep`` keeps that share of its colour variation too).
     Each colourway of an image uses the same seed, so colourways differ by colour, not layout.
+    ``mask``/``onnx_model``/``onnx_preprocess``: the product mask, exactly as in
+    :class:`RecolorParams` (same names, types and mask chain, ``masks.product_mask``).
+    Units: ``strength`` (0, 1] share of the diffusion schedule; ``guidance`` classifier-free
+    guidance scale; ``resolution`` pixels of the working image's long side; ``mask_dilate`` pixels.
+    Raises ``PipelineInputError`` naming the field for a value out of range.
     """
 
     to_colors: Sequence[Any]
     from_color: Any | None = None
+    mask: MaskInput = None
+    onnx_model: str | Path | None = None
+    onnx_preprocess: Mapping[str, Any] | None = None
     mode: str = "texture"
     material: str | None = None
     taste_keywords: Sequence[str] = ()
@@ -165,11 +247,15 @@ def _check_range(name: str, value: Any, lo: float, hi: float, *, low_open: bool 
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
-    "DTYPES",
     "DEVICES",
+    "DTYPES",
     "MODES",
     "SCHEDULERS",
     "DiffusionRecolorConfig",
     "DiffusionRecolorParams",
+    "MaskInput",
+    "MaskSpec",
+    "RecolorConfig",
+    "RecolorParams",
     "check_scheduler_name",
 ]

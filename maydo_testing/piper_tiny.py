@@ -25,7 +25,7 @@ def build_tiny_piper(
     from TTS.tts.configs.vits_config import VitsConfig
     from TTS.tts.models.vits import Vits
 
-    from pipelines.voice.engines.coqui_tiny import build_tiny_vits
+    from maydo_testing.coqui_tiny import build_tiny_vits
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
