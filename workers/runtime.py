@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.jobs.errors import InvalidTransition, JobInUse, JobNotFound
 from workers.jobs.fingerprint import fingerprint as make_fingerprint
 from workers.jobs.models import Attempt, JobEvent, JobKind, JobRecord, JobSpec, PoolHealth
-from workers.jobs.store import InvalidTransition, JobInUse, JobNotFound, open_job_store
+from workers.jobs.store import open_job_store
 from workers.settings import PoolSettings, Settings
 
 if TYPE_CHECKING:

@@ -166,7 +166,7 @@ def test_holder_liveness_rules() -> None:
     import os
     import socket
 
-    from workers.jobs.store import holder_dead, holder_identity
+    from workers.jobs.lease import holder_dead, holder_identity
 
     me = holder_identity()
     assert not holder_dead(me)  # this process

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from workers.api.signing import tenant_webhook_secret
 from workers.api.webhooks import WebhookSender, next_retry
-from workers.jobs.store import holder_dead, process_start
+from workers.jobs.lease import holder_dead, process_start
 
 if TYPE_CHECKING:
     from workers.api.context import ApiContext
@@ -46,7 +46,7 @@ def _sender_dead(owner: str) -> bool:
     parts = owner.split("|")
     if len(parts) != 4 or not parts[1].isdigit():
         return False
-    from workers.jobs.store import host_boot
+    from workers.jobs.lease import host_boot
 
     row = {"host": parts[0], "pid": int(parts[1]), "pid_start": parts[2] or None, "boot_id": host_boot()}
     return holder_dead(row)

@@ -394,7 +394,7 @@ def cancel_job(request: Request, job_id: str, principal: Principal = Depends(req
 
 @router.post("/{job_id}/retry", summary="Re-queue a failed or canceled job (409 for any other state)")
 def retry_job(request: Request, job_id: str, principal: Principal = Depends(require("creator"))) -> dict[str, Any]:
-    from workers.jobs.store import InvalidTransition
+    from workers.jobs.errors import InvalidTransition
 
     ctx = ctx_of(request)
     rec = visible_job(ctx, principal, job_id)
