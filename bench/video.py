@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)  # not bench/: bench/queue.py would shadow the stdlib queue module
 
 from pipelines._common.data import ASSETS_DIR  # noqa: E402
-from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, VideoConfig  # noqa: E402
+from pipelines.video.config import VideoAdParams, VideoConfig  # noqa: E402
+from pipelines.video.pipeline_video_ad import VideoAdPipeline  # noqa: E402
 from pipelines.video.template import load_template, merge_template, plan_durations  # noqa: E402
 
 TEMPLATE = ASSETS_DIR / "templates" / "product_promo.yaml"
@@ -189,7 +190,8 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from pipelines.video import ffmpeg as ff
-from pipelines.video.pipeline_video_ad import VideoAdPipeline, VideoAdParams
+from pipelines.video.config import VideoAdParams
+from pipelines.video.pipeline_video_ad import VideoAdPipeline
 from pipelines.video.template import load_template
 
 def hwm_mb(pid="self"):

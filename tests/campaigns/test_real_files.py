@@ -327,8 +327,9 @@ def test_m4a_music_bed_validates_and_decodes(settings, tmp_path, media):
 
 def test_m4a_music_bed_renders_into_the_ad(tmp_path, media):
     """Not only crash-free: the bed's 440 Hz tone is in the rendered MP4's audio."""
+    from pipelines.video.config import VideoAdParams
     from pipelines.video.ffmpeg import decode_audio
-    from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline
+    from pipelines.video.pipeline_video_ad import VideoAdPipeline
     from pipelines.video.template import template_from_dict
 
     tpl = template_from_dict({"name": "bed", "fps": 10, "formats": ["1:1"], "captions": {"style": "none"},

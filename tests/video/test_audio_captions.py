@@ -5,7 +5,7 @@ import pytest
 
 from pipelines.video import audio_mix
 from pipelines.video.captions import build_cues, caption_state, to_srt, to_webvtt
-from pipelines.video.pipeline_video_ad import Voiceover
+from pipelines.video.config import Voiceover
 
 from .conftest import MUSIC_HZ, SENTENCES, WORDS
 

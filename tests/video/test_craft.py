@@ -19,10 +19,11 @@ from pipelines.video.compositor.context import RenderContext
 from pipelines.video.compositor.frames import frames, still_frame
 from pipelines.video.compositor.raster import make_sprite
 from pipelines.video.compositor.scene_plan import plan_scene
+from pipelines.video.config import VideoAdParams, Voiceover
 from pipelines.video.effects import EASINGS, TRANSITIONS, Enter, Exit, Key, Keyframes, fold
 from pipelines.video.ffmpeg import grab_frame, still_spans
 from pipelines.video.layout import layer_rect
-from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, Voiceover
+from pipelines.video.pipeline_video_ad import VideoAdPipeline
 from pipelines.video.specs import AD_SPECS, delivery_check
 from pipelines.video.template import (
     load_template,

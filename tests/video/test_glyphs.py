@@ -10,8 +10,9 @@ import pytest
 from pipelines._common.data import ASSETS_DIR
 from pipelines._common.errors import PipelineInputError
 from pipelines._common.fonts import font_path
+from pipelines.video.config import VideoAdParams, Voiceover
 from pipelines.video.glyphs import font_codepoints, missing_glyphs
-from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, Voiceover
+from pipelines.video.pipeline_video_ad import VideoAdPipeline
 from pipelines.video.template import load_template, template_from_dict, validate_template
 
 from .conftest import DATA, SCALE, WORDS, tiny_template

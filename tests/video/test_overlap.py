@@ -12,8 +12,9 @@ from PIL import Image
 
 from pipelines.video import ffmpeg as ff
 from pipelines.video.audio_mix import measure
+from pipelines.video.config import VideoAdParams, VideoConfig, Voiceover
 from pipelines.video.ffmpeg import count_frames, decode_audio, grab_frame
-from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, VideoConfig, Voiceover
+from pipelines.video.pipeline_video_ad import VideoAdPipeline
 from pipelines.video.template import template_from_dict
 
 from .conftest import DATA, FPS, SCALE, SENTENCES, WORDS, tiny_template

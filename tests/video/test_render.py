@@ -10,8 +10,9 @@ import pytest
 
 from pipelines._common.errors import PipelineInputError
 from pipelines.video.audio_mix import SR
+from pipelines.video.config import VideoAdParams, Voiceover
 from pipelines.video.ffmpeg import count_frames, decode_audio, grab_frame
-from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, Voiceover
+from pipelines.video.pipeline_video_ad import VideoAdPipeline
 from pipelines.video.template import template_from_dict
 
 from .conftest import DATA, FPS, MUSIC_HZ, SCALE, SENTENCES, WORDS, tiny_template
@@ -224,7 +225,7 @@ def test_full_hd_vertical_render(tmp_path: Path, pipe, media):
 
 
 def test_segment_reuse_across_customers(media, tmp_path: Path):
-    from pipelines.video.pipeline_video_ad import VideoConfig
+    from pipelines.video.config import VideoConfig
 
     raw = tiny_template()
     raw["scenes"][1]["transition"] = {"type": "slide_left", "duration": 0.3}

@@ -18,12 +18,13 @@ class VideoActor(PipelineActor):
     family = "video"
 
     def load(self) -> None:
-        from pipelines.video import pipeline_video_ad as mod
+        from pipelines.video import config
+        from pipelines.video.pipeline_video_ad import VideoAdPipeline
 
-        self.mod = mod
+        self.cfg = config  # VideoConfig, VideoAdParams, Voiceover
         # A long-lived actor renders many customers: reuse encoded scene segments they share
         # (measured -23..-53% per extra customer). Pool options are VideoConfig fields.
-        self.pipe = mod.VideoAdPipeline(mod.VideoConfig(**{"reuse_segments": True, **self.options}))
+        self.pipe = VideoAdPipeline(config.VideoConfig(**{"reuse_segments": True, **self.options}))
 
     def _resolver(self, ctx: JobContext) -> Any:
         """Only the job's own input assets (tenant-checked at submit) and registry names resolve."""
@@ -47,7 +48,7 @@ class VideoActor(PipelineActor):
     def execute(self, ctx: JobContext) -> None:
         from workers.resolver import check_job_params
 
-        mod = self.mod
+        cfg = self.cfg
         check_job_params("render_ad", ctx.params)  # again here: a worker never takes a path from a request
         resolver = self._resolver(ctx)
         template = self._template(ctx, resolver)
@@ -68,7 +69,7 @@ class VideoActor(PipelineActor):
 
             sentences = [Timing(**t) for t in dep["result"].get("sentences", [])]
             words = [Timing(**t) for t in dep["result"].get("words", [])]
-            voiceover = mod.Voiceover.from_timings(dep["outputs"]["audio"], sentences, words)
+            voiceover = cfg.Voiceover.from_timings(dep["outputs"]["audio"], sentences, words)
 
         def progress(*args: Any, **kwargs: Any) -> None:
             # The pipeline reports (stage, fraction[, message]); map into 0.05..0.9 of this job.
@@ -92,7 +93,7 @@ class VideoActor(PipelineActor):
             if key not in {"template", "data", "formats", "basename", "recolor", "voice", "music"}:
                 params[key] = value
         try:
-            vparams = mod.VideoAdParams(**params)
+            vparams = cfg.VideoAdParams(**params)
         except TypeError as exc:
             raise PipelineInputError(f"invalid render_ad params: {exc}", field="params") from exc
         ctx.progress("compose", 0.05)

@@ -48,7 +48,8 @@ def render(
 ) -> None:
     """Render a personalized video ad to MP4 (+ poster JPEG, WebVTT/SRT captions) per format."""
     from pipelines._common.errors import PipelineInputError
-    from pipelines.video.pipeline_video_ad import VideoAdParams, VideoAdPipeline, Voiceover
+    from pipelines.video.config import VideoAdParams, Voiceover
+    from pipelines.video.pipeline_video_ad import VideoAdPipeline
 
     merge_data = _load_data(data)
     vo = None
