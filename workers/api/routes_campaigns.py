@@ -450,8 +450,10 @@ def get_manifest(request: Request, campaign_id: str,
         manifest = None
     if manifest is None:
         rows = []
-        for job in campaign_jobs(ctx, internal, None if principal.is_admin else principal.tenant):
-            if job.kind != "render_ad":  # its recolor/voice children are not rows
+        every = campaign_jobs(ctx, internal, None if principal.is_admin else principal.tenant)
+        deps = {d for j in every for d in (j.depends_on or ())}  # an ad's recolor/voice children are not rows
+        for job in every:
+            if job.id in deps:
                 continue
             rows.append({"job_id": job.id, "status": str(job.status.value), "outputs": job.outputs,
                          "recipient": job.params.get("recipient") or (job.params.get("data") or {}).get("id")})
