@@ -17,7 +17,7 @@ setting (``limits.*``)          what it bounds
 ``max_recolor_targets``         target colours (``to_colors``) in one recolor job
 ==============================  =========================================================
 
-HTTP body size (``limits.max_upload_bytes``) is enforced by ``workers.api.limits`` before any
+HTTP body size (``limits.max_upload_bytes``) is enforced by ``workers.api.body_limit`` before any
 parsing, and audience rows (``limits.max_audience_rows``) by the campaign audience reader.
 """
 

@@ -110,7 +110,7 @@ def _wait(pred: Any, timeout: float, what: str) -> float:
 def test_kill_9_worker_and_servers_campaign_completes_once(
     tmp_path: Path, job_db_url: str, ray_session: Any
 ) -> None:
-    from tests.api.test_webhook_outbox import Receiver
+    from tests.workers.api.test_webhook_outbox import Receiver
 
     data_dir = tmp_path / "data"
     settings = load_settings(env={}, overrides={"data_dir": str(data_dir), "jobs": {"database_url": job_db_url}})

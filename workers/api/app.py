@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.api.context import ApiContext
 from workers.api.errors import install_error_handlers
-from workers.api.limits import BodySizeLimit
+from workers.api.body_limit import BodySizeLimit
 from workers.settings import Settings
 
 DESCRIPTION = """

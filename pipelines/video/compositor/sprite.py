@@ -2,7 +2,7 @@
 
 A frame is an (H, W, 3) uint8 RGB array; sprites are (h, w, 3) opaque or (h, w, 4) RGBA uint8
 arrays placed at integer canvas pixels. Blending rounds exactly like the reference composite
-(tests/video/test_compose_exact.py).
+(tests/pipelines/video/test_compose_exact.py).
 """
 
 from __future__ import annotations
