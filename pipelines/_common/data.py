@@ -102,7 +102,7 @@ def parse_data_text(data: bytes | str, *, suffix: str = ".yaml", field: str = "f
         raise _fail(field, source, f"is not UTF-8 text (line {line}); save it as UTF-8") from None
     is_json = suffix.lower() == ".json"
     # Flow nesting ('[[[[...', '{"a":{"a":...') counted without parsing: the parsers recurse per level.
-    if _bracket_depth(text) > MAX_DEPTH:
+    if bracket_depth(text) > MAX_DEPTH:
         raise _fail(field, source, f"is nested deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(text, parse_constant=_reject_constant) if is_json else safe_load_bounded(text)
@@ -120,8 +120,9 @@ def parse_data_text(data: bytes | str, *, suffix: str = ".yaml", field: str = "f
     return value
 
 
-def _bracket_depth(text: str) -> int:
-    """Bracket nesting of JSON text, counted without recursion (strings skipped)."""
+def bracket_depth(text: str) -> int:
+    """Bracket nesting of JSON text, counted without parsing or recursion (strings skipped), so
+    5000 '[' never reach a recursive parser."""
     depth = deepest = 0
     in_str = esc = False
     for ch in text:

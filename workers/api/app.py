@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from workers.api.body_limit import BodySizeLimit
 from workers.api.context import ApiContext
 from workers.api.errors import install_error_handlers
-from workers.api.body_limit import BodySizeLimit
 from workers.settings import Settings
 
 DESCRIPTION = """

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines._common.data import bracket_depth
 from pipelines._common.errors import PipelineInputError
 
 AUDIENCE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
@@ -169,28 +170,6 @@ def _depth(obj: Any, limit: int) -> int:
     return deepest
 
 
-def _json_nesting(text: str) -> int:
-    """Bracket depth of JSON text, counted without parsing (so 5000 '[' never recurse)."""
-    depth = deepest = 0
-    in_str = esc = False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def read_audience(path: Path, *, max_rows: int = 100_000) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Yield (row number, row dict or RowError for an unreadable row). Raises for unreadable files."""
     suffix = path.suffix.lower()
@@ -276,7 +255,7 @@ def _read_jsonl(path: Path, limit: Any) -> Iterator[tuple[int, dict[str, Any] | 
                                         f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
                                         "save the file as UTF-8")
                 continue
-            if _json_nesting(text) > MAX_JSON_DEPTH:
+            if bracket_depth(text) > MAX_JSON_DEPTH:
                 yield line_no, RowError(line_no, "", "row", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
                 continue
             try:
