@@ -301,7 +301,17 @@ def review_page(
     page = gallery.render_gallery(result, spec, reviews=reviews, media_url=media,
                                   api=f"{root}/v1/campaigns/{public}", static_prefix=f"{root}/v1/static/",
                                   options=options)
-    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                                       "Content-Security-Policy": review_page_csp(root)})
+
+
+def review_page_csp(root: str) -> str:
+    """CSP of the review page: only this API's script, stylesheet, media and fetches (``root`` is
+    the page's absolute URL base, which may be ``api.public_base_url``), no inline script, no
+    framing (its approve/reject buttons must not be clickjacked), no ``<base>``, no form posts."""
+    src = f"'self' {root.rstrip('/')}"
+    return (f"default-src 'none'; script-src {src}; style-src {src}; img-src {src}; media-src {src}; "
+            f"connect-src {src}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 def _spec_of(ctx: ApiContext, campaign_id: str) -> dict[str, Any]:

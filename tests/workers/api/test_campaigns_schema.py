@@ -106,3 +106,29 @@ def _cancel_leftovers(server: Server):  # type: ignore[no-untyped-def]
     yield
     for rec in server.runtime.list(status=["queued", "retrying"], limit=10_000):
         server.runtime.cancel(rec.id)
+
+
+def test_review_page_forbids_framing_and_foreign_scripts(server: Server) -> None:
+    """The signed review page (approve/reject buttons, customers' names) carries a CSP: no framing
+    (clickjacking), scripts/styles/media/fetches only from this API, no inline script, no base/forms."""
+    from urllib.parse import urlsplit
+
+    audience = (DEMO / "audience.csv").read_bytes()
+    spec = SPEC.replace(b"api-test-1", b"api-review-csp")
+    with server.client("acme-creator") as c:
+        started = c.post("/v1/campaigns", files={"spec": ("c.yaml", spec), "audience": ("a.csv", audience)})
+        assert started.status_code == 202, started.text
+        link = c.get("/v1/campaigns/api-review-csp/review/url").json()["url"]
+    parts = urlsplit(link)
+    with server.client() as anon:
+        page = anon.get(f"{parts.path}?{parts.query}")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        csp = {d.split()[0]: d.split()[1:] for d in page.headers["content-security-policy"].split(";") if d.strip()}
+        assert csp["frame-ancestors"] == ["'none'"] and csp["default-src"] == ["'none'"]
+        assert csp["base-uri"] == ["'none'"] and csp["form-action"] == ["'none'"]
+        for directive in ("script-src", "style-src", "connect-src", "media-src", "img-src"):
+            assert "'self'" in csp[directive] and "'unsafe-inline'" not in csp[directive], directive
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert "api-review-csp" in page.text and " style=" not in page.text
+    with server.client("acme-creator") as c:
+        assert c.delete("/v1/campaigns/api-review-csp").status_code == 200
