@@ -282,6 +282,11 @@ def _submit_blocking(ctx: ApiContext, principal: Principal, kind: str, body: Job
     from dataclasses import replace
 
     spec = replace(_check_request(ctx, principal, kind, body), idempotency_key=key)
+    # What a dry run reports as an error is refused here too (422, same field), so a real submit
+    # never queues a job the dry run calls invalid.
+    errors = dry_run_report(ctx, kind, body.model_copy(update={"inputs": spec.inputs}), principal.tenant)["errors"]
+    if errors:
+        raise ApiError(422, errors[0]["message"], field=errors[0]["field"])
     t0 = time.time()
     try:
         rec = ctx.runtime.submit(spec)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from pipelines._common.data import ASSETS_DIR
 from tests.workers.api.conftest import Server, upload
@@ -149,3 +150,31 @@ def test_voice_dry_run_reports_characters_the_voice_cannot_speak(server: Server)
         assert body.status_code == 200
         (err,) = body.json()["errors"]
         assert err["field"] == "params.text" and "U+4E2D" in err["message"]
+
+
+@pytest.mark.parametrize("body", [
+    {"kind": "voice", "params": {"text": "", "accent": "en-gb"}},
+    {"kind": "voice", "params": {"text": "hi", "accent": "zz"}},
+    {"kind": "voice", "params": {"text": "hi\u0000", "accent": "en-gb"}},
+    {"kind": "recolor", "inputs": {"../x": "IMAGE"}, "params": {"to_colors": ["jade"]}},
+    {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": []}},
+    {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": "jade"}},
+    {"kind": "ad", "inputs": {"product_image": "IMAGE"}, "params": {
+        "template": "product_promo", "data": {"first_name": "L"}, "formats": ["9:16"],
+        "voice": {"text": "<>", "accent": "vi-north"}}},
+])
+def test_real_submit_refuses_what_the_dry_run_reports_invalid(server: Server, body: dict[str, object]) -> None:
+    """A dry run and a real submit agree: what the dry run lists as an error is a 422 naming the same
+    field on a real submit (not a queued job that can only fail in a worker)."""
+    with server.client("acme-creator") as c:
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (200, 30, 30)).save(buf, "PNG")
+        image = upload(c, buf.getvalue(), "shirt.png", "image/png")["id"]
+        body = json.loads(json.dumps(body).replace("IMAGE", image))
+        dry = c.post("/v1/jobs?dry_run=true", json=body).json()
+        assert dry["valid"] is False and dry["errors"], dry
+        before = _job_count(server)
+        real = c.post("/v1/jobs", json=body)
+        assert real.status_code == 422, real.text
+        assert real.json()["error"]["field"] == dry["errors"][0]["field"]
+    assert _job_count(server) == before

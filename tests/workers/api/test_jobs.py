@@ -3,6 +3,7 @@ dry run, cancel, webhooks (signed, retried after a 500), SSRF refusal."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.workers.api.conftest import Server
 from workers.api.signing import verify_webhook
@@ -113,14 +115,17 @@ def test_dry_run_validates_without_queueing(server: Server) -> None:
 
 
 def test_multipart_submit_and_cancel(server: Server) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, "PNG")
+    png = buf.getvalue()  # a real image: a real submit refuses what a dry run reports (unreadable image)
     with server.client("acme-creator") as c:
         spec = {"kind": "recolor", "params": {"to_colors": ["#c0392b"]}, "lane": "batch"}
         resp = c.post("/v1/jobs", data={"spec": json.dumps(spec)},
-                      files={"image": ("shirt.png", b"\x89PNG fake", "image/png")})
+                      files={"image": ("shirt.png", png, "image/png")})
         assert resp.status_code == 201, resp.text
         job = resp.json()
         image_id = job["inputs"]["image"]
-        assert c.get(f"/v1/assets/{image_id}").content == b"\x89PNG fake"
+        assert c.get(f"/v1/assets/{image_id}").content == png
         canceled = c.post(f"/v1/jobs/{job['id']}/cancel")
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
 
