@@ -159,6 +159,11 @@ def test_voice_dry_run_reports_characters_the_voice_cannot_speak(server: Server)
     {"kind": "recolor", "inputs": {"../x": "IMAGE"}, "params": {"to_colors": ["jade"]}},
     {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": []}},
     {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": "jade"}},
+    {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": ["#c0392b", "../x"]}},
+    {"kind": "recolor", "inputs": {"image": "IMAGE"}, "params": {"to_colors": ["#zzz"]}},
+    {"kind": "ad", "inputs": {"product_image": "IMAGE"}, "params": {
+        "template": "product_promo", "data": {"first_name": "L"}, "formats": ["9:16"],
+        "recolor": {"to_colors": ["nope-colour"]}}},
     {"kind": "ad", "inputs": {"product_image": "IMAGE"}, "params": {
         "template": "product_promo", "data": {"first_name": "L"}, "formats": ["9:16"],
         "voice": {"text": "<>", "accent": "vi-north"}}},
