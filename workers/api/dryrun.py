@@ -21,15 +21,16 @@ def _err(errors: list[dict[str, Any]], message: str, field: str | None, code: st
     errors.append({"code": code, "message": message, "field": field})
 
 
-def _check_colours(targets: list[Any], field: str, errors: list[dict[str, Any]]) -> None:
-    """Each target colour must parse (hex, rgb(), a colour name, palette:colourway), as the worker parses it."""
+def _check_colours(targets: list[Any], field: str, errors: list[dict[str, Any]], palettes: Any = None) -> None:
+    """Each target colour must parse (hex, rgb(), a colour name, palette:colourway) as the worker parses
+    it, with the job's own ``palettes`` when it sends some."""
     from pipelines._common.colors import parse_color
 
     for i, target in enumerate(targets):
         if not isinstance(target, str):
             continue  # reported by the list check
         try:
-            parse_color(target)
+            parse_color(target, palettes=palettes if isinstance(palettes, dict) else None)
         except PipelineInputError as exc:
             _err(errors, exc.message, f"{field}[{i}]")
 
@@ -177,7 +178,7 @@ def dry_run_report(ctx: ApiContext, kind: str, body: Any, tenant: str) -> dict[s
                 Limits.from_settings(ctx.settings).recolor_targets(targets, "params.to_colors")
             except LimitError as exc:
                 _err(errors, exc.message, exc.field)
-            _check_colours(targets, "params.to_colors", errors)
+            _check_colours(targets, "params.to_colors", errors, params.get("palettes"))
         seconds = 0.0
     elif kind == "voice":
         seconds = _check_voice(ctx, params, "params.", errors, warnings)
@@ -194,7 +195,7 @@ def dry_run_report(ctx: ApiContext, kind: str, body: Any, tenant: str) -> dict[s
             _err(errors, "params.recolor needs inputs.product_image", "inputs.product_image")
         recolor = params.get("recolor")
         if isinstance(recolor, dict) and isinstance(recolor.get("to_colors"), list):
-            _check_colours(recolor["to_colors"], "params.recolor.to_colors", errors)
+            _check_colours(recolor["to_colors"], "params.recolor.to_colors", errors, recolor.get("palettes"))
         seconds = _template_seconds(ctx, params, body.inputs, voice_s, errors, warnings)
     return {
         "dry_run": True,
