@@ -173,7 +173,7 @@ def test_real_submit_refuses_what_the_dry_run_reports_invalid(server: Server, bo
     field on a real submit (not a queued job that can only fail in a worker)."""
     with server.client("acme-creator") as c:
         buf = io.BytesIO()
-        Image.new("RGB", (32, 32), (200, 30, 30)).save(buf, "PNG")
+        Image.new("RGB", (24, 24), (17, 99, 201)).save(buf, "PNG")  # bytes no other test uploads
         image = upload(c, buf.getvalue(), "shirt.png", "image/png")["id"]
         body = json.loads(json.dumps(body).replace("IMAGE", image))
         dry = c.post("/v1/jobs?dry_run=true", json=body).json()

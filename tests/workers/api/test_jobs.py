@@ -116,7 +116,7 @@ def test_dry_run_validates_without_queueing(server: Server) -> None:
 
 def test_multipart_submit_and_cancel(server: Server) -> None:
     buf = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, "PNG")
+    Image.new("RGB", (16, 16), (71, 13, 177)).save(buf, "PNG")
     png = buf.getvalue()  # a real image: a real submit refuses what a dry run reports (unreadable image)
     with server.client("acme-creator") as c:
         spec = {"kind": "recolor", "params": {"to_colors": ["#c0392b"]}, "lane": "batch"}
