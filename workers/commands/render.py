@@ -46,7 +46,7 @@ def render(
     basename: str = typer.Option("ad", "--name", help="Output file base name."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Render a personalized video ad to MP4 (+ poster JPEG, WebVTT/SRT captions) per format."""
+    """Render a personalized video ad to MP4 (+ poster PNG, WebVTT/SRT captions) per format."""
     from pipelines._common.errors import PipelineInputError
     from pipelines.video.config import VideoAdParams, Voiceover
     from pipelines.video.pipeline_video_ad import VideoAdPipeline
