@@ -127,7 +127,8 @@ class VideoAdPipeline:
                 try:
                     voice_dur = params.voiceover.duration
                 except RuntimeError as exc:
-                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio: {exc}")
+                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio ({exc}); "
+                                  "allowed: WAV, FLAC, OGG (`maydo voice -o vo.wav` writes WAV)")
         if params.music is not None and not Path(params.music).is_file():
             errors.append(f"music file not found: {params.music}")
         if params.product_mask is not None and not Path(params.product_mask).is_file():

@@ -91,3 +91,12 @@ def test_render_takes_the_timings_json_that_maydo_voice_writes(media, tmp_path: 
     (tmp_path / "bin.json").write_bytes(bytes(range(256)))
     res = runner.invoke(app, [*args[:-4], str(tmp_path / "bin.json"), "-o", str(tmp_path / "o3")])
     assert res.exit_code == 2 and "--timings" in res.output and "--data" not in res.output, res.output
+
+
+def test_render_voiceover_in_an_unreadable_format_says_what_is_allowed(media, tmp_path: Path):
+    # found by break-cli: an .m4a voiceover answered only "Format not recognised."
+    (media["dir"].parent / "t.json").write_text(json.dumps(tiny_template()), encoding="utf-8")
+    (tmp_path / "vo.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00" + bytes(64))
+    res = runner.invoke(app, ["render", str(media["dir"].parent / "t.json"), "--product", str(media["product"]),
+                              "--voiceover", str(tmp_path / "vo.m4a"), "--scale", str(SCALE), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "vo.m4a" in res.output and "allowed: WAV" in res.output, res.output
