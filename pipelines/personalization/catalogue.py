@@ -193,7 +193,7 @@ def parse_price(value: Any, currency: str, *, locale: Any = None, where: str = "
     decimals). Raises PipelineInputError naming ``where`` and the accepted notation.
     """
     from babel.core import UnknownLocaleError
-    from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
+    from babel.numbers import NumberFormatError, get_currency_precision, get_group_symbol, parse_decimal
 
     if isinstance(value, bool) or value is None:
         raise PipelineInputError(f"{where}: {value!r} is not an amount", field=where)
@@ -203,6 +203,16 @@ def parse_price(value: Any, currency: str, *, locale: Any = None, where: str = "
             raise PipelineInputError(
                 f"{where}: {value!r} has decimals but {currency} allows none; write the whole amount "
                 f"(e.g. 249000, or the text '249.000')",
+                field=where,
+            )
+        loc = str(locale) if locale else PRICE_LOCALES.get(currency)
+        if (isinstance(value, float) and get_currency_precision(currency) == 0 and 0 < amount < 1000
+                and loc and get_group_symbol(loc) == "."):
+            # an unquoted YAML `249.000` (vi_VN thousands) is the float 249.0: the ad would say "249 ₫"
+            raise PipelineInputError(
+                f"{where}: {value!r} is a decimal number below 1000 and {currency} has no decimals; an "
+                f"unquoted YAML '{amount:.3f}' is read as {value!r}: quote it ('{amount:.3f}') or write "
+                f"{int(amount) * 1000}",
                 field=where,
             )
     elif isinstance(value, str):

@@ -14,13 +14,27 @@ from typing import Any
 
 CAPTION_STYLES = ("sentence", "words", "none")
 
-TimingLike = Any  # tuple (text, start, end) or an object with .text/.start/.end
+TimingLike = Any  # tuple (text, start, end), a {"text", "start", "end"} mapping or an object with those attributes
 
 
 def _as_timing(item: TimingLike) -> tuple[str, float, float]:
-    if isinstance(item, tuple | list):
-        return (str(item[0]), float(item[1]), float(item[2]))
-    return (str(item.text), float(item.start), float(item.end))
+    """One timing as (text, start s, end s). Raises PipelineInputError (field ``timings``) for
+    anything else, e.g. a mapping without ``start``."""
+    from collections.abc import Mapping
+
+    from pipelines._common.errors import PipelineInputError
+
+    try:
+        if isinstance(item, tuple | list):
+            return (str(item[0]), float(item[1]), float(item[2]))
+        if isinstance(item, Mapping):  # the JSON `maydo voice --json` writes
+            return (str(item["text"]), float(item["start"]), float(item["end"]))
+        return (str(item.text), float(item.start), float(item.end))
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):
+        raise PipelineInputError(
+            f"timing {str(item)[:80]!r} is not [text, start, end] or {{text, start, end}} (seconds)",
+            field="timings",
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ bundled ffmpeg's libx264) -> postprocess (stream-copy mux, probe, spec checks).
 Only the frames are on the critical path. The audio job (mix -> AAC encode -> decode that AAC
 and measure its loudness) runs in a worker thread while frames stream, and the MP4 is a stream
 copy of the x264 output and that AAC, so the loudness in the metadata is measured on the very
-packets the file carries. The poster JPEG is encoded from the composed RGB frame in a worker
+packets the file carries. The poster PNG is encoded from the composed RGB frame in a worker
 thread too; the post-encode probe is one ``ffmpeg -i`` (no decode).
 """
 
@@ -127,7 +127,8 @@ class VideoAdPipeline:
                 try:
                     voice_dur = params.voiceover.duration
                 except RuntimeError as exc:
-                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio: {exc}")
+                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio ({exc}); "
+                                  "allowed: WAV, FLAC, OGG (`maydo voice -o vo.wav` writes WAV)")
         if params.music is not None and not Path(params.music).is_file():
             errors.append(f"music file not found: {params.music}")
         if params.product_mask is not None and not Path(params.product_mask).is_file():
@@ -205,7 +206,7 @@ class VideoAdPipeline:
 
         renders: list[Render] = []
         # Worker threads: the audio job (shared by every format, and by customers whose audio
-        # inputs are identical) and poster JPEGs, both overlapping the frame streaming.
+        # inputs are identical) and poster PNGs, both overlapping the frame streaming.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="video-ad") as pool:
             audio = self._audio_future(pool, merged, params, durations)
             with tempfile.TemporaryDirectory(prefix=".render-", dir=out_dir) as tmp_dir:

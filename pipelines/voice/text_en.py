@@ -236,6 +236,13 @@ _DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
 _TIMES_RE = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?[x×](?![\w])")
 _BY_RE = re.compile(r"(?<![\w.,])(\d+)\s?[x×]\s?(\d+)(?![\w])")
 _DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
+# a yearless "3/31" only after a word that announces a date ("ends 3/31", "until 24/12"), so
+# fractions and ratios ("1/2 price", "24/7") stay as they are
+_SHORT_DATE_RE = re.compile(
+    r"\b(ends?|ending|until|till|thru|through|by|before|after|from|on|expires?|valid to)\s"
+    r"(\d{1,2})/(\d{1,2})(?![\d/])",
+    re.IGNORECASE,
+)
 _ISO_DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _MONTH_DAY_RE = re.compile(
     r"\b("
@@ -331,7 +338,8 @@ def _normalize_en(text: str, variant: str) -> Tracked:
         n = sum(len(g) for g in groups)
         area = m.group(2)
         us_style = len(area) == 3 and n == 10 and len(groups) == 3  # 555-123-4567
-        if not 9 <= n <= 12 or not (prefix or area.startswith(("0", "(")) or us_style):
+        us_trunk = [len(g) for g in groups] == [1, 3, 3, 4] and area == "1"  # 1-800-555-0199
+        if not 9 <= n <= 12 or not (prefix or area.startswith(("0", "(")) or us_style or us_trunk):
             return m.group(0)  # not a phone number (a range, a date, an amount): later rules
         head = f"plus {_digits(prefix, zero)}, " if prefix else ""
         return head + ", ".join(_digits(g, zero) for g in groups)
@@ -353,6 +361,14 @@ def _normalize_en(text: str, variant: str) -> Tracked:
         return _date_words(d, mo, y, v) if 1 <= mo <= 12 and 1 <= d <= 31 else m.group(0)
 
     t.sub(_DATE_RE, date)
+
+    def short_date(m: re.Match[str]) -> str:
+        a, b = int(m.group(2)), int(m.group(3))
+        mo, d = (a, b) if v == "us" else (b, a)
+        ok = 1 <= mo <= 12 and 1 <= d <= 31
+        return f"{m.group(1)} {_date_words(d, mo, None, v)}" if ok else m.group(0)
+
+    t.sub(_SHORT_DATE_RE, short_date)
 
     def month_day(m: re.Match[str]) -> str:
         mo, d = _MONTH_LOOKUP[m.group(1).lower()], int(m.group(2))

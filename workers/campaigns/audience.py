@@ -200,6 +200,11 @@ def read_audience(path: Path, *, max_rows: int = 100_000) -> Iterator[tuple[int,
         yield from _read_jsonl(path, _limit)
     else:
         yield from _read_parquet(path, _limit, max_rows)
+    if count == 0:  # a header-only / empty file would "validate" as 0/0 rows and render nothing
+        raise PipelineInputError(
+            f"audience {path.name}: no rows (only a header, or an empty file); give one customer per row",
+            field="audience",
+        )
 
 
 def _read_csv(path: Path, limit: Any) -> Iterator[tuple[int, dict[str, Any] | RowError]]:

@@ -41,11 +41,33 @@ def _spec(path: Path, size: str | None = None, settings: Any | None = None) -> A
                           for k, v in spec.templates.items()},
         }
         if spec.music:
+            _check_local_music(spec.music, base[0])
             updates["music"] = ingest_ref(spec.music, store, kind="music", field="music", bases=base)
     except PipelineInputError as exc:
         fail(f"{exc.field or 'spec'}: {exc.message}" if exc.field and exc.field not in exc.message
              else exc.message, code=2)
     return spec.model_copy(update=updates)
+
+
+def _check_local_music(value: str, spec_dir: Path) -> None:
+    """A music bed given as a local file: exit 2 naming that file when it is missing or not
+    decodable audio (once, before the asset store turns it into an anonymous asset id)."""
+    from pipelines.video.media_check import audio_problem
+    from workers.resolver import Registry, is_asset_id
+
+    beds = Registry.default().music()
+    if is_asset_id(value) or value in beds or ("/" not in value and "\\" not in value and Path(value).stem in beds):
+        return
+    cands = [Path(value)] if Path(value).is_absolute() else [spec_dir / value, Path.cwd() / value]
+    found = next((c for c in cands if c.is_file()), None)
+    if found is None:
+        if Path(value).suffix:  # looks like a file name, not a bed name: say it was not found
+            fail(f"music: file not found: {value} (relative to {spec_dir}); give an audio file or a "
+                 f"music bed name; allowed beds: {', '.join(sorted(beds))}", code=2)
+        return  # an unknown bed name: the row check lists the allowed beds
+    problem = audio_problem(found)
+    if problem:
+        fail(f"music: {value} {problem}; give an audio file (WAV, M4A/AAC, MP3, FLAC, OGG)", code=2)
 
 
 def _summary(result: Any) -> None:

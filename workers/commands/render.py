@@ -12,20 +12,20 @@ from workers.commands.common import console, err_console, fail, print_json
 template_app = typer.Typer(help="Video ad templates: validate, inspect.", no_args_is_help=True)
 
 
-def _load_data(path: Path | None) -> dict[str, Any]:
+def _load_data(path: Path | None, option: str = "--data", what: str = "merge fields") -> dict[str, Any]:
     if path is None:
         return {}
     if not path.is_file():
-        fail(f"--data: file not found: {path}", code=2)
+        fail(f"{option}: file not found: {path}", code=2)
     from pipelines._common.data import load_data_file
     from pipelines._common.errors import PipelineInputError
 
     try:
-        data = load_data_file(path, field="--data")
+        data = load_data_file(path, field=option)
     except PipelineInputError as exc:
         fail(exc.message, code=2)
     if not isinstance(data, dict):
-        fail(f"--data: {path} must hold a JSON object of merge fields", code=2)
+        fail(f"{option}: {path} must hold a JSON object of {what}", code=2)
     return data
 
 
@@ -35,7 +35,8 @@ def render(
     formats: list[str] = typer.Option(["9:16"], "--format", "-f", help="9:16, 1:1, 4:5, 16:9 (repeatable)."),
     voiceover: Path | None = typer.Option(None, "--voiceover", help="Voiceover WAV."),
     timings: Path | None = typer.Option(
-        None, "--timings", help="JSON {sentences: [[text,start,end]...], words: [...]} for captions/ducking."
+        None, "--timings", help="JSON {sentences: [...], words: [...]} of [text,start,end] or {text,start,end} "
+        "(what `maydo voice --json` prints) for captions/ducking."
     ),
     product: Path | None = typer.Option(None, "--product", help="Recolored product image for the product slot."),
     music: Path | None = typer.Option(None, "--music", help="Music bed replacing the template's."),
@@ -46,7 +47,7 @@ def render(
     basename: str = typer.Option("ad", "--name", help="Output file base name."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Render a personalized video ad to MP4 (+ poster JPEG, WebVTT/SRT captions) per format."""
+    """Render a personalized video ad to MP4 (+ poster PNG, WebVTT/SRT captions) per format."""
     from pipelines._common.errors import PipelineInputError
     from pipelines.video.config import VideoAdParams, Voiceover
     from pipelines.video.pipeline_video_ad import VideoAdPipeline
@@ -57,9 +58,14 @@ def render(
         sentences: list[Any] = []
         words: list[Any] = []
         if timings is not None:
-            t = _load_data(timings)
+            t = _load_data(timings, "--timings", "{sentences: [...], words: [...]}")
             sentences, words = t.get("sentences", []), t.get("words", [])
-        vo = Voiceover.from_timings(voiceover, sentences, words)
+            if not isinstance(sentences, list) or not isinstance(words, list):
+                fail("--timings: 'sentences' and 'words' must be lists", code=2)
+        try:
+            vo = Voiceover.from_timings(voiceover, sentences, words)
+        except PipelineInputError as exc:
+            fail(f"--timings: {exc.message}", code=2)
 
     def progress(stage: str, frac: float) -> None:
         if not as_json:

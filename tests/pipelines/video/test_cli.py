@@ -64,3 +64,39 @@ def test_render_cli_json(media, tmp_path: Path):
     out = json.loads(res.stdout)
     (r,) = out["renders"]
     assert r["format"] == "1:1" and Path(r["video_path"]).is_file() and r["metadata"]["width"] == 180
+
+
+def test_render_takes_the_timings_json_that_maydo_voice_writes(media, tmp_path: Path):
+    # found by break-cli: `--timings` with `maydo voice --json` output ({"text","start","end"}
+    # objects) crashed with AttributeError: 'dict' object has no attribute 'text'
+    raw = tiny_template()
+    (media["dir"].parent / "t.json").write_text(json.dumps(raw), encoding="utf-8")
+    (tmp_path / "d.json").write_text(json.dumps(DATA), encoding="utf-8")
+    voice_json = {"sentences": [{"text": "Xin chào Hương", "start": 0.0, "end": 1.2, "spoken": "Xin chào Hương"}],
+                  "words": [{"text": "Xin", "start": 0.0, "end": 0.4}, {"text": "chào", "start": 0.4, "end": 0.8},
+                            {"text": "Hương", "start": 0.8, "end": 1.2}]}
+    (tmp_path / "tm.json").write_text(json.dumps(voice_json), encoding="utf-8")
+    args = ["render", str(media["dir"].parent / "t.json"), "--data", str(tmp_path / "d.json"), "-f", "1:1",
+            "--scale", str(SCALE), "--quality", "draft", "--voiceover", str(media["short_voice"]),
+            "--product", str(media["product"]), "--timings", str(tmp_path / "tm.json"), "-o", str(tmp_path / "out"), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (r,) = json.loads(res.stdout)["renders"]
+    assert "Xin chào Hương" in Path(r["vtt_path"]).read_text(encoding="utf-8")
+    # malformed timings: exit 2 naming --timings and the expected shape, never a traceback
+    (tmp_path / "bad.json").write_text(json.dumps({"words": [{"text": "x"}]}), encoding="utf-8")
+    res = runner.invoke(app, [*args[:-4], str(tmp_path / "bad.json"), "-o", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "--timings" in res.output and "start" in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    (tmp_path / "bin.json").write_bytes(bytes(range(256)))
+    res = runner.invoke(app, [*args[:-4], str(tmp_path / "bin.json"), "-o", str(tmp_path / "o3")])
+    assert res.exit_code == 2 and "--timings" in res.output and "--data" not in res.output, res.output
+
+
+def test_render_voiceover_in_an_unreadable_format_says_what_is_allowed(media, tmp_path: Path):
+    # found by break-cli: an .m4a voiceover answered only "Format not recognised."
+    (media["dir"].parent / "t.json").write_text(json.dumps(tiny_template()), encoding="utf-8")
+    (tmp_path / "vo.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00" + bytes(64))
+    res = runner.invoke(app, ["render", str(media["dir"].parent / "t.json"), "--product", str(media["product"]),
+                              "--voiceover", str(tmp_path / "vo.m4a"), "--scale", str(SCALE), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "vo.m4a" in res.output and "allowed: WAV" in res.output, res.output

@@ -113,3 +113,27 @@ def test_saint_or_street_from_context(text: str, expected: str) -> None:
 )  # fmt: skip
 def test_letters_english_voices_cannot_say_are_folded(text: str, expected: str) -> None:
     assert normalize_en(text, "us") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # found by break-cli: real US ad copy; "1-800-..." was read "one to eight hundred-five hundred ..."
+        ("call 1-800-555-0199 now", "call one, eight zero zero, five five five, zero one nine nine now"),
+    ],
+)
+def test_us_trunk_prefixed_phone_numbers_are_read_digit_by_digit(text: str, expected: str) -> None:
+    assert normalize_en(text, "us") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "variant", "expected"),
+    [
+        # found by break-cli: "Offer ends 3/31." was read "three/thirty-one"
+        ("Offer ends 3/31.", "us", "Offer ends March thirty-first."),
+        ("Offer ends 31/3.", "gb", "Offer ends the thirty-first of March."),
+        ("Sale until 12/24!", "us", "Sale until December twenty-fourth!"),
+    ],
+)
+def test_yearless_slash_dates_after_a_date_word(text: str, variant: str, expected: str) -> None:
+    assert normalize_en(text, variant) == expected

@@ -114,3 +114,27 @@ def test_campaign_with_a_binary_local_template_exits_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["campaign", "validate", str(spec)])
     assert res.exit_code == 2 and "binary file" in res.output, res.output
     _no_traceback(res)
+
+
+def test_campaign_music_file_problems_name_the_file_given(tmp_path: Path) -> None:
+    # found by break-cli: a broken local music file was reported per row by its content hash
+    # ("music 'e23b51a4…' is not audio ..."), a missing one as "unknown music bed 'x.m4a'"
+    (tmp_path / "bed.m4a").write_text("not audio", encoding="utf-8")
+    spec = _spec(tmp_path, b"customer_id,first_name\nc1,An\n", music="bed.m4a")
+    res = runner.invoke(app, ["campaign", "validate", str(spec)], env={"COLUMNS": "300"})
+    assert res.exit_code == 2, res.output
+    assert "music" in res.output and "bed.m4a" in res.output and "not audio" in res.output, res.output
+    _no_traceback(res)
+    spec = _spec(tmp_path, b"customer_id,first_name\nc1,An\n", music="nothere.m4a")
+    res = runner.invoke(app, ["campaign", "validate", str(spec)], env={"COLUMNS": "300"})
+    assert res.exit_code == 2, res.output
+    assert "nothere.m4a" in res.output and "not found" in res.output and "bed_upbeat" in res.output, res.output
+    _no_traceback(res)
+
+
+def test_campaign_validate_of_an_audience_without_rows_exits_2(tmp_path: Path) -> None:
+    # found by break-cli: a header-only audience validated as "0/0 rows valid", exit 0
+    spec = _spec(tmp_path, b"customer_id,first_name\n")
+    res = runner.invoke(app, ["campaign", "validate", str(spec)], env={"COLUMNS": "300"})
+    assert res.exit_code == 2 and "audience" in res.output and "no rows" in res.output, res.output
+    _no_traceback(res)

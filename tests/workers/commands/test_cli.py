@@ -36,3 +36,11 @@ def test_bad_settings_exit_2(monkeypatch):
     res = runner.invoke(app, ["doctor", "--skip-ray"])
     assert res.exit_code == 2
     assert "storage.backend" in res.output
+
+
+def test_render_help_names_the_poster_format_it_writes():
+    # found by break-cli: `maydo render --help` promised a "poster JPEG"; the file written is a PNG
+    result = runner.invoke(app, ["render", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "poster PNG" in result.output
+    assert "JPEG" not in result.output

@@ -41,7 +41,8 @@ def test_submit_ad_ingests_a_local_template_and_its_media(tmp_path: Path, monkey
     # A registry name stays a name; a server path that is no local file is refused, exit 2.
     res = runner.invoke(app, ["submit", "ad", "--template", "bumper_6s", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["params"]["template"] == "bumper_6s"
-    res = runner.invoke(app, ["submit", "ad", "--template", "/nonexistent/../etc/passwd"])
+    missing = str(tmp_path / "nowhere" / ".." / "missing.yaml")  # absolute, and no local file
+    res = runner.invoke(app, ["submit", "ad", "--template", missing])
     assert res.exit_code == 2 and "params.template" in res.output
     with Runtime(load_settings(env={}, overrides={"data_dir": str(data)})) as rt:
         for j in rt.list(kind="render_ad"):
