@@ -3,6 +3,8 @@ own segment relation, rate/pitch knobs, and a clear error naming the fix when fl
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,10 @@ from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline
 
 from .conftest import assert_timings_valid
 
-needs_flite = pytest.mark.skipif(not flite.available(), reason="flite not installed (make test installs it as root)")
+# Skipped only on a dev box without flite; under CI (make test installs it as root) a missing
+# flite fails these tests instead of hiding them.
+_NO_FLITE = not flite.available() and os.environ.get("CI", "").lower() not in ("1", "true")
+needs_flite = pytest.mark.skipif(_NO_FLITE, reason="flite not installed (make test installs it as root)")
 
 
 @needs_flite
@@ -90,6 +95,8 @@ def test_missing_flite_is_a_clear_error_naming_the_fix(monkeypatch: pytest.Monke
 
 def test_unknown_flite_voice_lists_the_voices() -> None:
     if not flite.available():
+        if not _NO_FLITE:
+            pytest.fail("flite is not installed; make test installs it with apt as root")
         pytest.skip("flite not installed")
     with pytest.raises(PipelineInputError, match="slt, rms, awb, kal"):
         flite.FliteEngine().synthesize("hi", "bogus", SynthSettings())
