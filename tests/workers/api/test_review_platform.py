@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.workers.api.conftest import api_settings, free_port, serve
 from workers.api import create_app
@@ -242,8 +243,12 @@ def test_every_docs_api_example_runs(rv: Review, tmp_path: Path) -> None:
         asset = c.post("/v1/assets", files={"file": ("shirt.png", (tmp_path / "shirt.png").read_bytes(),
                                                       "image/png")}).json()["id"]
         job = c.post("/v1/jobs", json={"kind": "voice", "params": {"text": "Hello there", "accent": "en-us"}}).json()
-        not_image = c.post("/v1/assets", files={"file": ("x.png", b"not an image at all", "image/png")}).json()["id"]
-        failed = c.post("/v1/jobs", json={"kind": "recolor", "inputs": {"image": not_image},
+        # A real PNG with no product in it: accepted at submit, fails in the worker (no mask), so
+        # the docs' retry example has a failed job to retry.
+        blank = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(blank, format="PNG")
+        no_product = c.post("/v1/assets", files={"file": ("blank.png", blank.getvalue(), "image/png")}).json()["id"]
+        failed = c.post("/v1/jobs", json={"kind": "recolor", "inputs": {"image": no_product},
                                           "params": {"to_colors": ["#c0392b"]}}).json()
         deadline = time.monotonic() + 120
         while {c.get(f"/v1/jobs/{j['id']}").json()["status"] for j in (job, failed)} - {"succeeded", "failed"}:
