@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ def materialise(ctx: ApiContext, tenant: str, files: dict[str, list[tuple[str, s
                 continue
             dest = folder / filename
             if not dest.is_file():
-                shutil.copyfile(ctx.assets.path(asset_id), dest)
+                ctx.assets.export(asset_id, dest)
             if part in FILE_PARTS:
                 out[part] = str(dest)
     if "catalogue" in out:

@@ -150,24 +150,19 @@ def run_campaign(
     rt: Any = runtime or Runtime(settings)
     exp = expand_campaign(spec, settings, rt)
     interrupted = False
-    started = False
+    local = _LocalDispatcher(rt)
     t_wait = time.monotonic()
     try:
         if exp.pending and not rt.status()["dispatcher"]["alive"]:
-            from workers.scheduler.dispatcher import LeaseHeld
-
-            with contextlib.suppress(LeaseHeld):  # another process started one just now: it serves us
-                _start_local(rt, settings)
-                started = True
+            local.start(settings)
         interrupted = _wait_and_export(
-            rt, exp, progress=progress, stop_after=stop_after, on_ad=on_ad, timeout_s=timeout_s
+            rt, exp, local, progress=progress, stop_after=stop_after, on_ad=on_ad, timeout_s=timeout_s
         )
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if started or getattr(rt, "_campaign_took_over", False):
+        if local.started:
             rt.stop(graceful=True)
-            rt._campaign_took_over = False
         exp.stats["wait_s"] = round(time.monotonic() - t_wait, 3)
         exp.stats.update(_stage_times(rt, [r for r in exp.results.values() if r.job_id]))
         exp.stats["wall_s"] = round(time.monotonic() - t0, 3)
@@ -260,27 +255,39 @@ def _start_local(rt: Any, settings: Settings) -> None:
     rt.start(pools=list(CAMPAIGN_POOLS))
 
 
-def _watch_dispatcher(rt: Any, exp: Expansion) -> None:
-    """Once a second while waiting: if the dispatcher serving these jobs died (e.g. a killed
-    runner), start one here at once; if this process's own dispatcher stopped, fail clearly."""
-    now = time.monotonic()
-    if now - getattr(rt, "_campaign_watched_at", 0.0) < 1.0:
-        return
-    rt._campaign_watched_at = now
-    disp = getattr(rt, "_dispatcher", None)
-    if disp is not None and not disp.running and disp.error is not None:
-        raise RuntimeError(f"the dispatcher in this process stopped: {type(disp.error).__name__}: {disp.error}")
-    if disp is None and not rt.status()["dispatcher"]["alive"]:
+@dataclass
+class _LocalDispatcher:
+    """The dispatcher this runner starts in its own process, when none serves the job store."""
+
+    rt: Any
+    started: bool = False  # this process started one: stop it when the run ends
+    checked_at: float = 0.0
+
+    def start(self, settings: Settings) -> None:
         from workers.scheduler.dispatcher import LeaseHeld
 
-        with contextlib.suppress(LeaseHeld):  # lost the race to another process: it serves us
-            _start_local(rt, rt.settings)
-            rt._campaign_took_over = True
+        with contextlib.suppress(LeaseHeld):  # another process started one just now: it serves us
+            _start_local(self.rt, settings)
+            self.started = True
+
+    def watch(self) -> None:
+        """Once a second while waiting: if the dispatcher serving these jobs died (e.g. a killed
+        runner), start one here at once; if this process's own dispatcher stopped, fail clearly."""
+        now = time.monotonic()
+        if now - self.checked_at < 1.0:
+            return
+        self.checked_at = now
+        disp = getattr(self.rt, "_dispatcher", None)
+        if disp is not None and not disp.running and disp.error is not None:
+            raise RuntimeError(f"the dispatcher in this process stopped: {type(disp.error).__name__}: {disp.error}")
+        if disp is None and not self.rt.status()["dispatcher"]["alive"]:
+            self.start(self.rt.settings)
 
 
 def _wait_and_export(
     rt: Any,
     exp: Expansion,
+    local: _LocalDispatcher,
     *,
     progress: ProgressHook | None,
     stop_after: int | None,
@@ -323,7 +330,7 @@ def _wait_and_export(
         for job_id in finished:
             del waiting[job_id]
         if not finished:
-            _watch_dispatcher(rt, exp)
+            local.watch()
             # Each pass reads every waiting job: with hundreds waiting, poll less often (an ad
             # is exported at most 0.5 s later; rendering does not wait for this loop).
             time.sleep(0.1 if len(waiting) <= 20 else 0.5)

@@ -19,7 +19,6 @@ def _s3_settings(data_dir: Path, **storage: object):  # type: ignore[no-untyped-
 def test_s3_cache_is_the_opening_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver's spec names its own cache path; an actor on another node (its own
     MAYDO_DATA_DIR) caches under that node's data dir, never under the driver's path."""
-    pytest.importorskip("boto3")
     spec = store_spec(_s3_settings(tmp_path / "head"))
     assert spec["cache_dir"] == str(tmp_path / "head" / "cache" / "assets") and spec["node_local_cache"] is True
     monkeypatch.setenv("MAYDO_DATA_DIR", str(tmp_path / "worker"))
@@ -30,7 +29,6 @@ def test_s3_cache_is_the_opening_nodes(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_explicit_cache_dir_is_kept_on_every_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("boto3")
     spec = store_spec(_s3_settings(tmp_path / "head", cache_dir=str(tmp_path / "shared-cache")))
     assert spec["node_local_cache"] is False
     monkeypatch.setenv("MAYDO_DATA_DIR", str(tmp_path / "worker"))
