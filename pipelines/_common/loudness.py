@@ -2,7 +2,6 @@
 
 - ``integrated_loudness``: ITU-R BS.1770 integrated loudness in LUFS (pyloudnorm, cached Meter).
 - ``true_peak_dbtp``: true peak by 4x oversampling (BS.1770-4 Annex 2), mono or multichannel.
-- ``limit_true_peak``: look-ahead limiter on that oversampled envelope (channels linked).
 - ``normalize_loudness``: gain to a target LUFS with the true peak held under a ceiling (EBU
   R128 / social -16 LUFS, -1 dBTP); ``measure`` gives the before/after figures both pipelines report.
 """
@@ -14,7 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
 MIN_LOUDNESS_SECONDS = 0.4  # one BS.1770 gating block
@@ -46,60 +45,83 @@ _PAD = 32  # > half the 4x interpolation filter's length per phase
 _OVERSHOOT_DB = 6.0  # inter-sample peaks of band-limited audio stay well within this of the samples
 _UP = 4
 _HALF_LEN = 10 * _UP  # resample_poly's default filter for up=4: 81-tap Kaiser(5.0) low-pass at 1/4
+_TAPS = _HALF_LEN // _UP  # each polyphase branch is centred _TAPS input samples late
 _FAST_MARGIN_DB = 1e-3  # float32 oversampling error is ~1e-6 dB; this keeps the exact peak <= ceiling
 
 
 @functools.lru_cache(maxsize=1)
-def _up_filter32() -> np.ndarray:
-    """The FIR resample_poly(x, 4, 1) uses, as float32 for the fast path."""
+def _up_branches() -> tuple[float, int, np.ndarray]:
+    """The FIR resample_poly(x, 4, 1) uses, split into its 4 polyphase branches (branch p gives the
+    sub-sample p/4 after each input sample): branch 0's centre tap (the rest of it is ~1e-17),
+    the FFT length for one padded block, and branches 1-3's spectra at that length (complex64)."""
+    from scipy.fft import next_fast_len, rfft
     from scipy.signal import firwin
 
     h = firwin(2 * _HALF_LEN + 1, 1.0 / _UP, window=("kaiser", 5.0)) * _UP
-    return np.asarray(h, dtype=np.float32)
+    nfft = next_fast_len(_BLOCK + 2 * _PAD + 2 * _TAPS, real=True)
+    branches = np.stack([h[p::_UP] for p in range(1, _UP)]).astype(np.float32)
+    return float(h[_HALF_LEN]), nfft, rfft(branches, n=nfft, axis=1)
 
 
 def _oversampled_block_peaks(segs: np.ndarray, fast: bool) -> np.ndarray:
-    """|4x-oversampled| max per original sample for each padded block row of ``segs``."""
+    """|4x-oversampled| max per original sample for each padded block row of ``segs``.
+
+    ``fast``: float32, the 3 fractional polyphase branches as FFT convolutions sharing one forward
+    transform per block (the integer branch is the input times the centre tap); otherwise
+    float64 resample_poly. Both use the same filter and agree to ~1e-6 dB.
+    """
     if not fast:
         up = resample_poly(segs, _UP, 1, axis=1)[:, _UP * _PAD : _UP * (_PAD + _BLOCK)]
         return np.asarray(np.abs(up).reshape(segs.shape[0], _BLOCK, _UP).max(axis=2))
-    from scipy.signal import upfirdn
+    from scipy.fft import irfft, rfft
 
-    lo = _HALF_LEN + _UP * _PAD
-    up = np.abs(upfirdn(_up_filter32(), segs.astype(np.float32), _UP, axis=1)[:, lo : lo + _UP * _BLOCK])
-    # strided phases: much faster than a max over a length-4 trailing axis
-    return np.maximum(np.maximum(up[:, 0::4], up[:, 1::4]), np.maximum(up[:, 2::4], up[:, 3::4]))
+    centre, nfft, spectra = _up_branches()
+    out = np.abs(segs[:, _PAD : _PAD + _BLOCK]).astype(np.float32) * abs(centre)
+    seg_spec = rfft(segs.astype(np.float32), n=nfft, axis=1)
+    for branch in spectra:
+        conv = irfft(seg_spec * branch, n=nfft, axis=1)[:, _PAD + _TAPS : _PAD + _TAPS + _BLOCK]
+        np.maximum(out, np.abs(conv), out=out)
+    return out
+
+
+def _block_peaks(x: np.ndarray, blocks: np.ndarray, fast: bool) -> np.ndarray:
+    """4x-oversampled peak per sample of the listed ``_BLOCK``-sample blocks of mono ``(n,)`` or
+    ``(n, ch)`` audio (max over channels), shape ``(len(blocks), _BLOCK)``."""
+    n = x.shape[0]
+    idx = blocks[:, None] * _BLOCK + np.arange(_BLOCK + 2 * _PAD)[None, :]
+    out = np.zeros((blocks.size, _BLOCK))
+    for ch in [x] if x.ndim == 1 else list(x.T):
+        padded = np.zeros(-(-n // _BLOCK) * _BLOCK + 2 * _PAD, dtype=np.float32 if fast else np.float64)
+        padded[_PAD : _PAD + n] = ch
+        np.maximum(out, _oversampled_block_peaks(padded[idx], fast), out=out)
+    return out
+
+
+def _sample_peaks(x: np.ndarray) -> np.ndarray:
+    """|x| per sample (max over channels), zero-padded to whole ``_BLOCK``s."""
+    env = np.zeros(-(-x.shape[0] // _BLOCK) * _BLOCK)
+    env[: x.shape[0]] = np.abs(x) if x.ndim == 1 else np.max(np.abs(x), axis=1)
+    return env
 
 
 def _peak_envelope(x: np.ndarray, threshold: float, *, fast: bool = False) -> np.ndarray:
-    """Per-sample peak of the 4x-oversampled signal (max of the 4 sub-samples at each sample).
+    """Per-sample peak of the 4x-oversampled mono ``(n,)`` or ``(n, ch)`` signal (max of the 4
+    sub-samples at each sample, and over channels), padded to whole ``_BLOCK``s.
 
     Only blocks whose sample peak is within ``_OVERSHOOT_DB`` of ``threshold`` can reach it, so
     only those are oversampled (in one vectorised call); elsewhere |x| is exact enough. ``fast``
     oversamples in float32 with the same filter (differs from the float64 path by ~1e-6 dB).
     """
-    n = x.size
-    nb = -(-n // _BLOCK)
-    env = np.zeros(nb * _BLOCK)
-    np.abs(x, out=env[:n])
-    blocks = env.reshape(nb, _BLOCK)
+    env = _sample_peaks(x)
+    blocks = env.reshape(-1, _BLOCK)
     sel = np.nonzero(blocks.max(axis=1) >= threshold * 10.0 ** (-_OVERSHOOT_DB / 20.0))[0]
     if sel.size:
-        padded = np.zeros(nb * _BLOCK + 2 * _PAD, dtype=np.float32 if fast else np.float64)
-        padded[_PAD : _PAD + n] = x
-        idx = sel[:, None] * _BLOCK + np.arange(_BLOCK + 2 * _PAD)[None, :]
-        blocks[sel] = np.maximum(blocks[sel], _oversampled_block_peaks(padded[idx], fast))
-    return env[:n]
-
-
-def _channels_peak_envelope(x: np.ndarray, threshold: float, *, fast: bool = False) -> np.ndarray:
-    """:func:`_peak_envelope` of mono ``(n,)`` audio, or its max over the channels of ``(n, ch)``."""
-    if x.ndim == 1:
-        return _peak_envelope(x, threshold, fast=fast)
-    env = _peak_envelope(np.ascontiguousarray(x[:, 0]), threshold, fast=fast)
-    for c in range(1, x.shape[1]):
-        np.maximum(env, _peak_envelope(np.ascontiguousarray(x[:, c]), threshold, fast=fast), out=env)
+        blocks[sel] = np.maximum(blocks[sel], _block_peaks(x, sel, fast))
     return env
+
+
+def _db(v: float) -> float:
+    return 20.0 * math.log10(v) if v > 0 else -math.inf
 
 
 def true_peak_dbtp(audio: np.ndarray, *, fast: bool = False) -> float:
@@ -113,49 +135,89 @@ def true_peak_dbtp(audio: np.ndarray, *, fast: bool = False) -> float:
     x = np.asarray(audio, dtype=np.float64)
     if x.size == 0 or not np.any(x):
         return -math.inf
-    peak = float(np.max(_channels_peak_envelope(x, float(np.max(np.abs(x))), fast=fast)))
-    return 20.0 * math.log10(peak)
+    return _db(float(np.max(_peak_envelope(x, float(np.max(np.abs(x))), fast=fast))))
+
+
+_CELL = 16  # samples per cell of the limiter's coarse loudness-drop model
 
 
 class _Limiter:
-    """Look-ahead limiter for one signal: the oversampled, max-filtered envelope is computed once
-    and reused for every ceiling (normalisation may need a few, each a little deeper)."""
+    """Look-ahead limiter for one signal (channels linked, 5 ms attack and release).
+
+    Gain per sample = the 5 ms mean of ``min(1, ceiling / e)``, ``e`` the max of the 4x-oversampled
+    peak envelope over the 3 windows (look-ahead, attack, release) that gain value reaches: at
+    every peak the averaged gain is <= the gain that peak needs. The envelope is computed once
+    and reused for every ceiling; after limiting, the true peak is re-measured only in blocks
+    within the interpolation filter's reach of a changed sample (elsewhere the output *is* the
+    input). ``estimated_drop`` predicts the loudness cost of a ceiling from a coarse model.
+    """
 
     def __init__(self, audio: np.ndarray, rate: int) -> None:
         self.x = np.asarray(audio, dtype=np.float64)
         self.window = max(3, int(0.005 * rate))  # 5 ms attack/release
-        self._env: np.ndarray | None = None
-        self._env_floor = math.inf  # envelope is exact for every ceiling >= this
+        self._env = np.zeros(0)  # oversampled per-sample peak, exact where >= _floor - _OVERSHOOT_DB
+        self._reach = np.zeros(0)  # max of _env over the samples each gain value affects
+        self._block_env = self._block_reach = np.zeros(0)  # their maxima per _BLOCK
+        self._floor = math.inf
+        peaks = _sample_peaks(self.x).reshape(-1, _CELL).max(axis=1)
+        self._cell_reach = maximum_filter1d(peaks, size=-(-3 * self.window // _CELL) + 1)
+        energy = np.zeros(peaks.size * _CELL)
+        energy[: self.x.shape[0]] = self.x**2 if self.x.ndim == 1 else np.sum(self.x**2, axis=1)
+        self._cell_energy = energy.reshape(-1, _CELL).sum(axis=1)
 
-    def _envelope(self, ceiling: float) -> np.ndarray:
-        if self._env is None or ceiling < self._env_floor:
-            floor = ceiling * 10.0 ** (-3.0 / 20.0)  # a little headroom for deeper rounds
-            env = _channels_peak_envelope(self.x, min(floor, float(np.max(np.abs(self.x)))), fast=True)
-            self._env = maximum_filter1d(env, size=self.window)
-            self._env_floor = floor
-        return self._env
+    def estimated_drop(self, ceiling_dbtp: float) -> float:
+        """Loudness drop (dB) limiting to ``ceiling_dbtp`` is expected to cost: the energy lost in
+        16-sample cells, sample peaks standing in for true peaks, no K-weighting (a model to aim
+        with, typically within 10% of the measured drop; the result is always measured)."""
+        gain = np.minimum(1.0, 10.0 ** (ceiling_dbtp / 20.0) / np.maximum(self._cell_reach, 1e-12))
+        gain = uniform_filter1d(gain, size=max(1, self.window // _CELL))
+        return -10.0 * math.log10(float(np.dot(gain**2, self._cell_energy) / np.sum(self._cell_energy)))
 
-    def __call__(self, ceiling_dbtp: float) -> np.ndarray:
-        if self.x.size == 0:
-            return self.x.astype(np.float32)
+    def _envelope(self, ceiling: float) -> None:
+        """Make the oversampled envelope (and its reach) exact for every level down to ``ceiling``."""
+        if ceiling < self._floor:
+            self._floor = min(ceiling * 10.0 ** (-1.0 / 20.0), float(np.max(np.abs(self.x))))  # 1 dB spare
+            self._env = _peak_envelope(self.x, self._floor, fast=True)
+            self._reach = maximum_filter1d(self._env, size=3 * self.window)
+            self._block_env = self._env.reshape(-1, _BLOCK).max(axis=1)
+            self._block_reach = self._reach.reshape(-1, _BLOCK).max(axis=1)
+
+    def __call__(self, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
+        """Limit to ``ceiling_dbtp``; returns (float64 audio, its true peak in dBTP, fast path).
+
+        Only blocks where the gain can be < 1 (reach over the ceiling, and their neighbours: the
+        5 ms mean spreads a dip half a window) are computed; each run of them starts and ends
+        with a block of unit gain, so running the mean over the runs laid end to end is exact.
+        """
         ceiling = 10.0 ** (ceiling_dbtp / 20.0)
-        env = self._envelope(ceiling)
-        gain = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
-        # min-filter then average: at every peak the averaged gain is <= the gain that peak needs
-        gain = minimum_filter1d(gain, size=2 * self.window + 1)
-        gain = uniform_filter1d(gain, size=self.window)
-        # one gain for every channel (linked), so the stereo image does not move
-        return (self.x * (gain[:, None] if self.x.ndim == 2 else gain)).astype(np.float32)
+        self._envelope(ceiling)
+        n = self.x.shape[0]
+        y = np.zeros((self._env.size, *self.x.shape[1:]))
+        y[:n] = self.x
+        rows = np.nonzero(_with_neighbours(self._block_reach > ceiling))[0]
+        reach = np.maximum(self._reach.reshape(-1, _BLOCK)[rows].ravel(), 1e-12)
+        gain = uniform_filter1d(np.minimum(1.0, ceiling / reach), size=self.window).reshape(-1, _BLOCK)
+        gain[gain > 1.0 - 1e-12] = 1.0  # the running mean's rounding residue is no change
+        blocks = y.reshape(-1, _BLOCK, *self.x.shape[1:])
+        blocks[rows] *= gain[..., None] if self.x.ndim == 2 else gain
+        dirty = np.zeros(self._block_env.size, dtype=bool)
+        dirty[rows[(gain < 1.0).any(axis=1)]] = True
+        dirty = _with_neighbours(dirty)  # a block's oversampled peaks see _TAPS samples of each neighbour
+        clean_peak = float(np.max(self._block_env[~dirty], initial=0.0))
+        new_peak = float(np.max(_block_peaks(y[:n], np.nonzero(dirty)[0], fast=True), initial=0.0))
+        return y[:n], _db(max(clean_peak, new_peak))
 
 
-def limit_true_peak(audio: np.ndarray, rate: int, ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP) -> np.ndarray:
-    """Look-ahead limiter: smooth gain reduction so the oversampled peak stays under the ceiling.
+def _with_neighbours(blocks: np.ndarray) -> np.ndarray:
+    """A block mask widened by one block on each side."""
+    out = blocks.copy()
+    out[1:] |= blocks[:-1]
+    out[:-1] |= blocks[1:]
+    return out
 
-    ``audio``: float mono ``(n,)`` or ``(n, ch)`` (channels share one gain); ``rate`` in Hz;
-    ``ceiling_dbtp`` in dBTP. Returns float32 of the same shape; gain only ever goes down
-    (5 ms look-ahead attack and release).
-    """
-    return _Limiter(audio, rate)(ceiling_dbtp)
+
+_MAX_LIMIT_DB = 24.0  # deepest limiting normalisation considers, below the aimed-at peak
+_ACCEPT_DB = 0.5  # a peak after make-up gain this far under the ceiling is close enough
 
 
 def normalize_loudness(
@@ -163,7 +225,7 @@ def normalize_loudness(
     rate: int,
     target_lufs: float = -16.0,
     ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
-    iterations: int = 8,
+    iterations: int = 4,
 ) -> tuple[np.ndarray, float, float]:
     """Gain to ``target_lufs`` and limit true peak to ``ceiling_dbtp``; returns (audio, LUFS, dBTP).
 
@@ -173,30 +235,53 @@ def normalize_loudness(
 
     Gain is linear, so both the true peak and the loudness after a pure gain are known without
     re-measuring (BS.1770's relative gate moves with the gain; only blocks near the -70 LUFS
-    absolute gate, which carry no weight, could change). Loudness and peak are re-measured only
-    after the limiter changed samples. Each round limits the *original* signal a little deeper
-    (limiting lowers loudness and the make-up gain raises the peaks again), reusing its envelope.
+    absolute gate, which carry no weight, could change). The signal is first gained to the
+    target; if its true peak is then over the ceiling it is limited at a depth ``d`` (dBTP):
+    limiting lowers the loudness, so the make-up gain, and with it the final peak
+    ``p(d) = tp(d) + target - L(d)``, rises. ``d`` solves ``p(d) = ceiling - 0.2 dB`` on the
+    limiter's coarse drop model (Brent's method) plus the model's error at the last depth tried;
+    each try is measured (loudness, and the true peak of the blocks it touched) and the first
+    with ``p`` within 0.5 dB under the ceiling is kept, usually the first. If none is (limiting
+    that costs as much loudness as it removes peak, e.g. a steady tone), the make-up gain is
+    lowered so the ceiling still holds and the loudness falls short.
     """
+    from scipy.optimize import brentq
+
     x0 = np.asarray(audio, dtype=np.float64)
     if x0.size == 0 or not np.any(x0):
         return x0.astype(np.float32), -math.inf, -math.inf
-    loud = integrated_loudness(x0, rate)
-    if not math.isfinite(loud):
-        return x0.astype(np.float32), loud, true_peak_dbtp(x0)
-    tp = true_peak_dbtp(x0, fast=True)
+    loud0 = integrated_loudness(x0, rate)
+    if not math.isfinite(loud0):
+        return x0.astype(np.float32), loud0, true_peak_dbtp(x0)
+    x, loud = x0 * 10.0 ** ((target_lufs - loud0) / 20.0), target_lufs
     ceiling = ceiling_dbtp - _FAST_MARGIN_DB
-    x = x0
-    limiter = _Limiter(x0, rate)
-    depth = 0.0  # limiter ceiling relative to the pre-gain domain, deepened every round
-    for i in range(iterations):
-        gain_db = target_lufs - loud
-        if tp + gain_db <= ceiling:
-            break
-        # limit in the pre-gain domain to where the ceiling will be after the make-up gain
-        level = ceiling_dbtp - 0.5 - 0.3 * i - gain_db
-        depth = level if i == 0 else min(level, depth - 0.3)
-        x = limiter(depth).astype(np.float64)
-        loud, tp = integrated_loudness(x, rate), true_peak_dbtp(x, fast=True)
+    tp = _db(float(np.max(np.abs(x))))  # the sample peak: the true peak is at least this
+    if tp <= ceiling:
+        tp = true_peak_dbtp(x, fast=True)
+    if tp > ceiling:
+        limiter = _Limiter(x, rate)
+        aim = ceiling - 0.2
+
+        def miss(depth: float, error: float) -> float:  # modelled final peak - aim
+            return depth + limiter.estimated_drop(depth) + error - aim
+
+        error, lo = 0.0, aim - _MAX_LIMIT_DB
+        for _ in range(iterations):
+            depth = (
+                lo
+                if miss(lo, error) >= 0
+                else aim
+                if miss(aim, error) <= 0
+                else brentq(miss, lo, aim, (error,), xtol=0.01)
+            )
+            y, tp_y = limiter(depth)
+            loud_y = integrated_loudness(y, rate)
+            if not math.isfinite(loud_y):
+                break
+            x, tp, loud = y, tp_y, loud_y
+            if ceiling - _ACCEPT_DB <= tp + target_lufs - loud <= ceiling:
+                break
+            error = (target_lufs - loud) - limiter.estimated_drop(depth) + (tp - depth)
     gain_db = target_lufs - loud
     if tp + gain_db > ceiling:  # last resort: less gain, so the ceiling always holds
         gain_db = ceiling_dbtp - 0.05 - tp

@@ -1,0 +1,94 @@
+"""Loudness normalisation: the limiter works only near peaks, holds the true-peak ceiling by the
+full (unselected, float64) measure, and never turns quiet or awkward input into NaN or silence."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from pipelines._common.loudness import _BLOCK, integrated_loudness, normalize_loudness, true_peak_dbtp
+
+SR = 48000
+
+
+def _full_4x_dbtp(x: np.ndarray) -> float:
+    """Oversample every channel of the whole signal in float64 (no block selection)."""
+    x = np.asarray(x, dtype=np.float64)
+    chans = [x] if x.ndim == 1 else list(x.T)
+    return max(float(20 * np.log10(max(np.max(np.abs(resample_poly(c, 4, 1))), np.max(np.abs(c))))) for c in chans)
+
+
+def _speechlike(seed: int, seconds: float = 4.0) -> np.ndarray:
+    """Syllable-rate bursts of band-limited noise with a few hot vowels: a peak-to-loudness ratio
+    like espeak's (~20 dB), so a -16 LUFS target needs several dB of limiting."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    carrier = resample_poly(rng.standard_normal(n // 4 + 1), 4, 1)[:n]  # band-limited to 6 kHz
+    x = 0.05 * carrier * np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 2
+    for start in rng.integers(0, n - SR // 10, 6):  # hot vowels
+        seg = slice(start, start + SR // 20)
+        x[seg] += 0.6 * np.sin(2 * np.pi * 180 * t[seg]) * np.hanning(SR // 20)
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize(("scale", "target"), [(1.0, -16.0), (0.01, -16.0), (0.003, -9.0), (4.0, -14.0)])
+def test_heavy_limiting_hits_target_and_ceiling_at_any_input_level(scale: float, target: float) -> None:
+    """A quiet input (here down to -73 dBTP, -68 LUFS) that needs a large gain *and* limiting used
+    to be limited before the gain, below BS.1770's -70 LUFS absolute gate, and came back as NaN."""
+    x = _speechlike(0) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, lufs, tp = normalize_loudness(x, SR, target)
+    assert np.all(np.isfinite(out))
+    measured = integrated_loudness(out, SR)
+    assert abs(lufs - measured) <= 0.01
+    full = _full_4x_dbtp(out)
+    assert full <= -1.0 + 1e-6
+    assert abs(full - tp) <= 1e-3
+    if tp < -1.06:  # not forced to trade loudness for the ceiling
+        assert abs(measured - target) <= 0.5
+
+
+def test_limiter_leaves_samples_away_from_peaks_as_a_pure_gain() -> None:
+    x = _speechlike(1)
+    out, _, tp = normalize_loudness(x, SR, -14.0)
+    ratio = np.divide(out, x, out=np.full(x.shape, np.nan), where=np.abs(x) > 1e-4)
+    gain = np.nanmax(ratio)
+    changed = ~np.isclose(ratio, gain, rtol=1e-5) & ~np.isnan(ratio)
+    assert 0 < changed.mean() < 0.5  # some samples limited, most only gained
+    # every changed sample lies within the limiter's reach (7.5 ms look-ahead + 2.5 ms mean, each
+    # side) of a true peak that a pure gain would have pushed over the output's own peak
+    up = np.abs(resample_poly(np.asarray(x, dtype=np.float64) * gain, 4, 1)).reshape(-1, 4).max(axis=1)
+    over = up > 10 ** (tp / 20)
+    near = np.convolve(over.astype(float), np.ones(4 * 240 + 3), mode="same") > 0
+    assert not np.any(changed & ~near)
+    assert np.all(ratio[changed] < gain)  # gain only ever goes down
+
+
+def test_stereo_channels_share_one_gain_and_hold_the_ceiling() -> None:
+    left = _speechlike(2)
+    stereo = np.stack([left, 0.5 * left], axis=1)
+    out, lufs, tp = normalize_loudness(stereo, SR, -12.0)
+    assert out.shape == stereo.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out[:, 1], 0.5 * out[:, 0], rtol=1e-5, atol=1e-7)  # image unchanged
+    assert _full_4x_dbtp(out) <= -1.0 + 1e-6
+    assert abs(integrated_loudness(out, SR) - lufs) <= 0.01
+
+
+def test_steady_tone_that_limiting_cannot_help_falls_short_but_holds_the_ceiling() -> None:
+    t = np.arange(2 * SR) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)  # PLR 3 dB: -1 dBTP caps it at -4 LUFS
+    out, lufs, tp = normalize_loudness(tone, SR, -2.0)
+    assert tp <= -1.0 and _full_4x_dbtp(out) <= -1.0 + 1e-6
+    assert lufs == pytest.approx(integrated_loudness(out, SR), abs=0.01)
+    assert lufs < -3.0
+
+
+def test_fast_true_peak_of_a_long_signal_matches_the_reference() -> None:
+    x = np.concatenate([_speechlike(3, 3.0), np.zeros(_BLOCK // 3, dtype=np.float32), _speechlike(4, 2.0)])
+    assert true_peak_dbtp(x, fast=True) == pytest.approx(true_peak_dbtp(x), abs=1e-4)
+    assert true_peak_dbtp(x) == pytest.approx(_full_4x_dbtp(x), abs=1e-9)
