@@ -178,8 +178,15 @@ class _Limiter:
         if ceiling < self._floor:
             self._floor = min(ceiling * 10.0 ** (-1.0 / 20.0), float(np.max(np.abs(self.x))))  # 1 dB spare
             self._env = _peak_envelope(self.x, self._floor, fast=True)
-            self._reach = maximum_filter1d(self._env, size=3 * self.window)
-            self._block_env = self._env.reshape(-1, _BLOCK).max(axis=1)
+            env = self._env.reshape(-1, _BLOCK)
+            self._block_env = env.max(axis=1)
+            # the reach (1.5 windows < a block each side) can exceed the floor only in blocks next to
+            # one whose envelope does; elsewhere 0 stands for "under every ceiling tried"
+            rows = np.nonzero(_with_neighbours(self._block_env > self._floor))[0]
+            self._reach = np.zeros_like(self._env)
+            if rows.size:
+                reach = maximum_filter1d(env[rows].ravel(), size=3 * self.window)
+                self._reach.reshape(-1, _BLOCK)[rows] = reach.reshape(-1, _BLOCK)
             self._block_reach = self._reach.reshape(-1, _BLOCK).max(axis=1)
 
     def __call__(self, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
