@@ -147,9 +147,9 @@ class _Limiter:
     Gain per sample = the 5 ms mean of ``min(1, ceiling / e)``, ``e`` the max of the 4x-oversampled
     peak envelope over the 3 windows (look-ahead, attack, release) that gain value reaches: at
     every peak the averaged gain is <= the gain that peak needs. The envelope is computed once
-    and reused for every ceiling; after limiting, the true peak is re-measured only in blocks
-    within the interpolation filter's reach of a changed sample (elsewhere the output *is* the
-    input). ``estimated_drop`` predicts the loudness cost of a ceiling from a coarse model.
+    (again only for a ceiling deeper than it covers) and reused; after limiting, the true peak
+    is re-measured only in blocks within the interpolation filter's reach of a changed sample
+    (elsewhere the output *is* the input). ``estimated_drop`` predicts a ceiling's loudness cost.
     """
 
     def __init__(self, audio: np.ndarray, rate: int) -> None:
@@ -272,15 +272,16 @@ def normalize_loudness(
         def miss(depth: float, error: float) -> float:  # modelled final peak - aim
             return depth + limiter.estimated_drop(depth) + error - aim
 
-        error, lo = 0.0, aim - _MAX_LIMIT_DB
+        error, lo, depth = 0.0, aim - _MAX_LIMIT_DB, math.nan
         for _ in range(iterations):
-            depth = (
-                lo
-                if miss(lo, error) >= 0
-                else aim
-                if miss(aim, error) <= 0
-                else brentq(miss, lo, aim, (error,), xtol=0.01)
-            )
+            if miss(lo, error) >= 0:  # even the deepest limiting misses: take it, the gain will give way
+                if depth == lo:
+                    break
+                depth = lo
+            elif miss(aim, error) <= 0:
+                depth = aim
+            else:
+                depth = brentq(miss, lo, aim, (error,), xtol=0.01)
             y, tp_y = limiter(depth)
             loud_y = integrated_loudness(y, rate)
             if not math.isfinite(loud_y):
