@@ -76,8 +76,9 @@ def _oversampled_block_peaks(segs: np.ndarray, fast: bool) -> np.ndarray:
     from scipy.fft import irfft, rfft
 
     centre, nfft, spectra = _up_branches()
-    out = np.abs(segs[:, _PAD : _PAD + _BLOCK]).astype(np.float32) * abs(centre)
-    seg_spec = rfft(segs.astype(np.float32), n=nfft, axis=1)
+    segs = segs.astype(np.float32, copy=False)
+    out = np.abs(segs[:, _PAD : _PAD + _BLOCK]) * np.float32(abs(centre))
+    seg_spec = rfft(segs, n=nfft, axis=1)
     for branch in spectra:
         conv = irfft(seg_spec * branch, n=nfft, axis=1)[:, _PAD + _TAPS : _PAD + _TAPS + _BLOCK]
         np.maximum(out, np.abs(conv), out=out)
@@ -89,11 +90,13 @@ def _block_peaks(x: np.ndarray, blocks: np.ndarray, fast: bool) -> np.ndarray:
     ``(n, ch)`` audio (max over channels), shape ``(len(blocks), _BLOCK)``."""
     n = x.shape[0]
     idx = blocks[:, None] * _BLOCK + np.arange(_BLOCK + 2 * _PAD)[None, :]
-    out = np.zeros((blocks.size, _BLOCK))
+    out: np.ndarray | None = None
     for ch in [x] if x.ndim == 1 else list(x.T):
         padded = np.zeros(-(-n // _BLOCK) * _BLOCK + 2 * _PAD, dtype=np.float32 if fast else np.float64)
         padded[_PAD : _PAD + n] = ch
-        np.maximum(out, _oversampled_block_peaks(padded[idx], fast), out=out)
+        peaks = _oversampled_block_peaks(padded[idx], fast)
+        out = peaks if out is None else np.maximum(out, peaks, out=out)
+    assert out is not None
     return out
 
 

@@ -5,7 +5,6 @@ Loudness normalisation, true peak and the limiter are shared with video: ``pipel
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -30,13 +29,16 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int = OUTPUT_SAMPLE_RAT
 
 def speech_bounds(audio: np.ndarray, rate: int, threshold_db: float = -45.0) -> tuple[int, int]:
     """First and last sample (exclusive end) of frames louder than ``threshold_db`` below peak."""
-    x = np.abs(np.asarray(audio, dtype=np.float64))
+    x = np.asarray(audio, dtype=np.float32)
     if x.size == 0 or not np.any(x):
         return 0, 0
     frame = max(1, int(0.01 * rate))
-    n = int(math.ceil(x.size / frame))
-    padded = np.pad(x, (0, n * frame - x.size))
-    rms = np.sqrt(np.mean(padded.reshape(n, frame) ** 2, axis=1))
+    full = x.size // frame
+    sq = np.square(x)
+    power = sq[: full * frame].reshape(full, frame).mean(axis=1, dtype=np.float64)
+    if full * frame < x.size:  # the last, partial frame counts as if padded with silence
+        power = np.append(power, float(np.sum(sq[full * frame :], dtype=np.float64)) / frame)
+    rms = np.sqrt(power)
     thr = float(np.max(rms)) * 10.0 ** (threshold_db / 20.0)
     active = np.nonzero(rms > thr)[0]
     if active.size == 0:
