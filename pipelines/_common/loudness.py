@@ -210,11 +210,20 @@ class _Limiter:
         gain[gain > 1.0 - 1e-12] = 1.0  # the running mean's rounding residue is no change
         blocks = y.reshape(-1, _BLOCK, *self.x.shape[1:])
         blocks[rows] *= gain[..., None] if self.x.ndim == 2 else gain
+        changed, last = gain < 1.0, self._block_env.size - 1
         dirty = np.zeros(self._block_env.size, dtype=bool)
-        dirty[rows[(gain < 1.0).any(axis=1)]] = True
-        dirty = _with_neighbours(dirty)  # a block's oversampled peaks see _TAPS samples of each neighbour
+        dirty[rows[changed.any(axis=1)]] = True
+        # oversampled peaks at a sample see the _TAPS samples each side: a change at a block's
+        # edge reaches into its neighbour
+        dirty[np.maximum(rows[changed[:, :_TAPS].any(axis=1)] - 1, 0)] = True
+        dirty[np.minimum(rows[changed[:, -_TAPS:].any(axis=1)] + 1, last)] = True
         clean_peak = float(np.max(self._block_env[~dirty], initial=0.0))
-        new_peak = float(np.max(_block_peaks(y[:n], np.nonzero(dirty)[0], fast=True), initial=0.0))
+        sel = np.nonzero(dirty)[0]
+        sample_peak = np.abs(blocks[sel]).reshape(sel.size, -1).max(axis=1, initial=0.0)
+        # as in true_peak_dbtp: a block more than _OVERSHOOT_DB under a known peak can't hold the max
+        known = max(clean_peak, float(np.max(sample_peak, initial=0.0)))
+        sel = sel[sample_peak >= known * 10.0 ** (-_OVERSHOOT_DB / 20.0)]
+        new_peak = float(np.max(_block_peaks(y[:n], sel, fast=True), initial=0.0))
         return y[:n], _db(max(clean_peak, new_peak))
 
 
