@@ -42,7 +42,6 @@ def integrated_loudness(audio: np.ndarray, rate: int) -> float:
 
 _BLOCK = 1024
 _PAD = 32  # > half the 4x interpolation filter's length per phase
-_OVERSHOOT_DB = 6.0  # inter-sample peaks of band-limited audio stay well within this of the samples
 _UP = 4
 _HALF_LEN = 10 * _UP  # resample_poly's default filter for up=4: 81-tap Kaiser(5.0) low-pass at 1/4
 _TAPS = _HALF_LEN // _UP  # each polyphase branch is centred _TAPS input samples late
@@ -50,14 +49,30 @@ _FAST_MARGIN_DB = 1e-3  # float32 oversampling error is ~1e-6 dB; this keeps the
 
 
 @functools.lru_cache(maxsize=1)
-def _up_branches() -> tuple[float, int, np.ndarray]:
-    """The FIR resample_poly(x, 4, 1) uses, split into its 4 polyphase branches (branch p gives the
-    sub-sample p/4 after each input sample): branch 0's centre tap (the rest of it is ~1e-17),
-    the FFT length for one padded block, and branches 1-3's spectra at that length (complex64)."""
-    from scipy.fft import next_fast_len, rfft
+def _up_filter() -> np.ndarray:
+    """The FIR resample_poly(x, 4, 1) uses (float64): 81-tap Kaiser(5.0) low-pass at 1/4, gain 4."""
     from scipy.signal import firwin
 
-    h = firwin(2 * _HALF_LEN + 1, 1.0 / _UP, window=("kaiser", 5.0)) * _UP
+    return np.asarray(firwin(2 * _HALF_LEN + 1, 1.0 / _UP, window=("kaiser", 5.0)) * _UP)
+
+
+@functools.lru_cache(maxsize=1)
+def _overshoot() -> float:
+    """The most an oversampled value can exceed the largest |sample| within ``_TAPS`` of it: the
+    largest L1 norm of a polyphase branch (2.24, +7.0 dB, the half-sample branch). A bound, not
+    an estimate: blocks whose reachable samples are this far under a level cannot reach it."""
+    h = _up_filter()
+    return float(max(np.sum(np.abs(h[p::_UP])) for p in range(_UP)))
+
+
+@functools.lru_cache(maxsize=1)
+def _up_branches() -> tuple[float, int, np.ndarray]:
+    """The interpolation FIR split into its 4 polyphase branches (branch p gives the sub-sample
+    p/4 after each input sample): branch 0's centre tap (the rest of it is ~1e-17), the FFT
+    length for one padded block, and branches 1-3's spectra at that length (complex64)."""
+    from scipy.fft import next_fast_len, rfft
+
+    h = _up_filter()
     nfft = next_fast_len(_BLOCK + 2 * _PAD + 2 * _TAPS, real=True)
     branches = np.stack([h[p::_UP] for p in range(1, _UP)]).astype(np.float32)
     return float(h[_HALF_LEN]), nfft, rfft(branches, n=nfft, axis=1)
@@ -103,22 +118,34 @@ def _block_peaks(x: np.ndarray, blocks: np.ndarray, fast: bool) -> np.ndarray:
 def _sample_peaks(x: np.ndarray) -> np.ndarray:
     """|x| per sample (max over channels), zero-padded to whole ``_BLOCK``s."""
     env = np.zeros(-(-x.shape[0] // _BLOCK) * _BLOCK)
-    env[: x.shape[0]] = np.abs(x) if x.ndim == 1 else np.max(np.abs(x), axis=1)
+    for ch in [x] if x.ndim == 1 else list(x.T):
+        np.maximum(env[: x.shape[0]], np.abs(ch), out=env[: x.shape[0]])
     return env
+
+
+def _reachable_peaks(peaks: np.ndarray) -> np.ndarray:
+    """Per block, the largest |sample| its oversampled values see: its own and the ``_TAPS``
+    nearest of each neighbour. ``peaks``: per-sample |x| over whole blocks (:func:`_sample_peaks`)."""
+    blocks = peaks.reshape(-1, _BLOCK)
+    out = blocks.max(axis=1)
+    out[1:] = np.maximum(out[1:], blocks[:-1, -_TAPS:].max(axis=1))
+    out[:-1] = np.maximum(out[:-1], blocks[1:, :_TAPS].max(axis=1))
+    return out
 
 
 def _peak_envelope(x: np.ndarray, threshold: float, *, fast: bool = False) -> np.ndarray:
     """Per-sample peak of the 4x-oversampled mono ``(n,)`` or ``(n, ch)`` signal (max of the 4
     sub-samples at each sample, and over channels), padded to whole ``_BLOCK``s.
 
-    Only blocks whose sample peak is within ``_OVERSHOOT_DB`` of ``threshold`` can reach it, so
-    only those are oversampled (in one vectorised call); elsewhere |x| is exact enough. ``fast``
-    oversamples in float32 with the same filter (differs from the float64 path by ~1e-6 dB).
+    Exact wherever it is >= ``threshold``: only blocks whose reachable samples come within the
+    filter's overshoot bound (:func:`_overshoot`) of ``threshold`` can reach it, so only those
+    are oversampled (in one vectorised call); elsewhere it is |x|. ``fast`` oversamples in
+    float32 with the same filter (differs from the float64 path by ~1e-6 dB).
     """
     env = _sample_peaks(x)
-    blocks = env.reshape(-1, _BLOCK)
-    sel = np.nonzero(blocks.max(axis=1) >= threshold * 10.0 ** (-_OVERSHOOT_DB / 20.0))[0]
+    sel = np.nonzero(_reachable_peaks(env) * _overshoot() >= threshold)[0]
     if sel.size:
+        blocks = env.reshape(-1, _BLOCK)
         blocks[sel] = np.maximum(blocks[sel], _block_peaks(x, sel, fast))
     return env
 
@@ -158,14 +185,19 @@ class _Limiter:
     def __init__(self, audio: np.ndarray, rate: int) -> None:
         self.x = np.asarray(audio, dtype=np.float64)
         self.window = max(3, int(0.005 * rate))  # 5 ms attack/release
-        self._env = np.zeros(0)  # oversampled per-sample peak, exact where >= _floor - _OVERSHOOT_DB
+        self._env = np.zeros(0)  # oversampled per-sample peak, exact where >= _floor
         self._reach = np.zeros(0)  # max of _env over the samples each gain value affects
         self._block_env = self._block_reach = np.zeros(0)  # their maxima per _BLOCK
+        # how many blocks the reach (1.5 windows each side) and the gain's 5 ms mean (half a window
+        # each side) spread past the block they start in
+        self._reach_blocks = -(-3 * self.window // (2 * _BLOCK))
+        self._mean_blocks = -(-self.window // (2 * _BLOCK))
         self._floor = math.inf
         peaks = _sample_peaks(self.x).reshape(-1, _CELL).max(axis=1)
         self._cell_reach = maximum_filter1d(peaks, size=-(-3 * self.window // _CELL) + 1)
         energy = np.zeros(peaks.size * _CELL)
-        energy[: self.x.shape[0]] = self.x**2 if self.x.ndim == 1 else np.sum(self.x**2, axis=1)
+        for ch in [self.x] if self.x.ndim == 1 else list(self.x.T):
+            energy[: self.x.shape[0]] += np.square(ch)
         self._cell_energy = energy.reshape(-1, _CELL).sum(axis=1)
 
     def estimated_drop(self, ceiling_dbtp: float) -> float:
@@ -183,9 +215,9 @@ class _Limiter:
             self._env = _peak_envelope(self.x, self._floor, fast=True)
             env = self._env.reshape(-1, _BLOCK)
             self._block_env = env.max(axis=1)
-            # the reach (1.5 windows < a block each side) can exceed the floor only in blocks next to
-            # one whose envelope does; elsewhere 0 stands for "under every ceiling tried"
-            rows = np.nonzero(_with_neighbours(self._block_env > self._floor))[0]
+            # the reach can exceed the floor only near a block whose envelope does; elsewhere 0 stands
+            # for "under every ceiling tried"
+            rows = np.nonzero(_with_neighbours(self._block_env > self._floor, self._reach_blocks))[0]
             self._reach = np.zeros_like(self._env)
             if rows.size:
                 reach = maximum_filter1d(env[rows].ravel(), size=3 * self.window)
@@ -204,7 +236,7 @@ class _Limiter:
         n = self.x.shape[0]
         y = np.zeros((self._env.size, *self.x.shape[1:]))
         y[:n] = self.x
-        rows = np.nonzero(_with_neighbours(self._block_reach > ceiling))[0]
+        rows = np.nonzero(_with_neighbours(self._block_reach > ceiling, self._mean_blocks))[0]
         reach = np.maximum(self._reach.reshape(-1, _BLOCK)[rows].ravel(), 1e-12)
         gain = uniform_filter1d(np.minimum(1.0, ceiling / reach), size=self.window).reshape(-1, _BLOCK)
         gain[gain > 1.0 - 1e-12] = 1.0  # the running mean's rounding residue is no change
@@ -219,24 +251,28 @@ class _Limiter:
         dirty[np.minimum(rows[changed[:, -_TAPS:].any(axis=1)] + 1, last)] = True
         clean_peak = float(np.max(self._block_env[~dirty], initial=0.0))
         sel = np.nonzero(dirty)[0]
-        sample_peak = np.abs(blocks[sel]).reshape(sel.size, -1).max(axis=1, initial=0.0)
-        # as in true_peak_dbtp: a block more than _OVERSHOOT_DB under a known peak can't hold the max
-        known = max(clean_peak, float(np.max(sample_peak, initial=0.0)))
-        sel = sel[sample_peak >= known * 10.0 ** (-_OVERSHOOT_DB / 20.0)]
+        reachable = _reachable_peaks(_sample_peaks(y))[sel]
+        # as in _peak_envelope: a block whose reachable samples are more than the overshoot bound
+        # under a peak already known cannot hold the maximum
+        known = max(clean_peak, float(np.max(reachable, initial=0.0)))
+        sel = sel[reachable * _overshoot() >= known]
         new_peak = float(np.max(_block_peaks(y[:n], sel, fast=True), initial=0.0))
         return y[:n], _db(max(clean_peak, new_peak))
 
 
-def _with_neighbours(blocks: np.ndarray) -> np.ndarray:
-    """A block mask widened by one block on each side."""
+def _with_neighbours(blocks: np.ndarray, k: int = 1) -> np.ndarray:
+    """A block mask widened by ``k`` blocks on each side."""
     out = blocks.copy()
-    out[1:] |= blocks[:-1]
-    out[:-1] |= blocks[1:]
+    for i in range(1, min(k, blocks.size) + 1):
+        out[i:] |= blocks[:-i]
+        out[:-i] |= blocks[i:]
     return out
 
 
-_MAX_LIMIT_DB = 24.0  # deepest limiting normalisation considers, below the aimed-at peak
+_MAX_LIMIT_DB = 60.0  # deepest limiting normalisation considers, below the aimed-at peak
 _ACCEPT_DB = 0.5  # a peak after make-up gain this far under the ceiling is close enough
+_GATE_SAFE_LUFS = -50.0  # measured at or above this, a gain to any target moves no block across
+# BS.1770's -70 LUFS absolute gate that could pass its relative gate (10 LU under the level)
 
 
 def normalize_loudness(
@@ -248,65 +284,98 @@ def normalize_loudness(
 ) -> tuple[np.ndarray, float, float]:
     """Gain to ``target_lufs`` and limit true peak to ``ceiling_dbtp``; returns (audio, LUFS, dBTP).
 
-    ``audio``: float mono ``(n,)`` or ``(n, ch)``, full scale 1.0; ``rate`` in Hz. The returned
-    audio is float32 of the same shape; LUFS is ITU-R BS.1770 integrated loudness (pyloudnorm),
-    dBTP the 4x-oversampled true peak (``-inf`` both for silence; silence is returned as is).
+    ``audio``: float mono ``(n,)`` or ``(n, ch)`` (at most 5 channels, as BS.1770 weights them),
+    full scale 1.0; ``rate`` in Hz. The returned audio is float32 of the same shape; LUFS is
+    ITU-R BS.1770 integrated loudness (pyloudnorm), dBTP the 4x-oversampled true peak. Silence
+    is returned as is (``-inf`` both); audio BS.1770 cannot measure even when brought up (e.g.
+    only infrasound) comes back only lowered under the ceiling if need be, LUFS ``-inf``.
+    Raises ValueError (pyloudnorm) for more than 5 channels.
 
-    Gain is linear, so both the true peak and the loudness after a pure gain are known without
-    re-measuring (BS.1770's relative gate moves with the gain; only blocks near the -70 LUFS
-    absolute gate, which carry no weight, could change). The signal is first gained to the
-    target; if its true peak is then over the ceiling it is limited at a depth ``d`` (dBTP):
-    limiting lowers the loudness, so the make-up gain, and with it the final peak
-    ``p(d) = tp(d) + target - L(d)``, rises. ``d`` solves ``p(d) = ceiling - 0.2 dB`` on the
-    limiter's coarse drop model (Brent's method) plus the model's error at the last depth tried;
-    each try is measured (loudness, and the true peak of the blocks it touched) and the first
-    with ``p`` within 0.5 dB under the ceiling is kept, usually the first. If none is (limiting
-    that costs as much loudness as it removes peak, e.g. a steady tone), the make-up gain is
-    lowered so the ceiling still holds and the loudness falls short.
+    A gain is linear, so the true peak and loudness after it are known without re-measuring,
+    except that blocks can cross BS.1770's -70 LUFS absolute gate: audio measured under
+    -50 LUFS is brought up and measured again first. Gained to the target, if the true peak is
+    over the ceiling the audio is limited at a depth ``d`` (dBTP): limiting lowers the loudness,
+    so the make-up gain, and with it the final peak ``p(d) = tp(d) + target - L(d)``, rises.
+    ``d`` solves ``p(d) = ceiling - 0.2 dB`` on the limiter's coarse drop model (Brent's method)
+    plus the model's error at the last depth tried; each try is measured (loudness, and the true
+    peak of the blocks it touched) and the first with ``p`` within 0.5 dB under the ceiling is
+    kept, usually the first. Where no depth reaches it (limiting that costs as much loudness as
+    it removes peak, e.g. a steady tone or a lone click), the least limiting within 0.1 dB of
+    the best the model finds is tried, and the make-up gain is lowered so the ceiling still
+    holds: the loudness falls short.
     """
-    from scipy.optimize import brentq
-
     x0 = np.asarray(audio, dtype=np.float64)
     if x0.size == 0 or not np.any(x0):
         return x0.astype(np.float32), -math.inf, -math.inf
-    loud0 = integrated_loudness(x0, rate)
-    if not math.isfinite(loud0):
-        return x0.astype(np.float32), loud0, true_peak_dbtp(x0)
-    x, loud = x0 * 10.0 ** ((target_lufs - loud0) / 20.0), target_lufs
-    ceiling = ceiling_dbtp - _FAST_MARGIN_DB
-    tp = _db(float(np.max(np.abs(x))))  # the sample peak: the true peak is at least this
-    if tp <= ceiling:
-        tp = true_peak_dbtp(x, fast=True)
-    if tp > ceiling:
-        limiter = _Limiter(x, rate)
-        aim = ceiling - 0.2
-
-        def miss(depth: float, error: float) -> float:  # modelled final peak - aim
-            return depth + limiter.estimated_drop(depth) + error - aim
-
-        error, lo, depth = 0.0, aim - _MAX_LIMIT_DB, math.nan
-        for _ in range(iterations):
-            if miss(lo, error) >= 0:  # even the deepest limiting misses: take it, the gain will give way
-                if depth == lo:
-                    break
-                depth = lo
-            elif miss(aim, error) <= 0:
-                depth = aim
-            else:
-                depth = brentq(miss, lo, aim, (error,), xtol=0.01)
-            y, tp_y = limiter(depth)
-            loud_y = integrated_loudness(y, rate)
-            if not math.isfinite(loud_y):
-                break
-            x, tp, loud = y, tp_y, loud_y
-            if ceiling - _ACCEPT_DB <= tp + target_lufs - loud <= ceiling:
-                break
-            error = (target_lufs - loud) - limiter.estimated_drop(depth) + (tp - depth)
+    x, loud, _ = _measurable(x0, rate, target_lufs)
+    if not math.isfinite(loud):
+        out = (x0 * 10.0 ** (min(0.0, ceiling_dbtp - 0.05 - true_peak_dbtp(x0)) / 20.0)).astype(np.float32)
+        return out, -math.inf, true_peak_dbtp(out)
+    x, loud, tp = _limited(x * 10.0 ** ((target_lufs - loud) / 20.0), rate, target_lufs, ceiling_dbtp, iterations)
     gain_db = target_lufs - loud
-    if tp + gain_db > ceiling:  # last resort: less gain, so the ceiling always holds
+    if tp + gain_db > ceiling_dbtp - _FAST_MARGIN_DB:  # last resort: less gain, so the ceiling always holds
         gain_db = ceiling_dbtp - 0.05 - tp
     out = (x * 10.0 ** (gain_db / 20.0)).astype(np.float32)
-    return out, loud + gain_db, tp + gain_db
+    # limited far down, the make-up gain can move blocks across the absolute gate: measure
+    lufs = loud + gain_db if loud >= _GATE_SAFE_LUFS else integrated_loudness(out, rate)
+    return out, lufs, tp + gain_db
+
+
+def _measurable(x: np.ndarray, rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
+    """``x`` and its loudness (LUFS), brought up and measured again while it measures under
+    ``_GATE_SAFE_LUFS`` (audio BS.1770 cannot measure is first brought to a -20 dBFS peak);
+    returns (audio, LUFS, the gain applied in dB). LUFS is ``-inf`` if there is still nothing to
+    measure."""
+    loud, gain_db = integrated_loudness(x, rate), 0.0
+    for _ in range(2):
+        if loud >= _GATE_SAFE_LUFS:
+            break
+        step = target_lufs - loud if math.isfinite(loud) else -20.0 - _db(float(np.max(np.abs(x))))
+        x, gain_db = x * 10.0 ** (step / 20.0), gain_db + step
+        loud = integrated_loudness(x, rate)
+    return x, loud, gain_db
+
+
+def _limited(
+    x: np.ndarray, rate: int, target_lufs: float, ceiling_dbtp: float, iterations: int
+) -> tuple[np.ndarray, float, float]:
+    """Audio at ``target_lufs`` limited so its make-up gain (back to the target) keeps the true
+    peak under ``ceiling_dbtp``, as :func:`normalize_loudness` describes; returns (audio, its
+    LUFS, its dBTP). Unchanged (with its true peak) when no limiting is needed or none helps."""
+    from scipy.optimize import brentq
+
+    loud, ceiling = target_lufs, ceiling_dbtp - _FAST_MARGIN_DB
+    if _db(float(np.max(np.abs(x)))) <= ceiling or iterations <= 0:  # the sample peak: the true peak is at least this
+        return x, loud, true_peak_dbtp(x, fast=True)
+    limiter = _Limiter(x, rate)
+    aim = ceiling - 0.2
+
+    def miss(depth: float, error: float) -> float:  # modelled final peak - aim
+        return depth + limiter.estimated_drop(depth) + error - aim
+
+    kept: tuple[np.ndarray, float, float] | None = None
+    error, lo, depth = 0.0, aim - _MAX_LIMIT_DB, math.nan
+    for _ in range(iterations):
+        previous = depth
+        if miss(lo, error) >= 0:  # no depth reaches the aim: the least limiting within 0.1 dB of the best
+            floor = miss(lo, error) + 0.1
+            depth = aim if miss(aim, error) <= floor else brentq(miss, lo, aim, (error - floor,), xtol=0.01)
+        elif miss(aim, error) <= 0:
+            depth = aim
+        else:
+            depth = brentq(miss, lo, aim, (error,), xtol=0.01)
+        if depth == previous:
+            break
+        y, tp = limiter(depth)
+        y, loud, up_db = _measurable(y, rate, target_lufs)  # limited deep, it can measure near the gate
+        if not math.isfinite(loud):  # nothing above the gate left: limiting cannot help
+            break
+        tp += up_db
+        kept = (y, loud, tp)
+        if ceiling - _ACCEPT_DB <= tp + target_lufs - loud <= ceiling:
+            break
+        error = (target_lufs - loud) - limiter.estimated_drop(depth) + (tp - depth)
+    return kept if kept is not None else (x, target_lufs, true_peak_dbtp(x, fast=True))
 
 
 def measure(audio: np.ndarray, rate: int) -> dict[str, float | None]:

@@ -92,3 +92,82 @@ def test_fast_true_peak_of_a_long_signal_matches_the_reference() -> None:
     x = np.concatenate([_speechlike(3, 3.0), np.zeros(_BLOCK // 3, dtype=np.float32), _speechlike(4, 2.0)])
     assert true_peak_dbtp(x, fast=True) == pytest.approx(true_peak_dbtp(x), abs=1e-4)
     assert true_peak_dbtp(x) == pytest.approx(_full_4x_dbtp(x), abs=1e-9)
+
+
+def _holds_contract(x: np.ndarray, target: float, ceiling: float = -1.0, **kw: int) -> tuple[np.ndarray, float, float]:
+    """Normalise (warnings are errors) and check what every caller relies on, by the reference
+    measures: ceiling held, reported figures true, target met unless the ceiling forbade it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, lufs, tp = normalize_loudness(x, SR, target, ceiling, **kw)
+    assert out.shape == np.shape(x) and out.dtype == np.float32 and np.all(np.isfinite(out))
+    full = _full_4x_dbtp(out)
+    assert full <= ceiling + 1e-6
+    assert abs(full - tp) <= 1e-3
+    measured = integrated_loudness(out, SR)
+    assert abs(measured - lufs) <= 0.01 or measured == lufs == -np.inf
+    if tp < ceiling - 0.06:
+        assert abs(measured - target) <= 0.5
+    return out, lufs, tp
+
+
+def _half_sample_pattern() -> np.ndarray:
+    """A tone with 20 samples shaped to the half-sample branch's signs: its inter-sample peak is
+    6.5 dB over its samples, more than the old 6 dB selection margin assumed possible."""
+    from scipy.signal import firwin
+
+    h = firwin(81, 0.25, window=("kaiser", 5.0)) * 4
+    x = 0.5 * np.sin(2 * np.pi * 997 * np.arange(SR) / SR)
+    x[19000:22000] = 0.0
+    x[20000:20020] = 0.5 * 10 ** (-6.5 / 20) * np.sign(h[2::4][::-1])
+    return x
+
+
+def test_true_peak_block_selection_is_a_bound_not_a_guess() -> None:
+    x = _half_sample_pattern()
+    assert true_peak_dbtp(x) == pytest.approx(_full_4x_dbtp(x), abs=1e-9)
+    assert true_peak_dbtp(x, fast=True) == pytest.approx(_full_4x_dbtp(x), abs=1e-4)
+    _holds_contract(x, -4.86)
+
+
+@pytest.mark.parametrize("ceiling", [-1.0, -8.0])
+def test_a_lone_click_reports_its_true_peak(ceiling: float) -> None:
+    """Limiting a click costs as much loudness as it removes peak; what is reported must still be
+    the output's true peak (it was the sample peak, 2 dB under it at a -8 dBTP ceiling)."""
+    x = np.zeros(SR)
+    x[SR // 2 : SR // 2 + 2] = 1.0
+    _holds_contract(x, -16.0, ceiling)
+
+
+def test_no_limiting_rounds_still_holds_the_ceiling() -> None:
+    x = np.sin(2 * np.pi * 12000 * np.arange(SR) / SR + np.pi / 4)  # inter-sample peaks 3 dB over
+    _, _, tp = _holds_contract(x, 3.0, iterations=0)
+    assert tp == pytest.approx(-1.05, abs=1e-6)
+
+
+@pytest.mark.parametrize(("first", "rest"), [(-69.0, -71.0), (-66.0, -72.0), (-69.5, -75.0), (-80.0, -80.0)])
+def test_audio_near_or_under_the_absolute_gate_is_measured_where_it_lands(first: float, rest: float) -> None:
+    """A gain moves blocks across BS.1770's -70 LUFS gate: quiet input is brought up and measured
+    again, so the target is met (it was reported met and measured 1.5-4 LU short, or not
+    normalised at all under the gate)."""
+    noise = np.random.default_rng(3).standard_normal(6 * SR)
+    noise /= 10 ** (integrated_loudness(noise, SR) / 20)  # 0 LUFS
+    x = noise * 10 ** (rest / 20)
+    x[:SR] *= 10 ** ((first - rest) / 20)
+    _, lufs, _ = _holds_contract(x, -16.0)
+    assert lufs == pytest.approx(-16.0, abs=0.01)
+
+
+@pytest.mark.parametrize("burst", [10.0, 30.0])
+def test_a_burst_that_dominates_the_loudness_is_limited_as_deep_as_it_takes(burst: float) -> None:
+    x = 0.01 * np.sin(2 * np.pi * 1000 * np.arange(SR) / SR)  # -40 dBFS tone
+    x[24000:24065] += burst * 0.01 * np.random.default_rng(5).standard_normal(65)
+    _, lufs, _ = _holds_contract(x, -16.0)
+    assert lufs == pytest.approx(-16.0, abs=0.01)
+
+
+def test_audio_with_no_measurable_loudness_is_only_brought_under_the_ceiling() -> None:
+    infrasound = np.sin(2 * np.pi * 0.25 * np.arange(2 * SR) / SR)  # K-weighting leaves < -70 LUFS
+    out, lufs, tp = normalize_loudness(infrasound, SR, -16.0)
+    assert lufs == -np.inf
+    assert tp <= -1.0 and _full_4x_dbtp(out) <= -1.0 + 1e-6
