@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
@@ -20,24 +19,29 @@ MIN_LOUDNESS_SECONDS = 0.4  # one BS.1770 gating block
 TRUE_PEAK_CEILING_DBTP = -1.0
 
 
-@functools.lru_cache(maxsize=8)
-def meter(rate: int) -> Any:
-    """One pyloudnorm Meter (K-weighting filters) per sample rate, reused across calls."""
+ABSOLUTE_GATE_LUFS = -70.0  # BS.1770: gating blocks under this never count
+
+
+def _loudness_blocks(audio: np.ndarray, rate: int) -> tuple[float, np.ndarray]:
+    """Integrated loudness (LUFS) and the loudness of every 400 ms gating block (LUFS, 75 %
+    overlap) of mono ``(n,)`` or ``(n, ch)`` audio, by pyloudnorm (a fresh Meter per call: it
+    keeps the blocks of its last measurement). Audio shorter than one gating block is padded
+    with silence (pyloudnorm needs a full block)."""
     import pyloudnorm
 
-    return pyloudnorm.Meter(rate)
-
-
-def integrated_loudness(audio: np.ndarray, rate: int) -> float:
-    """Integrated loudness in LUFS of mono ``(n,)`` or multichannel ``(n, ch)`` audio (``-inf`` for silence).
-
-    Audio shorter than one gating block is padded with silence (pyloudnorm needs a full block).
-    """
     x = np.asarray(audio, dtype=np.float64)
     min_len = int(math.ceil(MIN_LOUDNESS_SECONDS * rate)) + 1
     if x.shape[0] < min_len:
         x = np.pad(x, [(0, min_len - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
-    return float(meter(rate).integrated_loudness(x))
+    meter = pyloudnorm.Meter(rate)
+    loud = float(meter.integrated_loudness(x))
+    return loud, np.asarray(meter.blockwise_loudness, dtype=np.float64)
+
+
+def integrated_loudness(audio: np.ndarray, rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770, pyloudnorm) of mono ``(n,)`` or multichannel
+    ``(n, ch)`` audio, at most 5 channels; ``-inf`` for silence. Short audio is padded to one block."""
+    return _loudness_blocks(audio, rate)[0]
 
 
 _BLOCK = 1024
@@ -225,7 +229,7 @@ class _Limiter:
             self._block_reach = self._reach.reshape(-1, _BLOCK).max(axis=1)
 
     def __call__(self, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
-        """Limit to ``ceiling_dbtp``; returns (float64 audio, its true peak in dBTP, fast path).
+        """Limit to ``ceiling_dbtp``; returns the float64 audio and its true peak (dBTP, fast path).
 
         Only blocks where the gain can be < 1 (reach over the ceiling, and their neighbours: the
         5 ms mean spreads a dip half a window) are computed; each run of them starts and ends
@@ -270,9 +274,8 @@ def _with_neighbours(blocks: np.ndarray, k: int = 1) -> np.ndarray:
 
 
 _MAX_LIMIT_DB = 60.0  # deepest limiting normalisation considers, below the aimed-at peak
-_ACCEPT_DB = 0.5  # a peak after make-up gain this far under the ceiling is close enough
-_GATE_SAFE_LUFS = -50.0  # measured at or above this, a gain to any target moves no block across
-# BS.1770's -70 LUFS absolute gate that could pass its relative gate (10 LU under the level)
+_ACCEPT_DB = 0.5  # a final peak this far under the ceiling is close enough
+_LAST_RESORT_DB = 0.01  # the final peak when the gain has to give way, under the ceiling
 
 
 def normalize_loudness(
@@ -280,102 +283,119 @@ def normalize_loudness(
     rate: int,
     target_lufs: float = -16.0,
     ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
-    iterations: int = 4,
+    iterations: int = 6,
 ) -> tuple[np.ndarray, float, float]:
     """Gain to ``target_lufs`` and limit true peak to ``ceiling_dbtp``; returns (audio, LUFS, dBTP).
 
     ``audio``: float mono ``(n,)`` or ``(n, ch)`` (at most 5 channels, as BS.1770 weights them),
     full scale 1.0; ``rate`` in Hz. The returned audio is float32 of the same shape; LUFS is
-    ITU-R BS.1770 integrated loudness (pyloudnorm), dBTP the 4x-oversampled true peak. Silence
-    is returned as is (``-inf`` both); audio BS.1770 cannot measure even when brought up (e.g.
-    only infrasound) comes back only lowered under the ceiling if need be, LUFS ``-inf``.
-    Raises ValueError (pyloudnorm) for more than 5 channels.
+    ITU-R BS.1770 integrated loudness (pyloudnorm), dBTP the 4x-oversampled true peak, both of
+    the returned audio. Silence is returned as is (``-inf`` both); audio BS.1770 cannot measure
+    even when brought up (e.g. only infrasound) is only lowered under the ceiling if need be
+    (LUFS ``-inf``). Raises ValueError (pyloudnorm) for more than 5 channels.
 
-    A gain is linear, so the true peak and loudness after it are known without re-measuring,
-    except that blocks can cross BS.1770's -70 LUFS absolute gate: audio measured under
-    -50 LUFS is brought up and measured again first. Gained to the target, if the true peak is
-    over the ceiling the audio is limited at a depth ``d`` (dBTP): limiting lowers the loudness,
-    so the make-up gain, and with it the final peak ``p(d) = tp(d) + target - L(d)``, rises.
-    ``d`` solves ``p(d) = ceiling - 0.2 dB`` on the limiter's coarse drop model (Brent's method)
-    plus the model's error at the last depth tried; each try is measured (loudness, and the true
-    peak of the blocks it touched) and the first with ``p`` within 0.5 dB under the ceiling is
-    kept, usually the first. Where no depth reaches it (limiting that costs as much loudness as
-    it removes peak, e.g. a steady tone or a lone click), the least limiting within 0.1 dB of
-    the best the model finds is tried, and the make-up gain is lowered so the ceiling still
-    holds: the loudness falls short.
+    A gain shifts loudness by exactly itself unless it moves a gating block across the -70 LUFS
+    absolute gate; then the gained audio is measured again (:func:`_gain_to`). Gained to the
+    target, if the true peak is over the ceiling the audio is limited at a depth ``d`` (dBTP):
+    limiting lowers the loudness, so the make-up gain, and with it the final peak ``p(d)``,
+    rises. ``d`` solves ``p(d) = ceiling - 0.2 dB`` on the limiter's coarse drop model (Brent's
+    method) plus the model's error at the last depth tried; each try is measured (loudness, and
+    the true peak of the blocks it touched) and the first with ``p`` within 0.5 dB under the
+    ceiling is kept, usually the first. Where no depth reaches it (limiting that costs as much
+    loudness as it removes peak, e.g. a steady tone or a lone click), the least limiting within
+    0.1 dB of the best the model finds is tried, and the gain gives way so the ceiling holds:
+    the loudness falls short, and is measured.
     """
     x0 = np.asarray(audio, dtype=np.float64)
     if x0.size == 0 or not np.any(x0):
         return x0.astype(np.float32), -math.inf, -math.inf
-    x, loud, _ = _measurable(x0, rate, target_lufs)
+    x, loud, _ = _gain_to(x0, rate, target_lufs)
     if not math.isfinite(loud):
-        out = (x0 * 10.0 ** (min(0.0, ceiling_dbtp - 0.05 - true_peak_dbtp(x0)) / 20.0)).astype(np.float32)
+        gain_db = min(0.0, ceiling_dbtp - _LAST_RESORT_DB - true_peak_dbtp(x0))
+        out = (x0 * 10.0 ** (gain_db / 20.0)).astype(np.float32)
         return out, -math.inf, true_peak_dbtp(out)
-    x, loud, tp = _limited(x * 10.0 ** ((target_lufs - loud) / 20.0), rate, target_lufs, ceiling_dbtp, iterations)
+    x, loud, tp = _limited(x, loud, rate, target_lufs, ceiling_dbtp, iterations)
     gain_db = target_lufs - loud
-    if tp + gain_db > ceiling_dbtp - _FAST_MARGIN_DB:  # last resort: less gain, so the ceiling always holds
-        gain_db = ceiling_dbtp - 0.05 - tp
+    if tp + gain_db > ceiling_dbtp - _FAST_MARGIN_DB:  # last resort: less gain, so the ceiling holds
+        gain_db = ceiling_dbtp - _LAST_RESORT_DB - tp
     out = (x * 10.0 ** (gain_db / 20.0)).astype(np.float32)
-    # limited far down, the make-up gain can move blocks across the absolute gate: measure
-    lufs = loud + gain_db if loud >= _GATE_SAFE_LUFS else integrated_loudness(out, rate)
-    return out, lufs, tp + gain_db
+    return out, (loud if gain_db == 0 else integrated_loudness(out, rate)), tp + gain_db
 
 
-def _measurable(x: np.ndarray, rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
-    """``x`` and its loudness (LUFS), brought up and measured again while it measures under
-    ``_GATE_SAFE_LUFS`` (audio BS.1770 cannot measure is first brought to a -20 dBFS peak);
-    returns (audio, LUFS, the gain applied in dB). LUFS is ``-inf`` if there is still nothing to
-    measure."""
-    loud, gain_db = integrated_loudness(x, rate), 0.0
-    for _ in range(2):
-        if loud >= _GATE_SAFE_LUFS:
+def _gain_to(x: np.ndarray, rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
+    """``x`` gained to ``target_lufs``: returns (audio, its LUFS, the gain applied in dB).
+
+    The LUFS is the target itself when the gain moved no gating block across the absolute gate;
+    otherwise the gained audio is measured and the gain refined (a few times; then the last
+    measure stands). Audio with no measurable loudness is first brought to a -20 dBFS peak;
+    still unmeasurable, the LUFS is ``-inf``."""
+    loud, blocks = _loudness_blocks(x, rate)
+    total = 0.0
+    if not math.isfinite(loud):
+        total = -20.0 - _db(float(np.max(np.abs(x))))
+        x = x * 10.0 ** (total / 20.0)
+        loud, blocks = _loudness_blocks(x, rate)
+    for _ in range(4):
+        if not math.isfinite(loud):
             break
-        step = target_lufs - loud if math.isfinite(loud) else -20.0 - _db(float(np.max(np.abs(x))))
-        x, gain_db = x * 10.0 ** (step / 20.0), gain_db + step
-        loud = integrated_loudness(x, rate)
-    return x, loud, gain_db
+        step = target_lufs - loud
+        x, total = x * 10.0 ** (step / 20.0), total + step
+        low, high = sorted((ABSOLUTE_GATE_LUFS, ABSOLUTE_GATE_LUFS - step))
+        if not np.any((blocks >= low) & (blocks <= high)):
+            return x, target_lufs, total
+        loud, blocks = _loudness_blocks(x, rate)
+    return x, loud, total
 
 
 def _limited(
-    x: np.ndarray, rate: int, target_lufs: float, ceiling_dbtp: float, iterations: int
+    x: np.ndarray, loud: float, rate: int, target_lufs: float, ceiling_dbtp: float, iterations: int
 ) -> tuple[np.ndarray, float, float]:
-    """Audio at ``target_lufs`` limited so its make-up gain (back to the target) keeps the true
-    peak under ``ceiling_dbtp``, as :func:`normalize_loudness` describes; returns (audio, its
-    LUFS, its dBTP). Unchanged (with its true peak) when no limiting is needed or none helps."""
+    """``x`` (``loud`` LUFS, near the target) limited so that the make-up gain to ``target_lufs``
+    keeps its true peak under ``ceiling_dbtp``, as :func:`normalize_loudness` describes; returns
+    (audio, its LUFS, its dBTP). Unchanged when no limiting is needed or none helps."""
     from scipy.optimize import brentq
 
-    loud, ceiling = target_lufs, ceiling_dbtp - _FAST_MARGIN_DB
-    if _db(float(np.max(np.abs(x)))) <= ceiling or iterations <= 0:  # the sample peak: the true peak is at least this
-        return x, loud, true_peak_dbtp(x, fast=True)
+    ceiling, make_up = ceiling_dbtp - _FAST_MARGIN_DB, target_lufs - loud
+    if _db(float(np.max(np.abs(x)))) + make_up <= ceiling or iterations <= 0:  # the true peak may be too
+        tp = true_peak_dbtp(x, fast=True)
+        if tp + make_up <= ceiling or iterations <= 0:
+            return x, loud, tp
     limiter = _Limiter(x, rate)
-    aim = ceiling - 0.2
+    aim = ceiling - 0.2 - make_up  # the depth whose final peak is the aim, if limiting cost no loudness
 
-    def miss(depth: float, error: float) -> float:  # modelled final peak - aim
+    def miss(depth: float, error: float) -> float:  # modelled final peak - the aim
         return depth + limiter.estimated_drop(depth) + error - aim
 
-    kept: tuple[np.ndarray, float, float] | None = None
-    error, lo, depth = 0.0, aim - _MAX_LIMIT_DB, math.nan
-    for _ in range(iterations):
-        previous = depth
+    def next_depth(tries: list[tuple[float, float]]) -> float:
+        """The model, shifted by its error at the last try; past two tries, a secant on the
+        measured peaks (the model's slope can be far off where limiting costs nearly 1:1)."""
+        error = tries[-1][1] - tries[-1][0] - limiter.estimated_drop(tries[-1][0]) if tries else 0.0
         if miss(lo, error) >= 0:  # no depth reaches the aim: the least limiting within 0.1 dB of the best
             floor = miss(lo, error) + 0.1
-            depth = aim if miss(aim, error) <= floor else brentq(miss, lo, aim, (error - floor,), xtol=0.01)
-        elif miss(aim, error) <= 0:
-            depth = aim
-        else:
-            depth = brentq(miss, lo, aim, (error,), xtol=0.01)
-        if depth == previous:
+            return aim if miss(aim, error) <= floor else float(brentq(miss, lo, aim, (error - floor,), xtol=0.01))
+        if len(tries) >= 2 and tries[-1][0] != tries[-2][0]:
+            (d1, q1), (d2, q2) = tries[-2:]
+            slope = min(1.0, max(0.05, (q2 - q1) / (d2 - d1)))
+            return min(aim, max(lo, d2 - (q2 - aim) / slope))
+        return aim if miss(aim, error) <= 0 else float(brentq(miss, lo, aim, (error,), xtol=0.01))
+
+    kept: tuple[np.ndarray, float, float] | None = None
+    tries: list[tuple[float, float]] = []  # (depth, measured final peak - make_up), both dB
+    lo = aim - _MAX_LIMIT_DB
+    for _ in range(iterations):
+        depth = next_depth(tries)
+        if tries and depth == tries[-1][0]:
             break
         y, tp = limiter(depth)
-        y, loud, up_db = _measurable(y, rate, target_lufs)  # limited deep, it can measure near the gate
-        if not math.isfinite(loud):  # nothing above the gate left: limiting cannot help
+        y, loud_y, up_db = _gain_to(y, rate, target_lufs)  # the make-up gain, measured if it moves gating blocks
+        if not math.isfinite(loud_y):  # nothing above the gate left: limiting cannot help
             break
-        tp += up_db
-        kept = (y, loud, tp)
-        if ceiling - _ACCEPT_DB <= tp + target_lufs - loud <= ceiling:
+        kept = (y, loud_y, tp + up_db)
+        peak = tp + up_db + target_lufs - loud_y
+        if ceiling - _ACCEPT_DB <= peak <= ceiling:
             break
-        error = (target_lufs - loud) - limiter.estimated_drop(depth) + (tp - depth)
-    return kept if kept is not None else (x, target_lufs, true_peak_dbtp(x, fast=True))
+        tries.append((depth, peak - make_up))
+    return kept if kept is not None else (x, loud, true_peak_dbtp(x, fast=True))
 
 
 def measure(audio: np.ndarray, rate: int) -> dict[str, float | None]:

@@ -142,7 +142,7 @@ def test_a_lone_click_reports_its_true_peak(ceiling: float) -> None:
 def test_no_limiting_rounds_still_holds_the_ceiling() -> None:
     x = np.sin(2 * np.pi * 12000 * np.arange(SR) / SR + np.pi / 4)  # inter-sample peaks 3 dB over
     _, _, tp = _holds_contract(x, 3.0, iterations=0)
-    assert tp == pytest.approx(-1.05, abs=1e-6)
+    assert -1.02 < tp <= -1.0
 
 
 @pytest.mark.parametrize(("first", "rest"), [(-69.0, -71.0), (-66.0, -72.0), (-69.5, -75.0), (-80.0, -80.0)])
@@ -171,3 +171,33 @@ def test_audio_with_no_measurable_loudness_is_only_brought_under_the_ceiling() -
     out, lufs, tp = normalize_loudness(infrasound, SR, -16.0)
     assert lufs == -np.inf
     assert tp <= -1.0 and _full_4x_dbtp(out) <= -1.0 + 1e-6
+
+
+def test_a_true_peak_over_the_ceiling_is_limited_even_when_the_samples_are_not() -> None:
+    """Only the inter-sample peak of a short fs/4 burst is over the ceiling after the gain: it is
+    limited and the target met (the early 'no limiting needed' check read the sample peak)."""
+    rng = np.random.default_rng(1)
+    x = 0.05 * rng.standard_normal(5 * SR)
+    x[SR : SR + 96] = 0.25 * np.sqrt(2) * np.sin(2 * np.pi * np.arange(96) / 4 + np.pi / 4)  # samples +-0.25
+    _, lufs, _ = _holds_contract(x, -14.0)
+    assert lufs == pytest.approx(-14.0, abs=0.01)
+
+
+def _tone(seconds: float, lufs: float) -> np.ndarray:
+    s = np.sin(2 * np.pi * 1000 * np.arange(int(seconds * SR)) / SR)
+    return s * 10 ** ((lufs - integrated_loudness(s, SR)) / 20)
+
+
+@pytest.mark.parametrize(
+    ("levels", "target"),
+    [((-48.0, -64.0, -71.0), -20.0), ((-10.0, -24.0, -45.0), -40.0)],
+    ids=["gain-up-admits-a-long-quiet-tail", "gain-down-drops-it"],
+)
+def test_a_gain_that_moves_blocks_across_the_absolute_gate_is_measured(
+    levels: tuple[float, float, float], target: float
+) -> None:
+    """2 s loud, 2 s quieter, 40 s near the -70 LUFS gate: the gain to the target moves the tail's
+    blocks across the gate, which moves the relative gate; reported 'at target', it measured 3-13 LU off."""
+    x = np.concatenate([_tone(2, levels[0]), _tone(2, levels[1]), _tone(40, levels[2])])
+    _, lufs, _ = _holds_contract(x, target)
+    assert lufs == pytest.approx(target, abs=0.01)
