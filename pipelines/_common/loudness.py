@@ -1,6 +1,6 @@
 """Loudness for the voice and video pipelines: one meter, one true-peak measure, one limiter.
 
-- ``integrated_loudness``: ITU-R BS.1770 integrated loudness in LUFS (pyloudnorm, cached Meter).
+- ``integrated_loudness``: ITU-R BS.1770 integrated loudness in LUFS (pyloudnorm).
 - ``true_peak_dbtp``: true peak by 4x oversampling (BS.1770-4 Annex 2), mono or multichannel.
 - ``normalize_loudness``: gain to a target LUFS with the true peak held under a ceiling (EBU
   R128 / social -16 LUFS, -1 dBTP); ``measure`` gives the before/after figures both pipelines report.
@@ -17,8 +17,6 @@ from scipy.signal import resample_poly
 
 MIN_LOUDNESS_SECONDS = 0.4  # one BS.1770 gating block
 TRUE_PEAK_CEILING_DBTP = -1.0
-
-
 ABSOLUTE_GATE_LUFS = -70.0  # BS.1770: gating blocks under this never count
 
 
