@@ -135,16 +135,22 @@ def _reachable_peaks(peaks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _peak_envelope(x: np.ndarray, threshold: float, *, fast: bool = False) -> np.ndarray:
+def _peak_envelope(
+    x: np.ndarray, threshold: float | None = None, *, fast: bool = False, peaks: np.ndarray | None = None
+) -> np.ndarray:
     """Per-sample peak of the 4x-oversampled mono ``(n,)`` or ``(n, ch)`` signal (max of the 4
     sub-samples at each sample, and over channels), padded to whole ``_BLOCK``s.
 
     Exact wherever it is >= ``threshold``: only blocks whose reachable samples come within the
     filter's overshoot bound (:func:`_overshoot`) of ``threshold`` can reach it, so only those
     are oversampled (in one vectorised call); elsewhere it is |x|. ``fast`` oversamples in
-    float32 with the same filter (differs from the float64 path by ~1e-6 dB).
+    float32 with the same filter (differs from the float64 path by ~1e-6 dB). ``threshold``
+    defaults to the sample peak (the envelope is then exact at its maximum, the true peak);
+    ``peaks``: :func:`_sample_peaks` of ``x`` if already at hand.
     """
-    env = _sample_peaks(x)
+    env = _sample_peaks(x) if peaks is None else peaks.copy()
+    if threshold is None:
+        threshold = float(np.max(env))
     sel = np.nonzero(_reachable_peaks(env) * _overshoot() >= threshold)[0]
     if sel.size:
         blocks = env.reshape(-1, _BLOCK)
@@ -167,7 +173,7 @@ def true_peak_dbtp(audio: np.ndarray, *, fast: bool = False) -> float:
     x = np.asarray(audio, dtype=np.float64)
     if x.size == 0 or not np.any(x):
         return -math.inf
-    return _db(float(np.max(_peak_envelope(x, float(np.max(np.abs(x))), fast=fast))))
+    return _db(float(np.max(_peak_envelope(x, fast=fast))))
 
 
 _CELL = 16  # samples per cell of the limiter's coarse loudness-drop model
@@ -195,9 +201,10 @@ class _Limiter:
         self._reach_blocks = -(-3 * self.window // (2 * _BLOCK))
         self._mean_blocks = -(-self.window // (2 * _BLOCK))
         self._floor = math.inf
-        peaks = _sample_peaks(self.x).reshape(-1, _CELL).max(axis=1)
-        self._cell_reach = maximum_filter1d(peaks, size=-(-3 * self.window // _CELL) + 1)
-        energy = np.zeros(peaks.size * _CELL)
+        self._peaks = _sample_peaks(self.x)
+        cell_peaks = self._peaks.reshape(-1, _CELL).max(axis=1)
+        self._cell_reach = maximum_filter1d(cell_peaks, size=-(-3 * self.window // _CELL) + 1)
+        energy = np.zeros(self._peaks.size)
         for ch in [self.x] if self.x.ndim == 1 else list(self.x.T):
             energy[: self.x.shape[0]] += np.square(ch)
         self._cell_energy = energy.reshape(-1, _CELL).sum(axis=1)
@@ -213,8 +220,8 @@ class _Limiter:
     def _envelope(self, ceiling: float) -> None:
         """Make the oversampled envelope (and its reach) exact for every level down to ``ceiling``."""
         if ceiling < self._floor:
-            self._floor = min(ceiling * 10.0 ** (-1.0 / 20.0), float(np.max(np.abs(self.x))))  # 1 dB spare
-            self._env = _peak_envelope(self.x, self._floor, fast=True)
+            self._floor = min(ceiling * 10.0 ** (-1.0 / 20.0), float(np.max(self._peaks)))  # 1 dB spare
+            self._env = _peak_envelope(self.x, self._floor, fast=True, peaks=self._peaks)
             env = self._env.reshape(-1, _BLOCK)
             self._block_env = env.max(axis=1)
             # the reach can exceed the floor only near a block whose envelope does; elsewhere 0 stands
@@ -309,9 +316,9 @@ def normalize_loudness(
         return x0.astype(np.float32), -math.inf, -math.inf
     x, loud, _ = _gain_to(x0, rate, target_lufs)
     if not math.isfinite(loud):
-        gain_db = min(0.0, ceiling_dbtp - _LAST_RESORT_DB - true_peak_dbtp(x0))
-        out = (x0 * 10.0 ** (gain_db / 20.0)).astype(np.float32)
-        return out, -math.inf, true_peak_dbtp(out)
+        tp0 = true_peak_dbtp(x0)
+        gain_db = min(0.0, ceiling_dbtp - _LAST_RESORT_DB - tp0)
+        return (x0 * 10.0 ** (gain_db / 20.0)).astype(np.float32), -math.inf, tp0 + gain_db
     x, loud, tp = _limited(x, loud, rate, target_lufs, ceiling_dbtp, iterations)
     gain_db = target_lufs - loud
     if tp + gain_db > ceiling_dbtp - _FAST_MARGIN_DB:  # last resort: less gain, so the ceiling holds

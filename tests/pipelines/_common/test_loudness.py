@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
+from maydo_testing.audio import full_oversampled_dbtp
 from pipelines._common.loudness import _BLOCK, integrated_loudness, normalize_loudness, true_peak_dbtp
 
 SR = 48000
-
-
-def _full_4x_dbtp(x: np.ndarray) -> float:
-    """Oversample every channel of the whole signal in float64 (no block selection)."""
-    x = np.asarray(x, dtype=np.float64)
-    chans = [x] if x.ndim == 1 else list(x.T)
-    return max(float(20 * np.log10(max(np.max(np.abs(resample_poly(c, 4, 1))), np.max(np.abs(c))))) for c in chans)
 
 
 def _speechlike(seed: int, seconds: float = 4.0) -> np.ndarray:
@@ -46,7 +40,7 @@ def test_heavy_limiting_hits_target_and_ceiling_at_any_input_level(scale: float,
     assert np.all(np.isfinite(out))
     measured = integrated_loudness(out, SR)
     assert abs(lufs - measured) <= 0.01
-    full = _full_4x_dbtp(out)
+    full = full_oversampled_dbtp(out)
     assert full <= -1.0 + 1e-6
     assert abs(full - tp) <= 1e-3
     if tp < -1.06:  # not forced to trade loudness for the ceiling
@@ -75,7 +69,7 @@ def test_stereo_channels_share_one_gain_and_hold_the_ceiling() -> None:
     out, lufs, tp = normalize_loudness(stereo, SR, -12.0)
     assert out.shape == stereo.shape and out.dtype == np.float32
     np.testing.assert_allclose(out[:, 1], 0.5 * out[:, 0], rtol=1e-5, atol=1e-7)  # image unchanged
-    assert _full_4x_dbtp(out) <= -1.0 + 1e-6
+    assert full_oversampled_dbtp(out) <= -1.0 + 1e-6
     assert abs(integrated_loudness(out, SR) - lufs) <= 0.01
 
 
@@ -83,7 +77,7 @@ def test_steady_tone_that_limiting_cannot_help_falls_short_but_holds_the_ceiling
     t = np.arange(2 * SR) / SR
     tone = (0.5 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)  # PLR 3 dB: -1 dBTP caps it at -4 LUFS
     out, lufs, tp = normalize_loudness(tone, SR, -2.0)
-    assert tp <= -1.0 and _full_4x_dbtp(out) <= -1.0 + 1e-6
+    assert tp <= -1.0 and full_oversampled_dbtp(out) <= -1.0 + 1e-6
     assert lufs == pytest.approx(integrated_loudness(out, SR), abs=0.01)
     assert lufs < -3.0
 
@@ -91,7 +85,7 @@ def test_steady_tone_that_limiting_cannot_help_falls_short_but_holds_the_ceiling
 def test_fast_true_peak_of_a_long_signal_matches_the_reference() -> None:
     x = np.concatenate([_speechlike(3, 3.0), np.zeros(_BLOCK // 3, dtype=np.float32), _speechlike(4, 2.0)])
     assert true_peak_dbtp(x, fast=True) == pytest.approx(true_peak_dbtp(x), abs=1e-4)
-    assert true_peak_dbtp(x) == pytest.approx(_full_4x_dbtp(x), abs=1e-9)
+    assert true_peak_dbtp(x) == pytest.approx(full_oversampled_dbtp(x), abs=1e-9)
 
 
 def _holds_contract(x: np.ndarray, target: float, ceiling: float = -1.0, **kw: int) -> tuple[np.ndarray, float, float]:
@@ -101,7 +95,7 @@ def _holds_contract(x: np.ndarray, target: float, ceiling: float = -1.0, **kw: i
         warnings.simplefilter("error")
         out, lufs, tp = normalize_loudness(x, SR, target, ceiling, **kw)
     assert out.shape == np.shape(x) and out.dtype == np.float32 and np.all(np.isfinite(out))
-    full = _full_4x_dbtp(out)
+    full = full_oversampled_dbtp(out)
     assert full <= ceiling + 1e-6
     assert abs(full - tp) <= 1e-3
     measured = integrated_loudness(out, SR)
@@ -125,8 +119,8 @@ def _half_sample_pattern() -> np.ndarray:
 
 def test_true_peak_block_selection_is_a_bound_not_a_guess() -> None:
     x = _half_sample_pattern()
-    assert true_peak_dbtp(x) == pytest.approx(_full_4x_dbtp(x), abs=1e-9)
-    assert true_peak_dbtp(x, fast=True) == pytest.approx(_full_4x_dbtp(x), abs=1e-4)
+    assert true_peak_dbtp(x) == pytest.approx(full_oversampled_dbtp(x), abs=1e-9)
+    assert true_peak_dbtp(x, fast=True) == pytest.approx(full_oversampled_dbtp(x), abs=1e-4)
     _holds_contract(x, -4.86)
 
 
@@ -170,7 +164,7 @@ def test_audio_with_no_measurable_loudness_is_only_brought_under_the_ceiling() -
     infrasound = np.sin(2 * np.pi * 0.25 * np.arange(2 * SR) / SR)  # K-weighting leaves < -70 LUFS
     out, lufs, tp = normalize_loudness(infrasound, SR, -16.0)
     assert lufs == -np.inf
-    assert tp <= -1.0 and _full_4x_dbtp(out) <= -1.0 + 1e-6
+    assert tp <= -1.0 and full_oversampled_dbtp(out) <= -1.0 + 1e-6
 
 
 def test_a_true_peak_over_the_ceiling_is_limited_even_when_the_samples_are_not() -> None:

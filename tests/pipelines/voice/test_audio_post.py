@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
+from maydo_testing.audio import full_oversampled_dbtp
 from pipelines._common.loudness import integrated_loudness, normalize_loudness, true_peak_dbtp
 from pipelines.voice.audio import OUTPUT_SAMPLE_RATE
 from pipelines.voice.pipeline_voice import VoiceParams, VoicePipeline
@@ -23,16 +23,10 @@ def _peaky(seed: int, seconds: float = 2.0) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _full_4x_dbtp(x: np.ndarray) -> float:
-    """Oversample the whole signal (no block selection) in float64: the plain definition."""
-    up = resample_poly(np.asarray(x, dtype=np.float64), 4, 1)
-    return float(20 * np.log10(max(np.max(np.abs(up)), np.max(np.abs(x)))))
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fast_true_peak_matches_full_oversampling(seed: int) -> None:
     x = _peaky(seed)
-    full = _full_4x_dbtp(x)
+    full = full_oversampled_dbtp(x)
     assert true_peak_dbtp(x) == pytest.approx(full, abs=1e-9)
     assert true_peak_dbtp(x, fast=True) == pytest.approx(full, abs=1e-4)
     assert full > 20 * np.log10(np.max(np.abs(x))) + 0.5  # the signal really has inter-sample peaks
@@ -46,7 +40,7 @@ def test_normalize_hits_loudness_and_holds_ceiling_by_the_full_measure(seed: int
     assert abs(lufs - measured) <= 0.01  # reported loudness (analytic after the gain) is the measured one
     if tp < -1.0 - 0.06:  # not forced to trade loudness for the ceiling
         assert abs(measured - target) <= 0.5
-    full = _full_4x_dbtp(out)
+    full = full_oversampled_dbtp(out)
     assert full <= -1.0 + 1e-6
     assert abs(full - tp) <= 1e-3
 
@@ -60,5 +54,5 @@ def test_every_accent_meets_loudness_and_true_peak(pipe: VoicePipeline) -> None:
         out = pipe(texts[spec.language], VoiceParams(accent=accent, target_lufs=-16.0))
         assert out.sample_rate == OUTPUT_SAMPLE_RATE
         assert abs(integrated_loudness(out.audio, OUTPUT_SAMPLE_RATE) + 16.0) <= 0.5, accent
-        assert _full_4x_dbtp(out.audio) <= -1.0 + 1e-6, accent
+        assert full_oversampled_dbtp(out.audio) <= -1.0 + 1e-6, accent
         assert out.true_peak_dbtp <= -1.0 + 1e-6, accent
