@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ _TEMP_DIR = re.compile(r"^maydo-.+-p(\d+)-[A-Za-z0-9_]+$")
 _PUT_TMP = re.compile(r"^\.(?:put|meta)-(.+)-p(\d+)-[A-Za-z0-9_]+$")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True unless no process has ``pid`` on this host (a signal-0 probe)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,10 +44,14 @@ def temp_prefix(kind: str) -> str:
     return f"maydo-{kind}-p{os.getpid()}-"
 
 
+def _host() -> str:
+    """This host's name as it appears in upload temp names (safe characters only)."""
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
+
+
 def upload_prefix(kind: str = "put") -> str:
     """Temp-file prefix inside the (possibly shared) asset root: host and pid of the writer."""
-    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
-    return f".{kind}-{host}-p{os.getpid()}-"
+    return f".{kind}-{_host()}-p{os.getpid()}-"
 
 
 @dataclass
@@ -72,6 +77,17 @@ def _size(path: Path) -> int:
     return total
 
 
+def _sweep(report: SweepReport, path: Path, pid: int, remove: Callable[[Path], None], dry_run: bool) -> None:
+    """Count ``path`` as kept while ``pid`` lives; else as removed (and remove it unless dry run)."""
+    if pid_alive(pid):
+        report.kept_live += 1
+        return
+    report.bytes += _size(path)
+    report.removed.append(str(path))
+    if not dry_run:
+        remove(path)
+
+
 def sweep_temp_dirs(tmp_root: str | Path | None = None, *, dry_run: bool = False) -> SweepReport:
     """Remove maydo temp dirs (job work dirs, segment caches) whose creating process is gone."""
     root = Path(tmp_root or tempfile.gettempdir())
@@ -84,13 +100,7 @@ def sweep_temp_dirs(tmp_root: str | Path | None = None, *, dry_run: bool = False
         m = _TEMP_DIR.match(path.name)
         if m is None or not path.is_dir() or path.is_symlink():
             continue
-        if _pid_alive(int(m.group(1))):
-            report.kept_live += 1
-            continue
-        report.bytes += _size(path)
-        report.removed.append(str(path))
-        if not dry_run:
-            shutil.rmtree(path, ignore_errors=True)
+        _sweep(report, path, int(m.group(1)), lambda p: shutil.rmtree(p, ignore_errors=True), dry_run)
     return report
 
 
@@ -98,27 +108,22 @@ def sweep_partial_uploads(asset_root: str | Path, *, dry_run: bool = False) -> S
     """Remove half-written asset temp files (``.put-*``, ``.meta-*``) left by dead writers on this host."""
     root = Path(asset_root)
     report = SweepReport()
-    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
+    host = _host()
     if not root.is_dir():
         return report
     for path in [*root.glob(".put-*"), *root.glob("*/.meta-*")]:
         m = _PUT_TMP.match(path.name)
         if m is None or m.group(1) != host:
             continue  # another host's writer (shared root): only that host can judge it
-        if _pid_alive(int(m.group(2))):
-            report.kept_live += 1
-            continue
-        report.bytes += _size(path)
-        report.removed.append(str(path))
-        if not dry_run:
-            path.unlink(missing_ok=True)
+        _sweep(report, path, int(m.group(2)), lambda p: p.unlink(missing_ok=True), dry_run)
     return report
 
 
 def campaign_asset_refs(data_dir: Path) -> set[str]:
     """Asset ids named in any campaign's saved state (``campaigns/*/state.json``)."""
+    from workers.storage.base import ASSET_ID_RE  # not at the top: the storage package imports this module
+
     refs: set[str] = set()
-    hexid = re.compile(r"^[0-9a-f]{64}$")
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
@@ -127,7 +132,7 @@ def campaign_asset_refs(data_dir: Path) -> set[str]:
         elif isinstance(node, list):
             for v in node:
                 walk(v)
-        elif isinstance(node, str) and hexid.match(node):
+        elif isinstance(node, str) and ASSET_ID_RE.match(node):
             refs.add(node)
 
     for state in (data_dir / "campaigns").glob("*/state.json"):
@@ -145,7 +150,11 @@ def local_assets(asset_root: Path) -> Iterable[tuple[str, float, int]]:
             info = json.loads(meta.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        yield str(info.get("id") or meta.stem), float(info.get("created") or meta.stat().st_mtime), int(info.get("size") or 0)
+        yield (
+            str(info.get("id") or meta.stem),
+            float(info.get("created") or meta.stat().st_mtime),
+            int(info.get("size") or 0),
+        )
 
 
 def prune_assets(

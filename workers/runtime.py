@@ -10,6 +10,7 @@ writes results back. See docs/workers.md.
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from workers.settings import PoolSettings, Settings
 
 if TYPE_CHECKING:
     from workers.scheduler.dispatcher import Dispatcher
+    from workers.storage import AssetStore
 
 __all__ = ["InvalidTransition", "JobInUse", "JobNotFound", "Runtime", "pool_for"]
 
@@ -64,7 +66,12 @@ class Runtime:
     def fingerprint(self, spec: JobSpec, extra: dict[str, Any] | None = None) -> str:
         pool = pool_for(spec.kind, spec.params)
         return make_fingerprint(
-            spec.kind, spec.inputs, spec.params, pool=pool, revision=self._pool(pool).revision, extra=extra,
+            spec.kind,
+            spec.inputs,
+            spec.params,
+            pool=pool,
+            revision=self._pool(pool).revision,
+            extra=extra,
             tenant=spec.tenant,
         )
 
@@ -91,10 +98,16 @@ class Runtime:
         naming the field."""
         from workers.limits import Limits
         from workers.resolver import Resolver, prepare_job
-        from workers.storage import open_store
 
         spec = spec.validated(allow_test_kinds=self.settings.dispatcher.test_kinds)
-        return prepare_job(spec, Resolver(open_store(self.settings), owns=owns), Limits.from_settings(self.settings))
+        return prepare_job(spec, Resolver(self.assets, owns=owns), Limits.from_settings(self.settings))
+
+    @functools.cached_property
+    def assets(self) -> AssetStore:
+        """The asset store, opened once per runtime (an S3 client is not free to build per submit)."""
+        from workers.storage import open_store
+
+        return open_store(self.settings)
 
     def _submit_one(
         self, spec: JobSpec, depends_on: Sequence[str] = (), extra: dict[str, Any] | None = None

@@ -64,13 +64,20 @@ class MaskResult:
         """True when the mask is (nearly) binary, so the recolor step should feather its edge."""
         a = self.alpha
         soft = np.count_nonzero((a > 0.02) & (a < 0.98))
-        edge = max(1, int(np.count_nonzero(cv2.morphologyEx((a > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT,
-                                                              np.ones((3, 3), np.uint8)))))
+        edge = max(
+            1,
+            int(
+                np.count_nonzero(
+                    cv2.morphologyEx((a > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+                )
+            ),
+        )
         return bool(soft < 0.25 * edge)
 
 
-def check_coverage(alpha: np.ndarray, source: str, *, min_coverage: float = MIN_COVERAGE,
-                   max_coverage: float = MAX_COVERAGE) -> float:
+def check_coverage(
+    alpha: np.ndarray, source: str, *, min_coverage: float = MIN_COVERAGE, max_coverage: float = MAX_COVERAGE
+) -> float:
     """Coverage of a mask (mean alpha); raises ``PipelineInputError`` when ~0 % or ~100 %."""
     cov = float(alpha.mean())
     if cov < min_coverage:
@@ -192,16 +199,18 @@ class OnnxPreprocess:
             if key in data:
                 val = str(data[key])
                 if val not in choices:
-                    raise PipelineInputError(f"{field}.{key}: {val!r} not allowed; allowed: {', '.join(choices)}",
-                                             field=f"{field}.{key}")
+                    raise PipelineInputError(
+                        f"{field}.{key}: {val!r} not allowed; allowed: {', '.join(choices)}", field=f"{field}.{key}"
+                    )
                 kw[key] = val
         return cls(**kw)
 
 
 #: U²-Net-p's own preprocessing (rembg): RGB / max -> 320x320 -> ImageNet mean/std; the first
 #: output, min-max normalised, is a soft alpha.
-U2NETP_PREPROCESS = OnnxPreprocess(input_size=(320, 320), scale="max", mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                   output="minmax", output_index=0, soft=True)
+U2NETP_PREPROCESS = OnnxPreprocess(
+    input_size=(320, 320), scale="max", mean=IMAGENET_MEAN, std=IMAGENET_STD, output="minmax", output_index=0, soft=True
+)
 SALIENT_MODEL_FILE = "u2netp.onnx"
 SALIENT_MODEL_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 INSTALL_HINT = "maydo models install"
@@ -228,7 +237,9 @@ def onnx_preprocess_for(model: str | Path, options: Mapping[str, Any] | None = N
         try:
             loaded = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise PipelineInputError(f"onnx_model: sidecar {side} is not valid JSON: {exc}", field="onnx_model") from exc
+            raise PipelineInputError(
+                f"onnx_model: sidecar {side} is not valid JSON: {exc}", field="onnx_model"
+            ) from exc
         if not isinstance(loaded, dict):
             raise PipelineInputError(f"onnx_model: sidecar {side} must hold a JSON object", field="onnx_model")
         merged.update(loaded.get("preprocess", loaded))
@@ -274,16 +285,20 @@ def onnx_mask(rgb: np.ndarray, model: str | Path, preprocess: OnnxPreprocess | N
     x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
     outs = sess.run(None, {inp.name: x})
     if not 0 <= pre.output_index < len(outs):
-        raise PipelineInputError(f"onnx_preprocess.output_index {pre.output_index} out of range: the model has "
-                                 f"{len(outs)} outputs", field="onnx_preprocess.output_index")
+        raise PipelineInputError(
+            f"onnx_preprocess.output_index {pre.output_index} out of range: the model has {len(outs)} outputs",
+            field="onnx_preprocess.output_index",
+        )
     out = np.asarray(outs[pre.output_index], dtype=np.float32)
     kind = pre.output
     if kind == "auto":
         kind = "classes" if out.ndim == 4 and out.shape[1] > 1 else "probability"
     if kind == "classes":
         if out.ndim != 4 or out.shape[1] < 2:
-            raise PipelineInputError(f"onnx_model: output kind 'classes' needs [1, C>=2, h, w], got {list(out.shape)}",
-                                     field="onnx_preprocess.output")
+            raise PipelineInputError(
+                f"onnx_model: output kind 'classes' needs [1, C>=2, h, w], got {list(out.shape)}",
+                field="onnx_preprocess.output",
+            )
         if out.shape[1] == 2:
             e = np.exp(out - out.max(axis=1, keepdims=True))
             prob = (e[:, 1] / e.sum(axis=1))[0]
@@ -291,8 +306,10 @@ def onnx_mask(rgb: np.ndarray, model: str | Path, preprocess: OnnxPreprocess | N
             prob = (out[0].argmax(axis=0) != 0).astype(np.float32)
     else:
         if out.size != out.shape[-1] * out.shape[-2]:
-            raise PipelineInputError(f"onnx_model: expected a one-channel output [1, 1, h, w], got {list(out.shape)}",
-                                     field="onnx_preprocess.output")
+            raise PipelineInputError(
+                f"onnx_model: expected a one-channel output [1, 1, h, w], got {list(out.shape)}",
+                field="onnx_preprocess.output",
+            )
         prob = out.reshape(out.shape[-2], out.shape[-1])
         if kind == "minmax":
             lo, hi = float(prob.min()), float(prob.max())
@@ -339,6 +356,21 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
 
 
+def _work_lab(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """CIELAB of ``rgb`` shrunk to at most ``_AUTO_WORK_SIDE`` px on its long side, and that scale (<= 1).
+
+    The one working size of the studio-backdrop model, shared by the mask and the shadow warning.
+    """
+    h, w = rgb.shape[:2]
+    scale = min(1.0, _AUTO_WORK_SIDE / max(h, w))
+    small = (
+        cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+        if scale < 1.0
+        else rgb
+    )
+    return _lab(small), scale
+
+
 @dataclass(frozen=True)
 class StudioFit:
     """The studio-backdrop model of one image: how well a smooth field explains its border.
@@ -359,8 +391,11 @@ class StudioFit:
 
     @property
     def confident(self) -> bool:
-        return (self.sigma <= STUDIO_MAX_SIGMA and self.inliers >= STUDIO_MIN_INLIERS
-                and self.ambiguous <= STUDIO_MAX_AMBIGUOUS)
+        return (
+            self.sigma <= STUDIO_MAX_SIGMA
+            and self.inliers >= STUDIO_MIN_INLIERS
+            and self.ambiguous <= STUDIO_MAX_AMBIGUOUS
+        )
 
 
 def auto_mask(rgb: np.ndarray) -> np.ndarray:
@@ -371,10 +406,7 @@ def auto_mask(rgb: np.ndarray) -> np.ndarray:
 def studio_mask(rgb: np.ndarray) -> tuple[np.ndarray, StudioFit]:
     """Studio-backdrop mask (float32 HxW 0/1, cast shadows removed) and how well the backdrop fit."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, _AUTO_WORK_SIDE / max(h, w))
-    small = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA) \
-        if scale < 1.0 else rgb
-    lab = _lab(small)
+    lab, scale = _work_lab(rgb)
     bg, sigma, inliers = _fit_background(lab)
     thr = max(7.0, 5.0 * sigma)
     dist = np.linalg.norm(lab - bg, axis=2)
@@ -435,8 +467,12 @@ def studio_mask(rgb: np.ndarray) -> tuple[np.ndarray, StudioFit]:
         px = _lab(rgb[ys, xs][None])[0]
         fine[ys, xs] = (np.linalg.norm(px - bg_full[ys, xs], axis=1) > thr).astype(np.uint8)
     if n_shadow:  # the shadow's soft edge must not come back through the full-resolution refinement
-        fine &= cv2.resize(cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)), (w, h),
-                           interpolation=cv2.INTER_NEAREST) == 0
+        fine &= (
+            cv2.resize(
+                cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)), (w, h), interpolation=cv2.INTER_NEAREST
+            )
+            == 0
+        )
     return ((inner > 0) | (fine > 0)).astype(np.float32), fit
 
 
@@ -510,26 +546,24 @@ def mask_warnings(alpha: np.ndarray, rgb: np.ndarray | None = None) -> list[str]
     sides = {"top": hard[0], "bottom": hard[-1], "left": hard[:, 0], "right": hard[:, -1]}
     touched = [k for k, v in sides.items() if v.mean() > 0.02]
     if len(touched) >= 3:
-        warns.append(f"the mask touches the image border on {len(touched)} sides ({', '.join(touched)}): it may "
-                     "include background; check the mask output or give --mask")
+        warns.append(
+            f"the mask touches the image border on {len(touched)} sides ({', '.join(touched)}): it may "
+            "include background; check the mask output or give --mask"
+        )
     if rgb is not None:
-        h, w = hard.shape
-        scale = min(1.0, _AUTO_WORK_SIDE / max(h, w))
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else rgb
+        lab, scale = _work_lab(rgb)
+        size = (lab.shape[1], lab.shape[0])
         hs = cv2.resize(hard.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0 if scale < 1.0 else hard
-        lab = _lab(small)
         bg, sigma, inliers = _fit_background(lab)
         if sigma <= STUDIO_MAX_SIGMA and inliers >= STUDIO_MIN_INLIERS:
             sh = cast_shadow(lab, hs, bg, sigma)
             frac = float(sh.sum()) / max(1.0, float(hs.sum()))
             if frac >= 0.01:
-                warns.append(f"the mask seems to include a cast shadow ({frac:.1%} of it is the backdrop in shade, "
-                             "below the product); the shadow will be recoloured unless you give --mask")
+                warns.append(
+                    f"the mask seems to include a cast shadow ({frac:.1%} of it is the backdrop in shade, "
+                    "below the product); the shadow will be recoloured unless you give --mask"
+                )
     return warns
-
-
-
 
 
 def default_models_dir() -> Path:
@@ -566,8 +600,7 @@ def masks_per_image(mask: Any, n_images: int) -> list[Any]:
     if isinstance(mask, (list, tuple)):
         masks = list(mask)
         if len(masks) != n_images:
-            raise PipelineInputError(f"got {len(masks)} masks for {n_images} images; give one per image",
-                                     field="mask")
+            raise PipelineInputError(f"got {len(masks)} masks for {n_images} images; give one per image", field="mask")
         return masks
     if n_images > 1:
         raise PipelineInputError("one mask given for several images; give a list, one per image", field="mask")
@@ -597,38 +630,69 @@ def product_mask(
         a = np.asarray(image.getchannel("A"))
         if a.min() < 255:
             alpha = a.astype(np.float32) / 255.0
-            return MaskResult(alpha=alpha, source="alpha", coverage=check_coverage(alpha, "alpha channel"),
-                              reason="the image has a transparent background (alpha channel)")
+            return MaskResult(
+                alpha=alpha,
+                source="alpha",
+                coverage=check_coverage(alpha, "alpha channel"),
+                reason="the image has a transparent background (alpha channel)",
+            )
     shape = (image.height, image.width)
+    rgb = np.asarray(image.convert("RGB"))
     if mask is not None:
         alpha = _given_mask(mask, shape)
-        return MaskResult(alpha=alpha, source="given", coverage=check_coverage(alpha, "given"),
-                          reason="a mask was given", warnings=tuple(mask_warnings(alpha, np.asarray(image.convert("RGB")))))
-    rgb = np.asarray(image.convert("RGB"))
+        return MaskResult(
+            alpha=alpha,
+            source="given",
+            coverage=check_coverage(alpha, "given"),
+            reason="a mask was given",
+            warnings=tuple(mask_warnings(alpha, rgb)),
+        )
     if onnx_model is not None:
-        pre = onnx_preprocess if isinstance(onnx_preprocess, OnnxPreprocess) else \
-            onnx_preprocess_for(onnx_model, onnx_preprocess)
+        pre = (
+            onnx_preprocess
+            if isinstance(onnx_preprocess, OnnxPreprocess)
+            else onnx_preprocess_for(onnx_model, onnx_preprocess)
+        )
         alpha = onnx_mask(rgb, onnx_model, pre)
-        return MaskResult(alpha=alpha, source="onnx", coverage=check_coverage(alpha, "onnx model"),
-                          reason=f"the given segmentation model {Path(onnx_model).name}",
-                          warnings=tuple(mask_warnings(alpha, rgb)))
+        return MaskResult(
+            alpha=alpha,
+            source="onnx",
+            coverage=check_coverage(alpha, "onnx model"),
+            reason=f"the given segmentation model {Path(onnx_model).name}",
+            warnings=tuple(mask_warnings(alpha, rgb)),
+        )
     alpha, fit = studio_mask(rgb)
     cov = float(alpha.mean())
-    studio = (f"border fits a smooth studio backdrop (residual {fit.sigma:.1f} ΔE, {fit.inliers:.0%} of the "
-              f"border) and the product stands clear of it ({fit.ambiguous:.0%} ambiguous pixels)")
+    studio = (
+        f"border fits a smooth studio backdrop (residual {fit.sigma:.1f} ΔE, {fit.inliers:.0%} of the "
+        f"border) and the product stands clear of it ({fit.ambiguous:.0%} ambiguous pixels)"
+    )
     if fit.confident:
         reason = studio + (f"; {fit.shadow_px} px of cast shadow left out" if fit.shadow_px else "")
-        return MaskResult(alpha=alpha, source="auto", coverage=check_coverage(alpha, "automatic"), reason=reason,
-                          warnings=tuple(mask_warnings(alpha)))
+        return MaskResult(
+            alpha=alpha,
+            source="auto",
+            coverage=check_coverage(alpha, "automatic"),
+            reason=reason,
+            warnings=tuple(mask_warnings(alpha)),
+        )
     if fit.sigma > STUDIO_MAX_SIGMA or fit.inliers < STUDIO_MIN_INLIERS:
-        why = (f"the border is not a plain studio backdrop (residual {fit.sigma:.1f} ΔE on the {fit.inliers:.0%} of "
-               f"it kept by the robust fit; a backdrop needs <= {STUDIO_MAX_SIGMA:.0f} ΔE on >= "
-               f"{STUDIO_MIN_INLIERS:.0%})")
+        why = (
+            f"the border is not a plain studio backdrop (residual {fit.sigma:.1f} ΔE on the {fit.inliers:.0%} of "
+            f"it kept by the robust fit; a backdrop needs <= {STUDIO_MAX_SIGMA:.0f} ΔE on >= "
+            f"{STUDIO_MIN_INLIERS:.0%})"
+        )
     else:
-        why = (f"the product is too close to its backdrop's colour for the studio mask ({fit.ambiguous:.0%} "
-               f"ambiguous pixels, allowed {STUDIO_MAX_AMBIGUOUS:.0%})")
+        why = (
+            f"the product is too close to its backdrop's colour for the studio mask ({fit.ambiguous:.0%} "
+            f"ambiguous pixels, allowed {STUDIO_MAX_AMBIGUOUS:.0%})"
+        )
     path = salient_model_path(models_dir)
     alpha = onnx_mask(rgb, path, U2NETP_PREPROCESS)
-    return MaskResult(alpha=alpha, source="u2netp", coverage=check_coverage(alpha, "U²-Net-p salient object"),
-                      reason=f"U²-Net-p salient-object model: {why} (studio mask would cover {cov:.1%})",
-                      warnings=tuple(mask_warnings(alpha, rgb)))
+    return MaskResult(
+        alpha=alpha,
+        source="u2netp",
+        coverage=check_coverage(alpha, "U²-Net-p salient object"),
+        reason=f"U²-Net-p salient-object model: {why} (studio mask would cover {cov:.1%})",
+        warnings=tuple(mask_warnings(alpha, rgb)),
+    )

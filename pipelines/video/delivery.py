@@ -51,12 +51,12 @@ def render_metadata(
     meta = probe(video_path, loudness=False)
     if any(st["type"] == "audio" for st in meta["streams"]):
         meta["loudness"] = dict(audio.loudness)  # decoded from the AAC packets the file carries
-    spec_names = [spec_name] if spec_name else []
-    checks = [check_render(get_spec(n), fmt, meta) for n in spec_names if n]
+    spec = get_spec(spec_name) if spec_name else None
+    checks = [check_render(spec, fmt, meta)] if spec is not None else []
     delivery = delivery_check(
         meta,
         fmt,
-        get_spec(spec_names[0]) if spec_names and spec_names[0] else None,
+        spec,
         planned_duration=sum(durations),
         fps=fps,
         target_lufs=tpl.audio.target_lufs,

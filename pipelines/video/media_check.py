@@ -23,15 +23,17 @@ if TYPE_CHECKING:
 DECODE_TIMEOUT_S = 30.0
 
 
-def _run(args: list[str]) -> tuple[int, str]:
+def _run(args: list[str]) -> tuple[int | None, bytes, str]:
+    """(exit code, stdout, stderr) of the bundled ffmpeg run with ``args``; (None, b"", a message
+    saying so) when it runs past ``DECODE_TIMEOUT_S``."""
     from pipelines.video.ffmpeg import ffmpeg_exe
 
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        return 1, f"decoding took longer than {DECODE_TIMEOUT_S:g}s"
-    return proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
+        return None, b"", f"decoding took longer than {DECODE_TIMEOUT_S:g}s"
+    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace").strip()
 
 
 def _last_line(text: str) -> str:
@@ -41,7 +43,7 @@ def _last_line(text: str) -> str:
 
 @lru_cache(maxsize=512)
 def _audio_problem(path: str, _size: int, _mtime: float) -> str | None:
-    code, err = _run(["-i", path, "-map", "0:a:0", "-t", "2", "-f", "f32le", "-ac", "1", "-ar", "8000", "-"])
+    code, _, err = _run(["-i", path, "-map", "0:a:0", "-t", "2", "-f", "f32le", "-ac", "1", "-ar", "8000", "-"])
     if code != 0:
         if "matches no streams" in err or "Stream map" in err:
             return "has no audio stream"
@@ -53,21 +55,15 @@ def _audio_problem(path: str, _size: int, _mtime: float) -> str | None:
 def _video_problem(path: str, _size: int, _mtime: float, trim_start: float, trim_end: float | None) -> str | None:
     args = ["-ss", f"{trim_start:.3f}"] if trim_start > 0 else []
     args += ["-i", path, "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-s", "8x8", "-"]
-    from pipelines.video.ffmpeg import ffmpeg_exe
-
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return f"decoding took longer than {DECODE_TIMEOUT_S:g}s"
-    err = proc.stderr.decode("utf-8", "replace")
-    if proc.returncode != 0:
+    code, out, err = _run(args)
+    if code is None:
+        return err
+    if code != 0:
         if "matches no streams" in err or "Stream map" in err:
             return "has no video stream (an audio-only file cannot be a video layer)"
         return f"is not video the bundled ffmpeg can decode ({_last_line(err)})"
-    if len(proc.stdout) < 64:
-        return (f"yields no frame after trim_start {trim_start:g}s (the clip is shorter); "
-                "lower trim_start")
+    if len(out) < 64:
+        return f"yields no frame after trim_start {trim_start:g}s (the clip is shorter); lower trim_start"
     if trim_end is not None and trim_end <= trim_start:
         return f"trim_end {trim_end:g}s must be after trim_start {trim_start:g}s"
     return None

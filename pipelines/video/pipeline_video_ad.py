@@ -36,12 +36,13 @@ from pipelines.video.pipeline_output import Render, VideoAdOutput
 from pipelines.video.poster import poster_png, poster_time, total_frames
 from pipelines.video.segment_cache import SegmentCache
 from pipelines.video.soundtrack import EncodedAudio, SoundtrackCache, encode_soundtrack, mix_soundtrack, soundtrack_key
-from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, encode_crf, get_spec
+from pipelines.video.specs import AD_SPECS, FORMATS, canvas_size, check_duration, encode_crf, get_spec
 from pipelines.video.template import (
     Template,
     load_template,
     merge_template,
     plan_durations,
+    resolve_font,
     validate_template,
 )
 
@@ -127,8 +128,10 @@ class VideoAdPipeline:
                 try:
                     voice_dur = params.voiceover.duration
                 except RuntimeError as exc:
-                    errors.append(f"voiceover {params.voiceover.wav_path} is not readable audio ({exc}); "
-                                  "allowed: WAV, FLAC, OGG (`maydo voice -o vo.wav` writes WAV)")
+                    errors.append(
+                        f"voiceover {params.voiceover.wav_path} is not readable audio ({exc}); "
+                        "allowed: WAV, FLAC, OGG (`maydo voice -o vo.wav` writes WAV)"
+                    )
         if params.music is not None and not Path(params.music).is_file():
             errors.append(f"music file not found: {params.music}")
         if params.product_mask is not None and not Path(params.product_mask).is_file():
@@ -148,8 +151,6 @@ class VideoAdPipeline:
 
             spoken = " ".join(text for text, _, _ in params.voiceover.sentences)
             try:
-                from pipelines.video.template import resolve_font
-
                 cap_font = resolve_font(template.captions.font, template, self.config.assets_root)
                 problem = glyph_problem(spoken, template.captions.font_weight, cap_font, template.captions.font or "")
             except PipelineInputError as exc:
@@ -158,8 +159,6 @@ class VideoAdPipeline:
                 if problem is not None:  # captions only: the voice still carries the words
                     report.warnings.append(f"captions (voiceover sentences): {problem[0]}")
         if params.spec is not None and params.spec in AD_SPECS:
-            from pipelines.video.specs import check_duration
-
             merged, _ = merge_template(template, params.data)
             total = sum(plan_durations(merged, voice_dur))
             report.errors += [f"{p} (spec {params.spec})" for p in check_duration(get_spec(params.spec), total)]
@@ -317,19 +316,24 @@ class VideoAdPipeline:
         parts: list[Path] = []
         spec_name = params.spec or ctx.template.spec
         crf = encode_crf(get_spec(spec_name) if spec_name else None, X264_PRESETS[params.quality][1], (W, H))
-        if not self.config.reuse_segments:
-            cmd = encoder_args(
+
+        def encoder(out: Path) -> FrameEncoder:
+            """x264 of the frames into a video-only MP4 (muxed with the AAC afterwards)."""
+            args = encoder_args(
                 W,
                 H,
                 ctx.fps,
-                video_only,
+                out,
                 audio=None,
                 quality=params.quality,
                 threads=self.config.threads,
                 faststart=False,
                 crf=crf,
             )
-            enc = FrameEncoder(cmd)
+            return FrameEncoder(args)
+
+        if not self.config.reuse_segments:
+            enc = encoder(video_only)
             begin = None
             segments = None
         else:
@@ -351,18 +355,7 @@ class VideoAdPipeline:
                     parts.append(hit)
                     return False
                 path = self.segments.path_for(seg.key)
-                cmd = encoder_args(
-                    W,
-                    H,
-                    ctx.fps,
-                    path,
-                    audio=None,
-                    quality=params.quality,
-                    threads=self.config.threads,
-                    faststart=False,
-                    crf=crf,
-                )
-                current.update(enc=FrameEncoder(cmd), key=seg.key, path=path)
+                current.update(enc=encoder(path), key=seg.key, path=path)
                 parts.append(path)
                 return True
 

@@ -165,12 +165,9 @@ def render_text(
             fill=parse_color(layer.background.color),
         )
 
-    def draw_words(
-        draw: ImageDraw.ImageDraw, color: tuple[int, ...] | int, with_stroke: bool, stroke: bool | None = None
-    ) -> None:
+    def draw_words(draw: ImageDraw.ImageDraw, color: tuple[int, ...] | int, with_stroke: bool) -> None:
         idx = 0
         space = font.getlength(" ") + spacing
-        use_stroke = with_stroke if stroke is None else stroke
         for li, line in enumerate(fit.lines):
             x = xs[li]
             y = top + li * pitch + ascent
@@ -188,7 +185,7 @@ def render_text(
                         font=font,
                         fill=fill,
                         anchor="ls",
-                        stroke_width=stroke_w if use_stroke and layer.stroke else 0,
+                        stroke_width=stroke_w if with_stroke and layer.stroke else 0,
                         stroke_fill=parse_color(layer.stroke.color) if layer.stroke else None,
                     )
                     cx += font.getlength(piece) + spacing

@@ -287,13 +287,11 @@ class VoicePipeline:
         for (seg, seg_sentences), seg_owners in zip(plan.segments, plan.owners, strict=True):
             settings = plan.settings
             if seg.emphasis:
-                settings = SynthSettings(
+                settings = replace(
+                    settings,
                     rate=settings.rate * EMPHASIS[0],
                     pitch=min(MAX_FACTOR, settings.pitch * EMPHASIS[1]),
                     expressiveness=settings.expressiveness * 1.2,
-                    language=settings.language,
-                    speaker_wav=settings.speaker_wav,
-                    word_gap_ms=settings.word_gap_ms,
                 )
             for sentence, owner in zip(seg_sentences, seg_owners, strict=True):
                 last_group = max(owner, default=next_group - 1)

@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from pipelines._common.errors import unknown_choice
-from pipelines.voice.textmap import PICTOGRAPH_RE, Tracked
+from pipelines.voice.textmap import DIGIT_STRING_RE, PICTOGRAPH_RE, Tracked, code_re
 
 VARIANTS = ("us", "gb")
 _ONES = [
@@ -177,8 +177,10 @@ def _saint_or_street(m: re.Match[str]) -> str:
     prev_m = re.search(r"(\S+)\s+$", before)
     prev = prev_m.group(1) if prev_m else ""
     nxt = re.match(r"\s+(\S+)(?:\s+(\S+))?", after)
-    prev_is_name = bool(prev) and not re.search(r"[.!?,;:(]$", prev) and (
-        any(c.isdigit() for c in prev) or (prev[0].isupper() and prev.lower() not in _NOT_STREET_NAMES)
+    prev_is_name = (
+        bool(prev)
+        and not re.search(r"[.!?,;:(]$", prev)
+        and (any(c.isdigit() for c in prev) or (prev[0].isupper() and prev.lower() not in _NOT_STREET_NAMES))
     )
     next_is_name = nxt is not None and nxt.group(1)[0].isupper()
     saint_place = nxt is not None and (nxt.group(2) or "").strip(".,!?;:") in _SAINT_PLACES
@@ -201,7 +203,12 @@ def _fold_letter(m: re.Match[str]) -> str:
     if unicodedata.combining(c):
         return ""
     parts = unicodedata.normalize("NFD", c)
-    if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha() and all(unicodedata.combining(x) for x in parts[1:]):
+    if (
+        len(parts) > 1
+        and parts[0].isascii()
+        and parts[0].isalpha()
+        and all(unicodedata.combining(x) for x in parts[1:])
+    ):
         return parts[0]
     return c
 
@@ -222,17 +229,10 @@ _MONEY_RE = re.compile(rf"([$£€])\s?({_NUM})(?:\s?(million|billion|thousand|[
 # phone numbers: US "(555) 123-4567", "555-123-4567"; UK "020 7946 0958", "01632 960123",
 # "+44 20 7946 0958", "(028) 3822-1234": an area group (0-led, parenthesised or 3 digits) then
 # 1-3 groups; 9-12 digits in all (checked in the callback, so "100-200" stays a range)
-_PHONE_RE = re.compile(
-    r"(?<![\w.,+])(\+\d{1,3}[\s.\-]?)?(\(0?\d{1,4}\)|\d{1,5})((?:[\s.\-]\d{2,6}){1,3})(?![\d\w])"
-)
-# reference / order / promo codes: letter and digit groups joined by - / _ ("DH-2026-000123456789",
-# "A12-B7"), or letters glued to 4+ digits ("INV004512"); read group by group, digits one by one
-_CODE_RE = re.compile(
-    r"(?<![\w.-])(?=[\w/-]*\d)(?=[\w/-]*[A-Z])[A-Z0-9]+(?:[-/_][A-Z0-9]+)+(?![\w-])"
-    r"|(?<![\w.-])[A-Z]{1,4}\d{4,}[A-Z]*(?![\w-])"
-)
-# digit strings that are identifiers, not amounts: a leading zero ("007", "0000000001") or 7+ digits
-_DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
+_PHONE_RE = re.compile(r"(?<![\w.,+])(\+\d{1,3}[\s.\-]?)?(\(0?\d{1,4}\)|\d{1,5})((?:[\s.\-]\d{2,6}){1,3})(?![\d\w])")
+# reference / order / promo codes ("DH-2026-000123456789", "INV004512"): read group by group,
+# digits one by one
+_CODE_RE = code_re("A-Z")
 _TIMES_RE = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?[x×](?![\w])")
 _BY_RE = re.compile(r"(?<![\w.,])(\d+)\s?[x×]\s?(\d+)(?![\w])")
 _DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
@@ -377,7 +377,8 @@ def _normalize_en(text: str, variant: str) -> Tracked:
         return _date_words(d, mo, int(m.group(3)) if m.group(3) else None, v)
 
     t.sub(_MONTH_DAY_RE, month_day)
-    t.sub(_DAY_MONTH_RE,
+    t.sub(
+        _DAY_MONTH_RE,
         lambda m: (
             _date_words(int(m.group(1)), _MONTH_LOOKUP[m.group(2).lower()], int(m.group(3)) if m.group(3) else None, v)
             if 1 <= int(m.group(1)) <= 31
@@ -415,7 +416,7 @@ def _normalize_en(text: str, variant: str) -> Tracked:
     t.sub(_YEAR_CONTEXT_RE, lambda m: f"{m.group(1)} {year_words(int(m.group(2)), v)}")
     t.sub(_BY_RE, lambda m: f"{_number(m.group(1), v)} by {_number(m.group(2), v)}")
     t.sub(_TIMES_RE, lambda m: f"{_number(m.group(1), v)} times")
-    t.sub(_DIGIT_STRING_RE, lambda m: _digits(m.group(1), zero))
+    t.sub(DIGIT_STRING_RE, lambda m: _digits(m.group(1), zero))
 
     def num_range(m: re.Match[str]) -> str:
         a, b = m.group(1), m.group(2)

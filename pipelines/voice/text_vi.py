@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pipelines._common.errors import PipelineInputError, unknown_choice
-from pipelines.voice.textmap import PICTOGRAPH_RE, Tracked
+from pipelines.voice.textmap import DIGIT_STRING_RE, PICTOGRAPH_RE, Tracked, code_re
 
 DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
 
@@ -190,14 +190,8 @@ _HOTLINE_RE = re.compile(
 )
 # landline with the area code in brackets: "(028) 3822-1234", "(024) 3826 5555"
 _LANDLINE_RE = re.compile(r"\((0\d{1,3})\)\s?(\d{3,4})[\s.\-]?(\d{3,4})(?!\d)")
-# reference / order codes: letter and digit groups joined by - / _ ("DH-2026-000123456789"), or
-# letters glued to 4+ digits ("HD004512"): group by group, digits one by one
-_CODE_RE = re.compile(
-    r"(?<![\w.-])(?=[\w/-]*\d)(?=[\w/-]*[A-ZĐ])[A-ZĐ0-9]+(?:[-/_][A-ZĐ0-9]+)+(?![\w-])"
-    r"|(?<![\w.-])[A-ZĐ]{1,4}\d{4,}[A-ZĐ]*(?![\w-])"
-)
-# identifiers, not amounts: a leading zero ("0000000000000001") or 7+ digits with no grouping dots
-_DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
+# reference / order codes ("DH-2026-000123456789", "HD004512"): group by group, digits one by one
+_CODE_RE = code_re("A-ZĐ")
 _TIMES_RE = re.compile(r"(?<![\w.,])(\d+)\s?[x×](?![\w])")
 _MINUS_RE = re.compile(r"(?:(?<=[\s(])|^)[-−](?=\d)")
 _DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
@@ -363,7 +357,7 @@ def _normalize_vi(text: str, dialect: str, *, colloquial: bool) -> Tracked:
     t.sub(_UNIT_RE, lambda m: f"{_num(m.group(1), d)} {_UNITS[m.group(2)]}")
     t.sub(_PER_RE, lambda m: f" một {_UNITS.get(m.group(1), m.group(1))}")
     t.sub(_TIMES_RE, lambda m: f"{_num(m.group(1), d)} lần")
-    t.sub(_DIGIT_STRING_RE, lambda m: digits_words(m.group(1)))
+    t.sub(DIGIT_STRING_RE, lambda m: digits_words(m.group(1)))
 
     def num_range(m: re.Match[str]) -> str:
         a, b = m.group(1), m.group(2)

@@ -18,9 +18,21 @@ WORD_STRIP = ".,!?;:…\"'()“”‘’"
 # emoji and pictographs (with their joiners, variation selectors, keycaps, flags, skin tones):
 # never spoken — the normalisers drop them ("Sale 🔥 today" is said "Sale today")
 PICTOGRAPH_RE = re.compile(
-    "[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF\u2300-\u23FF\u25A0-\u25FF"
-    "\uFE0E\uFE0F\u200D\u20E3\U000E0020-\U000E007F]+"
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2190-\u21ff\u2300-\u23ff\u25a0-\u25ff"
+    "\ufe0e\ufe0f\u200d\u20e3\U000e0020-\U000e007f]+"
 )
+# digit strings that are identifiers, not amounts: a leading zero ("007", "0000000001") or 7+ digits
+DIGIT_STRING_RE = re.compile(r"(?<![\d.,])(0\d+|\d{7,})(?![\d]|[.,]\d)")
+
+
+def code_re(upper: str) -> re.Pattern[str]:
+    """Reference / order / promo codes over the capital letters ``upper`` (a character-class body,
+    'A-Z'): letter and digit groups joined by - / _ ("DH-2026-000123", "A12-B7"), or letters glued
+    to 4+ digits ("INV004512")."""
+    return re.compile(
+        rf"(?<![\w.-])(?=[\w/-]*\d)(?=[\w/-]*[{upper}])[{upper}0-9]+(?:[-/_][{upper}0-9]+)+(?![\w-])"
+        rf"|(?<![\w.-])[{upper}]{{1,4}}\d{{4,}}[{upper}]*(?![\w-])"
+    )
 
 
 def clean_word(word: str) -> str:

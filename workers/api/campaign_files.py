@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pipelines._common.data import load_data_file
 from workers.api.context import ApiContext
 from workers.api.errors import ApiError
 
@@ -69,12 +70,9 @@ def materialise(ctx: ApiContext, tenant: str, files: dict[str, list[tuple[str, s
 
 
 def _load_yaml(path: Path, field: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"{field} is not valid YAML/JSON: {exc}", field=field) from None
+    """A tenant's YAML/JSON upload through the project's bounded loader (size, aliases, depth);
+    a bad one is a PipelineInputError naming ``field`` (422)."""
+    return load_data_file(path, field=field)
 
 
 def _check_catalogue(path: Path, folder: Path) -> None:

@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from workers.api.errors import ApiError
 from workers.api.ratelimit import RateLimiter
 from workers.api.signing import load_signing_secret
-from workers.api.store import ApiStore, Principal
+from workers.api.store import ApiStore, Principal, api_db_path
 from workers.settings import Settings
 from workers.storage import AssetStore, open_store
 
@@ -26,7 +26,7 @@ class ApiContext:
 
     def __init__(self, settings: Settings, runtime: Any | None = None) -> None:
         self.settings = settings
-        self.store = ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3")
+        self.store = ApiStore(api_db_path(settings))
         self.assets: AssetStore = open_store(settings)
         self.secret = load_signing_secret(settings)
         self.limiter = RateLimiter(settings.api.rate_limit_per_minute)

@@ -107,8 +107,7 @@ def campaign_summary(ctx: ApiContext, campaign_id: str, base: str | None = None)
     if tenant is None:
         return None
     root = base_url(ctx.settings) if base is None else base
-    known = ctx.store.campaign_by_internal(campaign_id)
-    public = known[1] if known is not None else campaign_id
+    public = ctx.store.public_campaign_id(campaign_id)
     every = campaign_jobs(ctx, campaign_id, tenant)
     # The ads: not the recolor/voice jobs they depend on (those carry the campaign id too).
     deps = {d for j in every for d in (j.depends_on or ())}
@@ -395,14 +394,15 @@ def list_campaigns(
     if tenant is not None and not principal.is_admin:
         raise ApiError(403, "only admins may list another tenant's campaigns; leave out 'tenant'", field="tenant")
     after = decode_cursor(cursor, float, str)
+    scope = tenant if principal.is_admin else principal.tenant
     root = base_url(ctx.settings, request)
     items: list[dict[str, Any]] = []
     last: dict[str, Any] | None = None
     more = False
     before = None if after is None else (after[0], after[1])
     while len(items) < limit:
-        rows = ctx.store.campaigns(tenant if principal.is_admin else principal.tenant, created_after=created_after,
-                                   created_before=created_before, before=before, limit=limit)
+        rows = ctx.store.campaigns(scope, created_after=created_after, created_before=created_before,
+                                   before=before, limit=limit)
         for row in rows:
             if len(items) == limit:
                 more = True
@@ -418,8 +418,7 @@ def list_campaigns(
             break
         before = (rows[-1]["created"], rows[-1]["internal_id"])
     if not more and last is not None and len(items) == limit:
-        more = bool(ctx.store.campaigns(tenant if principal.is_admin else principal.tenant,
-                                        created_after=created_after, created_before=created_before,
+        more = bool(ctx.store.campaigns(scope, created_after=created_after, created_before=created_before,
                                         before=(last["created"], last["internal_id"]), limit=1))
     nxt = encode_cursor(last["created"], last["internal_id"]) if more and last is not None else None
     return {"items": items, "next_cursor": nxt}
@@ -513,13 +512,12 @@ def delete_campaign(ctx: ApiContext, campaign_id: str) -> dict[str, Any]:
     # The audience upload (personal data) and the spec copy the API kept for this campaign.
     uploads = ctx.settings.data_dir / "api-uploads"
     upload_ids: set[str] = set()
-    for key in ("audience",):
-        value = state_spec.get(key)
-        if isinstance(value, str):
-            p = Path(value)
-            if p.is_relative_to(uploads) and p.is_file():
-                upload_ids.add(p.stem)
-                p.unlink()
+    value = state_spec.get("audience")
+    if isinstance(value, str):
+        p = Path(value)
+        if p.is_relative_to(uploads) and p.is_file():
+            upload_ids.add(p.stem)
+            p.unlink()
     if tenant:
         spec_copy = uploads / tenant / f"campaign-{campaign_id}.yaml"
         if spec_copy.is_file():

@@ -145,10 +145,7 @@ def job_view(ctx: ApiContext, rec: Any, *, include_deliveries: bool = True,
 
 def _public_campaign(ctx: ApiContext, internal: str | None) -> str | None:
     """The campaign id as its tenant wrote it (jobs carry the tenant-scoped internal id)."""
-    if internal is None:
-        return None
-    known = ctx.store.campaign_by_internal(internal)
-    return internal if known is None else known[1]
+    return None if internal is None else ctx.store.public_campaign_id(internal)
 
 
 def visible_job(ctx: ApiContext, principal: Principal, job_id: str) -> Any:

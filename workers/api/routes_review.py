@@ -276,8 +276,7 @@ def review_page(
         if principal.role not in ("creator", "platform", "admin"):
             raise ApiError(403, "role may not read campaigns")
         internal = visible_campaign(ctx, principal, campaign_id)
-        known = ctx.store.campaign_by_internal(internal)
-        public = known[1] if known is not None else campaign_id
+        public = ctx.store.public_campaign_id(internal)
     result = campaigns.refresh_campaign(ctx.settings, internal, runtime=ctx.runtime)
     if result is None:
         raise not_found("campaign")

@@ -1,7 +1,8 @@
 """The API's own SQLite tables: API keys and asset/campaign ownership per tenant.
 
 Webhook subscriptions, their outbox and delivery log live in the job store (shared by every API
-process and host; see ``workers.api.notifier``). The old ``webhooks*`` tables here are no longer used.
+process and host; see ``workers.api.notifier``). Older databases may still hold ``webhooks*``
+tables from before that; nothing reads them.
 
 Lives in ``<data_dir>/api.sqlite3`` (``api.db_path``), separate from the job database so the API
 never writes the runtime's tables. Keys are stored as a SHA-256 hash of their high-entropy secret;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
@@ -21,7 +23,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 Role = Literal["creator", "platform", "admin"]
 ROLES: tuple[str, ...] = ("creator", "platform", "admin")
@@ -56,39 +61,18 @@ CREATE TABLE IF NOT EXISTS tenant_campaigns (
     created REAL NOT NULL,
     UNIQUE (tenant, campaign_id)
 );
-CREATE TABLE IF NOT EXISTS webhooks (
-    object_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    url TEXT NOT NULL,
-    created REAL NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    object_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status_code INTEGER,
-    ok INTEGER NOT NULL,
-    error TEXT,
-    ts REAL NOT NULL,
-    duration_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_object ON webhook_deliveries (object_id, id);
 CREATE TABLE IF NOT EXISTS object_metadata (
     object_id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
     data TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS webhook_sent (
-    object_id TEXT NOT NULL,
-    event_key TEXT NOT NULL,
-    PRIMARY KEY (object_id, event_key)
-);
 """
+
+
+def api_db_path(settings: Settings) -> Path:
+    """The API database: ``api.db_path``, by default ``<data_dir>/api.sqlite3``."""
+    return settings.api.db_path or settings.data_dir / "api.sqlite3"
 
 
 class KeyRequestError(ValueError):
@@ -247,13 +231,6 @@ class ApiStore:
             ).fetchone()
         return row is not None
 
-    def add_campaign_owner(self, campaign_id: str, tenant: str) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO campaign_owners (campaign_id, tenant, created) VALUES (?,?,?)",
-                (campaign_id, tenant, time.time()),
-            )
-
     # Campaign ids are per tenant: (tenant, campaign_id) -> internal id (job store, folders).
     def claim_campaign(self, tenant: str, campaign_id: str, internal_id: str) -> bool:
         """Create the tenant's campaign; False when it already exists (the unique key decides:
@@ -288,6 +265,12 @@ class ApiStore:
                 "SELECT tenant, campaign_id FROM tenant_campaigns WHERE internal_id = ?", (internal_id,)
             ).fetchone()
         return None if row is None else (str(row["tenant"]), str(row["campaign_id"]))
+
+    def public_campaign_id(self, internal_id: str) -> str:
+        """The campaign id as its tenant wrote it; ``internal_id`` itself for a campaign the API did
+        not create (jobs submitted with a campaign id by the CLI or the runtime)."""
+        known = self.campaign_by_internal(internal_id)
+        return internal_id if known is None else known[1]
 
     def campaign_tenant(self, campaign_id: str) -> str | None:
         with self._conn() as conn:
@@ -332,8 +315,6 @@ class ApiStore:
 
     # --- caller metadata (passed back in replies and webhook bodies) -------------------------
     def set_metadata(self, object_id: str, tenant: str, data: dict[str, Any]) -> None:
-        import json
-
         with self._conn() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO object_metadata (object_id, tenant, data, created) VALUES (?,?,?,?)",
@@ -341,8 +322,6 @@ class ApiStore:
             )
 
     def metadata(self, object_id: str) -> dict[str, Any] | None:
-        import json
-
         with self._conn() as conn:
             row = conn.execute("SELECT data FROM object_metadata WHERE object_id = ?", (object_id,)).fetchone()
         if row is None:

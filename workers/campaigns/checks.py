@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._common.errors import PipelineInputError
+from workers.limits import estimate_speech_seconds
 
 # Columns the personalizer reads; every other audience column reaches templates as customer.<name>.
 _COLUMN_RE = re.compile(r"[^0-9a-z_]+")
-WORDS_PER_SECOND = 2.6  # conservative TTS speaking rate for the pre-render length estimate
 
 
 def column_key(name: str) -> str:
@@ -98,13 +98,6 @@ def spoken_script(text: str) -> tuple[str, list[str]]:
         else:
             out.append(ch)
     return re.sub(r"[ \t]{2,}", " ", "".join(out)).strip(), dropped
-
-
-def estimate_speech_seconds(text: str) -> float:
-    """Rough spoken length of a script (words / 2.6 per second + 0.3 s per sentence pause)."""
-    words = len(text.split())
-    pauses = sum(text.count(p) for p in ".!?;:") * 0.3
-    return round(words / WORDS_PER_SECOND + pauses, 2)
 
 
 @dataclass

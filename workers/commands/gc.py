@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from workers.commands.common import console, fail, print_json, settings_from
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 webhooks_app = typer.Typer(help="Webhook deliveries (durable outbox in the job store).", no_args_is_help=True)
 
@@ -61,13 +66,11 @@ def gc(
     console.print(table)
 
 
-def _uploaded_assets(settings: object) -> set[str]:
+def _uploaded_assets(settings: Settings) -> set[str]:
     """Assets a tenant uploaded through the API (they may be used by a later job)."""
     import sqlite3
 
-    from workers.settings import Settings
-
-    assert isinstance(settings, Settings)
+    # Not ``workers.api.store.api_db_path``: importing workers.api loads FastAPI.
     path = settings.api.db_path or settings.data_dir / "api.sqlite3"
     if not path.exists():
         return set()

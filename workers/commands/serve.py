@@ -18,10 +18,10 @@ def keys_create(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Create an API key. The secret is printed once; only its hash is stored."""
-    from workers.api.store import ApiStore, KeyRequestError
+    from workers.api.store import ApiStore, KeyRequestError, api_db_path
 
     settings = settings_from(ctx)
-    store = ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3")
+    store = ApiStore(api_db_path(settings))
     try:
         created = store.create_key(tenant, role, name)
     except KeyRequestError as exc:
@@ -37,19 +37,19 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
     """List keys (ids, tenants, roles; never secrets)."""
-    from workers.api.store import ApiStore
+    from workers.api.store import ApiStore, api_db_path
 
     settings = settings_from(ctx)
-    print_json(ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3").list_keys(tenant))
+    print_json(ApiStore(api_db_path(settings)).list_keys(tenant))
 
 
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="The key id (not the secret).")) -> None:
     """Revoke a key (effective within seconds in running servers)."""
-    from workers.api.store import ApiStore
+    from workers.api.store import ApiStore, api_db_path
 
     settings = settings_from(ctx)
-    if not ApiStore(settings.api.db_path or settings.data_dir / "api.sqlite3").revoke_key(key_id):
+    if not ApiStore(api_db_path(settings)).revoke_key(key_id):
         fail(f"no active key with id {key_id!r}", code=2)
     console.print(f"revoked {key_id}")
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workers.housekeeping import pid_alive
 from workers.jobs.sql import SQLBase
 
 # Session advisory lock key of the PostgreSQL dispatcher lease ("mayd", "o-ds" as int4s). Advisory
@@ -89,13 +90,7 @@ def holder_dead(row: Any) -> bool:
             return False  # another pid namespace: its pids mean nothing here
     if row["pid_start"] is not None:
         return process_start(int(row["pid"])) != row["pid_start"]
-    try:  # no /proc: a signal-0 probe still tells a missing pid
-        os.kill(int(row["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_alive(int(row["pid"]))  # no /proc: a signal-0 probe still tells a missing pid
 
 
 class LeaseMixin(SQLBase):
@@ -242,8 +237,12 @@ class PostgresLease(LeaseMixin):
             conn = self._connect()
             try:
                 # the server notices a vanished holder host within ~15 s even without a TCP reset
-                conn.execute("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3")
-                got = conn.execute("SELECT pg_try_advisory_lock(%s::int4, %s::int4) AS got", PG_LEASE_KEY).fetchone()["got"]
+                conn.execute(
+                    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3"
+                )
+                got = conn.execute("SELECT pg_try_advisory_lock(%s::int4, %s::int4) AS got", PG_LEASE_KEY).fetchone()[
+                    "got"
+                ]
                 if not got:
                     row = conn.execute("SELECT * FROM dispatcher_lease WHERE id = 1").fetchone()
                     if row is not None and row["backend_pid"] and now - float(row["heartbeat_at"]) >= lease_s:

@@ -8,6 +8,7 @@ with ``put``, and reads a file from disk only inside ``with store.local_copy(ass
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -48,6 +49,16 @@ def check_asset_id(asset_id: str) -> str:
     if not isinstance(asset_id, str) or not ASSET_ID_RE.match(asset_id):
         raise AssetNotFound(asset_id)
     return asset_id
+
+
+def copy_hashing(src: IO[bytes], out: IO[bytes], digest: hashlib._Hash, chunk: int = 1 << 20) -> int:
+    """Copy ``src`` to ``out`` in chunks, feeding ``digest``; returns the number of bytes copied."""
+    size = 0
+    while block := src.read(chunk):
+        digest.update(block)
+        out.write(block)
+        size += len(block)
+    return size
 
 
 def check_media_type(media_type: str) -> str:
@@ -126,7 +137,6 @@ def content_disposition(name: str, kind: str = "attachment") -> str:
     """RFC 6266 ``Content-Disposition``: an ASCII ``filename`` fallback (quotes, backslashes, ``;``,
     ``?``, ``%`` and non-ASCII replaced) and the exact UTF-8 name as RFC 5987 ``filename*``;
     control characters and path components removed (a header value can never be split)."""
-    import re
     from urllib.parse import quote
 
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"

@@ -21,9 +21,14 @@ from pathlib import Path
 from typing import IO, cast
 
 from workers.housekeeping import upload_prefix
-from workers.storage.base import AssetNotFound, AssetRef, PutData, check_asset_id, check_media_type
-
-_CHUNK = 1 << 20
+from workers.storage.base import (
+    AssetNotFound,
+    AssetRef,
+    PutData,
+    check_asset_id,
+    check_media_type,
+    copy_hashing,
+)
 
 
 class LocalAssetStore:
@@ -57,9 +62,9 @@ class LocalAssetStore:
                     size = len(data)
                 elif isinstance(data, str | Path):
                     with open(data, "rb") as src:
-                        size = _copy_hashing(src, out, digest)
+                        size = copy_hashing(src, out, digest)
                 else:
-                    size = _copy_hashing(data, out, digest)
+                    size = copy_hashing(data, out, digest)
                 out.flush()
                 os.fsync(out.fileno())
             asset_id = digest.hexdigest()
@@ -177,15 +182,6 @@ def check_id_quiet(name: str) -> bool:
     except AssetNotFound:
         return False
     return True
-
-
-def _copy_hashing(src: IO[bytes], out: IO[bytes], digest: hashlib._Hash) -> int:
-    size = 0
-    while chunk := src.read(_CHUNK):
-        digest.update(chunk)
-        out.write(chunk)
-        size += len(chunk)
-    return size
 
 
 class _Bounded(io.RawIOBase):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ from workers.storage.base import (
     PutData,
     check_asset_id,
     check_media_type,
+    copy_hashing,
 )
 
 _CHUNK = 1 << 20
@@ -91,8 +93,9 @@ def _client(spec: S3Spec, endpoint_url: str | None) -> Any:
         max_pool_connections=16,
     )
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url, region_name=spec.region or "us-east-1",
-                          config=config, **kwargs)
+    return session.client(
+        "s3", endpoint_url=endpoint_url, region_name=spec.region or "us-east-1", config=config, **kwargs
+    )
 
 
 def _code(exc: BaseException) -> str:
@@ -114,9 +117,7 @@ class S3AssetStore:
         self.prefix = spec.prefix
         self.cache_dir = Path(spec.cache_dir)
         self.client = _client(spec, spec.endpoint_url)
-        self._presign_client = (
-            _client(spec, spec.public_endpoint_url) if spec.public_endpoint_url else self.client
-        )
+        self._presign_client = _client(spec, spec.public_endpoint_url) if spec.public_endpoint_url else self.client
         self._conditional = spec.conditional_writes
         self._downloads = 0
         self._lock = threading.Lock()
@@ -137,7 +138,7 @@ class S3AssetStore:
         if isinstance(data, bytes | bytearray | memoryview):
             raw = bytes(data)
             digest = hashlib.sha256(raw)
-            return self._upload(digest, len(raw), lambda: _BytesBody(raw), media_type, filename)
+            return self._upload(digest, len(raw), lambda: io.BytesIO(raw), media_type, filename)
         if isinstance(data, str | Path):
             path = Path(data)
             digest, size = _hash_file(path)
@@ -146,17 +147,15 @@ class S3AssetStore:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(prefix=".spool-", dir=self.cache_dir) as spool:
             digest = hashlib.sha256()
-            size = 0
-            while chunk := data.read(_CHUNK):
-                digest.update(chunk)
-                spool.write(chunk)
-                size += len(chunk)
+            size = copy_hashing(data, spool, digest, _CHUNK)
             spool.flush()
-            return self._upload(digest, size, lambda: open(spool.name, "rb"), media_type, filename,
-                                path=Path(spool.name))
+            return self._upload(
+                digest, size, lambda: open(spool.name, "rb"), media_type, filename, path=Path(spool.name)
+            )
 
-    def _upload(self, digest: Any, size: int, body: Any, media_type: str, filename: str | None,
-                path: Path | None = None) -> AssetRef:
+    def _upload(
+        self, digest: Any, size: int, body: Any, media_type: str, filename: str | None, path: Path | None = None
+    ) -> AssetRef:
         from botocore.exceptions import ClientError
 
         asset_id = digest.hexdigest()
@@ -181,8 +180,13 @@ class S3AssetStore:
     def _put_object(self, key: str, body: Any, size: int, extra: dict[str, Any], checksum: str) -> None:
         from botocore.exceptions import ClientError
 
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentLength": size,
-                                "ChecksumSHA256": checksum, **extra}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentLength": size,
+            "ChecksumSHA256": checksum,
+            **extra,
+        }
         if self._conditional:
             args["IfNoneMatch"] = "*"
         with body() as fh:
@@ -239,8 +243,6 @@ class S3AssetStore:
         return body
 
     def open_range(self, asset_id: str, start: int, end: int) -> IO[bytes]:
-        import io
-
         start = max(0, start)
         if end <= start:
             self.get(asset_id)  # still "not found" for a missing asset
@@ -299,9 +301,7 @@ class S3AssetStore:
             from workers.storage.base import content_disposition
 
             params["ResponseContentDisposition"] = content_disposition(filename, disposition)
-        url: str = self._presign_client.generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=int(ttl_s)
-        )
+        url: str = self._presign_client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(ttl_s))
         return url
 
     def export(self, asset_id: str, dest: str | Path) -> Path:
@@ -330,7 +330,7 @@ class S3AssetStore:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
-                name = str(obj["Key"])[len(self.prefix):]
+                name = str(obj["Key"])[len(self.prefix) :]
                 head, _, asset_id = name.partition("/")
                 with contextlib.suppress(AssetNotFound):
                     if head == check_asset_id(asset_id)[:2]:
@@ -377,21 +377,6 @@ class S3AssetStore:
                 freed += size
                 total -= size
         return removed, freed
-
-
-class _BytesBody:
-    """``with body() as fh`` for in-memory bytes (seekable, so retries can rewind)."""
-
-    def __init__(self, raw: bytes) -> None:
-        import io
-
-        self._fh = io.BytesIO(raw)
-
-    def __enter__(self) -> IO[bytes]:
-        return self._fh
-
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
 
 
 def _hash_file(path: Path) -> tuple[Any, int]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipelines.video.captions import Cue
-from pipelines.video.compositor.context import RenderContext
+from pipelines.video.compositor.context import RenderContext, font_file
 from pipelines.video.compositor.sprite import Sprite
 from pipelines.video.layout import region_rect
-from pipelines.video.template import Template, TextLayer, resolve_font
+from pipelines.video.template import Template, TextLayer
 from pipelines.video.text import render_text
 
 
@@ -46,8 +46,7 @@ class CaptionSprites:
             max(1, int(cb.w * cap_rect[2])),
             max(1, int(cb.h * cap_rect[3])),
         )
-        font_path = resolve_font(tpl.captions.font, tpl, ctx.assets_root)
-        self.font = str(font_path) if font_path is not None else None
+        self.font = font_file(ctx, tpl.captions)
         self._sprites: dict[tuple[int, int], Sprite] = {}
 
     def sprite(self, state: tuple[int, int]) -> Sprite:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pipelines.video.colors import parse_color
 from pipelines.video.compositor.context import RenderContext, font_file, load_media, media_path
@@ -34,19 +34,24 @@ def fit_image(img: Image.Image, w: int, h: int, fit: str) -> tuple[np.ndarray, i
     return np.asarray(im), (w - nw) // 2, (h - nh) // 2
 
 
+def _shape_cover(w: int, h: int, ellipse: bool, radius: float, resample: Image.Resampling) -> Image.Image:
+    """Coverage ("L") of an ellipse or a rounded rectangle (``radius`` canvas px) filling w x h:
+    drawn at 4x and downsampled with ``resample``, so curved edges are anti-aliased."""
+    ss = 4
+    big = Image.new("L", (w * ss, h * ss), 0)
+    d = ImageDraw.Draw(big)
+    if ellipse:
+        d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
+    else:
+        d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=radius * ss, fill=255)
+    return big.resize((w, h), resample)
+
+
 def apply_mask(rgba: np.ndarray, mask: Any, k: float) -> np.ndarray:
     """Clip an RGBA image to a rounded rectangle or inscribed ellipse (anti-aliased, 4x supersampled)."""
     h, w = rgba.shape[:2]
-    ss = 4
-    m = Image.new("L", (w * ss, h * ss), 0)
-    from PIL import ImageDraw
-
-    d = ImageDraw.Draw(m)
-    if mask.shape == "circle":
-        d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
-    else:
-        d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=mask.radius * k * ss, fill=255)
-    mm = np.asarray(m.resize((w, h), Image.Resampling.LANCZOS), dtype=np.uint16)
+    cover = _shape_cover(w, h, mask.shape == "circle", mask.radius * k, Image.Resampling.LANCZOS)
+    mm = np.asarray(cover, dtype=np.uint16)
     out = np.array(rgba, copy=True)
     out[:, :, 3] = (out[:, :, 3].astype(np.uint16) * mm + 127) // 255
     return out
@@ -62,9 +67,12 @@ def _swatches(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -
     d = max(4.0, min(layer.size * k, (w - gap * (n - 1)) / n, h * 0.8))
     ss = 4
     img = Image.new("RGBA", (w * ss, h * ss), (0, 0, 0, 0))
-    from PIL import ImageDraw
-
     dr = ImageDraw.Draw(img)
+
+    def dot(corner: float) -> Any:
+        """Draws one dot: a circle, or a square with corners ``corner`` x its diameter."""
+        return dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * corner * ss)
+
     total = n * d + (n - 1) * gap
     x0, cy = (w - total) / 2, h / 2
     sel = parse_color(layer.selected)[:3] if layer.selected else None
@@ -73,16 +81,12 @@ def _swatches(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int]) -
         rgba = parse_color(c)
         bx = x0 + i * (d + gap)
         box = [v * ss for v in (bx, cy - d / 2, bx + d, cy + d / 2)]
-        inner = [box[0] + ring * 1.6 * ss, box[1] + ring * 1.6 * ss, box[2] - ring * 1.6 * ss, box[3] - ring * 1.6 * ss]
         if sel is not None and rgba[:3] == sel:
-            shape = dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.25 * ss)
-            shape(box, outline=parse_color(layer.ring_color), width=int(ring * ss))
-            (dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.18 * ss))(
-                inner, fill=rgba
-            )
+            inset = ring * 1.6 * ss
+            dot(0.25)(box, outline=parse_color(layer.ring_color), width=int(ring * ss))
+            dot(0.18)([box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset], fill=rgba)
         else:
-            shape = dr.ellipse if layer.shape == "circle" else partial(dr.rounded_rectangle, radius=d * 0.25 * ss)
-            shape(box, fill=rgba, outline=(255, 255, 255, 90), width=max(1, int(ss * d * 0.03)))
+            dot(0.25)(box, fill=rgba, outline=(255, 255, 255, 90), width=max(1, int(ss * d * 0.03)))
     small = img.resize((w, h), Image.Resampling.LANCZOS)
     return Sprite.from_rgba(np.asarray(small), x, y)
 
@@ -96,32 +100,17 @@ def make_sprite(ctx: RenderContext, layer: Any, rect: tuple[int, int, int, int])
     if layer.type == "swatches":
         return _swatches(ctx, layer, rect)
     if layer.type == "shape":
-        img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-        from PIL import ImageDraw
-
         color = parse_color(layer.color)
+        ellipse = layer.shape == "ellipse"
         if layer.gradient is not None:
             from pipelines.video.text import gradient_image
 
-            ss = 4
-            shape = Image.new("L", (w * ss, h * ss), 0)
-            d = ImageDraw.Draw(shape)
-            if layer.shape == "ellipse":
-                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
-            else:
-                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
-            img.paste(gradient_image(layer.gradient, w, h), (0, 0), shape.resize((w, h), Image.Resampling.BOX))
+            img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+            shape = _shape_cover(w, h, ellipse, layer.radius * k, Image.Resampling.BOX)
+            img.paste(gradient_image(layer.gradient, w, h), (0, 0), shape)
             return Sprite.from_rgba(np.asarray(img), x, y)
-        if layer.shape == "ellipse" or layer.radius > 0:
-            # Curved edges drawn at 4x and downsampled: anti-aliased, no stair steps.
-            ss = 4
-            big = Image.new("L", (w * ss, h * ss), 0)
-            d = ImageDraw.Draw(big)
-            if layer.shape == "ellipse":
-                d.ellipse((0, 0, w * ss - 1, h * ss - 1), fill=255)
-            else:
-                d.rounded_rectangle((0, 0, w * ss - 1, h * ss - 1), radius=layer.radius * k * ss, fill=255)
-            cover = np.asarray(big.resize((w, h), Image.Resampling.BOX), dtype=np.uint16)
+        if ellipse or layer.radius > 0:
+            cover = np.asarray(_shape_cover(w, h, ellipse, layer.radius * k, Image.Resampling.BOX), dtype=np.uint16)
             px = np.empty((h, w, 4), np.uint8)
             px[:, :, :3] = color[:3]
             px[:, :, 3] = (cover * color[3] + 127) // 255

@@ -106,6 +106,7 @@ def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
     layer's media file is missing or unreadable. Close the plan to stop its clip readers."""
     W, H = ctx.size
     rts: list[LayerRT] = []
+    sprite_keys: list[str | None] = []  # per entry of rts: its sprite's cache key
     for layer in scene.layers:
         rect = layer_rect(layer, ctx.fmt, ctx.scale)
         if rect is None:
@@ -113,6 +114,7 @@ def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
         end = layer.end if layer.end is not None and layer.end < duration else 1e9
         lr = LayerRT(layer, None, layer.start, end, (W, H))
         lr.effects = layer_effects(layer, layer.start, end, duration, (W, H), ctx.k)
+        key = None
         if getattr(layer, "ken_burns", None) is not None:
             lr.content, lr.into = ken_burns_content(ctx, layer, rect, duration)
         elif layer.type == "video":
@@ -122,19 +124,14 @@ def plan_scene(ctx: RenderContext, scene: Scene, duration: float) -> ScenePlan:
             key = layer_key(ctx, layer, rect)
             lr.sprite = ctx.cache.get_or_make(key, partial(make_sprite, ctx, layer, rect), nbytes_of)
         rts.append(lr)
+        sprite_keys.append(key)
     n_static = 0
     for lr in rts:
         if not lr.static:
             break
         n_static += 1
     bg_color = scene.background or ctx.template.background
-    bg_key = digest(
-        "bg",
-        bg_color,
-        ctx.fmt,
-        ctx.scale,
-        [layer_key(ctx, lr.layer, layer_rect(lr.layer, ctx.fmt, ctx.scale) or (0, 0, 0, 0)) for lr in rts[:n_static]],
-    )
+    bg_key = digest("bg", bg_color, ctx.fmt, ctx.scale, sprite_keys[:n_static])  # static layers are sprites
 
     def make_bg() -> np.ndarray:
         r, g, b, _ = parse_color(bg_color)
@@ -177,7 +174,7 @@ class ScenePlanner:
             plans[si] = fut.result() if fut is not None else self.plan(si)
             nxt = si + 1
             if self._pool is not None and nxt < len(scenes) and nxt not in prefetch:
-                prefetch[nxt] = self._pool.submit(plan_scene, self.ctx, scenes[nxt], self.durations[nxt])
+                prefetch[nxt] = self._pool.submit(self.plan, nxt)
         return plans[si]
 
     def close(self) -> None:

@@ -13,9 +13,9 @@ import numpy as np
 
 class Sprite:
     """Pixels at a canvas position. RGB arrays are opaque; RGBA ones are cropped to their alpha's
-    bounding box and get premultiplied float planes lazily, only when a blend needs them."""
+    bounding box and get premultiplied uint8 blend planes lazily, only when a blend needs them."""
 
-    __slots__ = ("px", "x", "y", "opaque", "_rgb_p", "_alpha", "_p8", "_inv8")
+    __slots__ = ("px", "x", "y", "opaque", "_p8", "_inv8")
 
     def __init__(self, px: np.ndarray, x: int, y: int, *, crop: bool = True) -> None:
         px = np.ascontiguousarray(px, dtype=np.uint8)
@@ -32,8 +32,6 @@ class Sprite:
                 a = px[:, :, 3]
             opaque = bool(a.min() == 255)
         self.px, self.x, self.y, self.opaque = px, x, y, opaque
-        self._rgb_p: np.ndarray | None = None
-        self._alpha: np.ndarray | None = None
         self._p8: np.ndarray | None = None
         self._inv8: np.ndarray | None = None
 
@@ -51,21 +49,6 @@ class Sprite:
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Sprite:
         return cls(rgba, x, y)
-
-    @property
-    def alpha(self) -> np.ndarray:
-        if self._alpha is None:
-            if self.px.shape[2] == 4:
-                self._alpha = self.px[:, :, 3:4].astype(np.float32) / 255.0
-            else:
-                self._alpha = np.ones((*self.px.shape[:2], 1), np.float32)
-        return self._alpha
-
-    @property
-    def rgb_p(self) -> np.ndarray:
-        if self._rgb_p is None:
-            self._rgb_p = self.px[:, :, :3].astype(np.float32) * self.alpha
-        return self._rgb_p
 
     @property
     def rgba(self) -> np.ndarray:

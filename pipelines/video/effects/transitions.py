@@ -72,7 +72,6 @@ class ZoomThrough:
     """The old scene grows and fades while the new one settles from slightly larger."""
 
     def apply(self, prev: np.ndarray, cur: np.ndarray, p: float) -> np.ndarray:
-        H, W = cur.shape[:2]
         e = ease_in_out(p)
         big = _zoom(prev, 1.0 + 0.25 * e)
         inc = _zoom(cur, 1.12 - 0.12 * e)

@@ -200,7 +200,7 @@ class FliteEngine:
                     lib.delete_utterance(utt)
                 lib.feat_set_float(feats, b"duration_stretch", defaults["duration_stretch"])
                 lib.feat_set_float(feats, b"int_f0_target_mean", defaults["int_f0_target_mean"])
-        audio = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+        audio = pcm.astype(np.float32) / np.float32(32768.0)
         total = audio.size / rate if rate else 0.0
         return EngineAudio(audio=audio, sample_rate=rate, words=_match_words(text, spans, total))
 
@@ -240,7 +240,7 @@ def _token_spans(lib: Any, utt: Any) -> list[tuple[str, float, float] | None]:
 def _match_words(text: str, spans: list[tuple[str, float, float] | None], total: float) -> list[Timing]:
     """One timing per whitespace word of ``text``. flite tokenises on whitespace like we do; if a
     token split differs (rare symbols), words are spread over the voiced span instead."""
-    tokens = [t for t in re.findall(r"\S+", text)]
+    tokens = re.findall(r"\S+", text)
     if len(spans) == len(tokens) and any(s is not None for s in spans):
         words: list[Timing] = []
         prev_end = 0.0
